@@ -1,0 +1,379 @@
+"""The FAISS index, its chunk store and manifest, saved atomically.
+
+Layout of an index directory::
+
+    manifest.json        which generation is current, and how it was built
+    gen-000007/          one complete, immutable generation
+        vectors.faiss    FAISS inner-product index over unit vectors (row i = chunk i)
+        chunks.jsonl     chunk ids and character spans, in row order
+        documents.jsonl  cleaned articles with their metadata
+    .lock                held by whoever is writing
+
+A write builds a new generation beside the current one and then replaces
+``manifest.json`` with ``os.replace``, so a crash at any moment leaves either
+the old or the new generation current, never half of one. The previous
+generation is kept so readers that just read the old manifest can finish.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import (
+    IndexCorruptError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexNotFoundError,
+)
+from rag.types import Article, Chunk
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format_version: int
+    embedder_id: str
+    dimension: int
+    chunker: dict[str, Any]
+    generation: str
+    n_documents: int
+    n_chunks: int
+    updated_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "embedder": {"id": self.embedder_id, "dimension": self.dimension},
+            "chunker": self.chunker,
+            "generation": self.generation,
+            "n_documents": self.n_documents,
+            "n_chunks": self.n_chunks,
+            "updated_at": self.updated_at,
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Manifest:
+        return Manifest(
+            format_version=int(data["format_version"]),
+            embedder_id=str(data["embedder"]["id"]),
+            dimension=int(data["embedder"]["dimension"]),
+            chunker=dict(data["chunker"]),
+            generation=str(data["generation"]),
+            n_documents=int(data["n_documents"]),
+            n_chunks=int(data["n_chunks"]),
+            updated_at=float(data["updated_at"]),
+        )
+
+
+@dataclass
+class IndexSnapshot:
+    """One loaded generation: articles, chunks in row order, and the vectors."""
+
+    manifest: Manifest | None
+    documents: dict[str, Article]
+    chunks: list[Chunk]
+    faiss_index: Any
+    _row_of: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._row_of = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+
+    @property
+    def size(self) -> int:
+        return len(self.chunks)
+
+    def chunk_row(self, chunk_id: str) -> int | None:
+        return self._row_of.get(chunk_id)
+
+    def vectors(self) -> np.ndarray:
+        if self.faiss_index is None or self.faiss_index.ntotal == 0:
+            dim = self.manifest.dimension if self.manifest else 0
+            return np.zeros((0, dim), dtype=np.float32)
+        return self.faiss_index.reconstruct_n(0, self.faiss_index.ntotal)
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Rows and inner-product scores of the ``k`` nearest chunks, best first."""
+        if self.faiss_index is None or self.faiss_index.ntotal == 0:
+            return []
+        k = min(k, self.faiss_index.ntotal)
+        scores, rows = self.faiss_index.search(query.reshape(1, -1).astype(np.float32), k)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+
+
+class IndexStore:
+    """Reads and writes one index directory. The constructor touches nothing."""
+
+    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 600.0) -> None:
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+
+    # --- reading -------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return (self.path / MANIFEST).is_file()
+
+    def read_manifest(self) -> Manifest:
+        manifest_path = self.path / MANIFEST
+        if not manifest_path.is_file():
+            raise IndexNotFoundError(
+                f"No index at {self.path}. Build one with `rag index PATH... "
+                f"--index-dir {self.path}`."
+            )
+        try:
+            data = json.loads(manifest_path.read_text(encoding="utf-8"))
+            manifest = Manifest.from_json(data)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IndexCorruptError(
+                f"The index manifest {manifest_path} is unreadable ({exc}). "
+                f"Rebuild with `rag index --rebuild PATH... --index-dir {self.path}`."
+            ) from None
+        if manifest.format_version != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"The index at {self.path} has format version {manifest.format_version}; "
+                f"this version of newsrag reads version {FORMAT_VERSION}. "
+                f"Rebuild it with `rag index --rebuild PATH... --index-dir {self.path}`."
+            )
+        return manifest
+
+    def load(self, *, embedder_id: str | None = None) -> IndexSnapshot:
+        """Load the current generation, refusing one built by another embedder."""
+        manifest = self.read_manifest()
+        if embedder_id is not None and manifest.embedder_id != embedder_id:
+            raise IndexMismatchError(
+                f"The index at {self.path} was built with the embedder "
+                f"{manifest.embedder_id!r}, but {embedder_id!r} is configured. Use "
+                f"`--embedder {manifest.embedder_id}`, or rebuild with "
+                f"`rag index --rebuild PATH... --index-dir {self.path}`."
+            )
+        gen_dir = self.path / manifest.generation
+        try:
+            documents = {a.doc_id: a for a in _read_documents(gen_dir / "documents.jsonl")}
+            chunks = list(_read_chunks(gen_dir / "chunks.jsonl", documents))
+            faiss_index = _read_faiss(gen_dir / "vectors.faiss")
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise IndexCorruptError(
+                f"The index at {self.path} is damaged ({exc}). "
+                f"Rebuild it with `rag index --rebuild PATH... --index-dir {self.path}`."
+            ) from None
+        if faiss_index.ntotal != len(chunks) or faiss_index.d != manifest.dimension:
+            raise IndexCorruptError(
+                f"The index at {self.path} is inconsistent: {faiss_index.ntotal} vectors "
+                f"of dimension {faiss_index.d} for {len(chunks)} chunks. "
+                f"Rebuild it with `rag index --rebuild PATH... --index-dir {self.path}`."
+            )
+        return IndexSnapshot(manifest, documents, chunks, faiss_index)
+
+    def empty(self) -> IndexSnapshot:
+        return IndexSnapshot(None, {}, [], None)
+
+    # --- writing -------------------------------------------------------------
+
+    def lock(self) -> Any:
+        """An exclusive, cross-process lock for writers (use as a context manager)."""
+        from filelock import FileLock, Timeout
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.path / LOCK), timeout=self.lock_timeout)
+
+        class _Guard:
+            def __enter__(self_inner) -> None:
+                try:
+                    lock.acquire(timeout=0)
+                except Timeout:
+                    log.warning("Another process is writing %s; waiting for it.", self.path)
+                    try:
+                        lock.acquire()
+                    except Timeout:
+                        raise IndexLockedError(
+                            f"Another `rag index` has held {self.path} for over "
+                            f"{self.lock_timeout:.0f}s. Wait for it to finish, or stop it."
+                        ) from None
+
+            def __exit__(self_inner, *exc: object) -> None:
+                lock.release()
+
+        return _Guard()
+
+    def write(
+        self,
+        *,
+        documents: Iterable[Article],
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        embedder_id: str,
+        chunker: dict[str, Any],
+    ) -> Manifest:
+        """Write a new generation and make it current. Call while holding ``lock()``."""
+        import faiss
+
+        documents = list(documents)
+        if vectors.shape[0] != len(chunks):
+            raise ValueError(f"{vectors.shape[0]} vectors for {len(chunks)} chunks")
+        dimension = int(vectors.shape[1])
+        self.path.mkdir(parents=True, exist_ok=True)
+        generation = self._next_generation()
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{generation}-", dir=self.path))
+        try:
+            _write_jsonl(tmp_dir / "documents.jsonl", (_article_json(a) for a in documents))
+            _write_jsonl(tmp_dir / "chunks.jsonl", (_chunk_json(c) for c in chunks))
+            faiss_index = faiss.IndexFlatIP(dimension)
+            if len(chunks):
+                faiss_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            faiss.write_index(faiss_index, str(tmp_dir / "vectors.faiss"))
+            for name in ("documents.jsonl", "chunks.jsonl", "vectors.faiss"):
+                _fsync_file(tmp_dir / name)
+            os.rename(tmp_dir, self.path / generation)
+        except BaseException:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise
+        manifest = Manifest(
+            format_version=FORMAT_VERSION,
+            embedder_id=embedder_id,
+            dimension=dimension,
+            chunker=dict(chunker),
+            generation=generation,
+            n_documents=len(documents),
+            n_chunks=len(chunks),
+            updated_at=time.time(),
+        )
+        _atomic_write_text(self.path / MANIFEST, json.dumps(manifest.to_json(), indent=2) + "\n")
+        self._remove_stale_generations(keep={generation, self._previous_generation(generation)})
+        return manifest
+
+    def _generations(self) -> list[str]:
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self.path.iterdir() if p.name.startswith("gen-"))
+
+    def _next_generation(self) -> str:
+        numbers = [int(g.split("-")[1]) for g in self._generations() if g[4:].isdigit()]
+        return f"gen-{max(numbers, default=0) + 1:06d}"
+
+    def _previous_generation(self, current: str) -> str | None:
+        older = [g for g in self._generations() if g < current]
+        return older[-1] if older else None
+
+    def _remove_stale_generations(self, keep: set[str | None]) -> None:
+        for entry in self.path.iterdir():
+            stale_gen = entry.name.startswith("gen-") and entry.name not in keep
+            # Leftovers of a write that was killed before its rename.
+            stale_tmp = entry.name.startswith(".gen-")
+            if entry.is_dir() and (stale_gen or stale_tmp):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+# --- file formats ------------------------------------------------------------
+
+
+def _article_json(a: Article) -> dict[str, Any]:
+    return {
+        "doc_id": a.doc_id,
+        "title": a.title,
+        "date": a.date,
+        "source": a.source,
+        "url": a.url,
+        "origins": list(a.origins),
+        "text": a.text,
+    }
+
+
+def _chunk_json(c: Chunk) -> dict[str, Any]:
+    # The text is the article's slice; storing spans keeps the two from drifting apart.
+    return {
+        "chunk_id": c.chunk_id,
+        "doc_id": c.doc_id,
+        "start": c.start,
+        "end": c.end,
+        "n_tokens": c.n_tokens,
+    }
+
+
+def _read_documents(path: Path) -> Iterable[Article]:
+    for data in _read_jsonl(path):
+        yield Article(
+            doc_id=data["doc_id"],
+            title=data["title"],
+            text=data["text"],
+            date=data.get("date"),
+            source=data.get("source"),
+            url=data.get("url"),
+            origins=tuple(data.get("origins", ())),
+        )
+
+
+def _read_chunks(path: Path, documents: dict[str, Article]) -> Iterable[Chunk]:
+    for data in _read_jsonl(path):
+        article = documents[data["doc_id"]]
+        start, end = int(data["start"]), int(data["end"])
+        yield Chunk(
+            chunk_id=data["chunk_id"],
+            doc_id=article.doc_id,
+            text=article.text[start:end],
+            start=start,
+            end=end,
+            n_tokens=int(data["n_tokens"]),
+        )
+
+
+def _read_faiss(path: Path) -> Any:
+    import faiss
+
+    if not path.is_file():
+        raise OSError(f"{path.name} is missing")
+    return faiss.read_index(str(path))
+
+
+def _read_jsonl(path: Path) -> Iterable[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False))
+            f.write("\n")
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

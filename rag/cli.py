@@ -1,0 +1,119 @@
+"""The ``rag`` command: index articles, ask questions, chat, serve the web UI.
+
+Library errors become one clear line on stderr and a non-zero exit here, at the
+edge; nothing below prints or exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rag.errors import RagError
+
+log = logging.getLogger("rag")
+
+SETTING_FLAGS = (
+    # (flag, settings field, type, help)
+    ("--index-dir", "index_dir", str, "index folder (env RAG_INDEX_DIR)"),
+    ("--embedder", "embedder", str, "sentence-transformers model folder (env RAG_EMBEDDER)"),
+    ("--model", "model", str, "GGUF model file (env RAG_MODEL)"),
+    ("--k", "k", int, "passages to retrieve (env RAG_K)"),
+    ("--temperature", "temperature", float, "sampling temperature (env RAG_TEMPERATURE)"),
+    ("--max-tokens", "max_tokens", int, "longest answer in tokens (env RAG_MAX_TOKENS)"),
+    ("--context-size", "context_size", int, "model context in tokens (env RAG_CONTEXT_SIZE)"),
+    ("--threads", "threads", int, "CPU threads for the model (env RAG_THREADS)"),
+)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("settings")
+    for flag, dest, kind, help_text in SETTING_FLAGS:
+        group.add_argument(flag, dest=dest, type=kind, default=None, help=help_text)
+    group.add_argument("--config", default=None, help="TOML config file (env RAG_CONFIG)")
+    group.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rag",
+        description="Ask questions about your news articles, answered with cited passages.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("index", help="add files or folders of articles to the index")
+    p.add_argument("paths", nargs="*", help=".txt, .md, .html, .jsonl files or folders")
+    p.add_argument("--rebuild", action="store_true", help="start the index from scratch")
+    p.add_argument("--remove", nargs="+", default=[], metavar="ID_OR_PATH",
+                   help="remove these documents (ids or source paths)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _common(p)
+
+    p = sub.add_parser("remove", help="remove documents by id or source path")
+    p.add_argument("selectors", nargs="+", metavar="ID_OR_PATH")
+    _common(p)
+
+    p = sub.add_parser("list", help="show the indexed articles")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
+    p = sub.add_parser("ask", help="answer a question with cited passages")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _common(p)
+
+    p = sub.add_parser("search", help="show the passages retrieved for a question")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
+    p = sub.add_parser("chat", help="a multi-turn chat in the terminal")
+    _common(p)
+
+    p = sub.add_parser("serve", help="start the web chat (Gradio)")
+    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default 7860)")
+    p.add_argument("--share", action="store_true", help="ask Gradio for a public link")
+    p.add_argument("--examples", default=None, help="file of example questions, one a line")
+    _common(p)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from rag.config import load_settings
+
+    overrides = {dest: getattr(args, dest, None) for _, dest, _, _ in SETTING_FLAGS}
+    overrides["host"] = getattr(args, "host", None)
+    overrides["port"] = getattr(args, "port", None)
+    return load_settings(overrides, config_file=args.config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # The product never contacts a model hub; set this before anything imports one.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        from rag import commands
+
+        return commands.run(args, _settings(args))
+    except RagError as err:
+        print(f"rag: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("rag: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and the like: not an error worth a traceback.
+        sys.stderr.close()
+        return 0
+

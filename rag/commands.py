@@ -1,0 +1,217 @@
+"""What each ``rag`` subcommand does, once its settings are known."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+from rag.config import Settings
+from rag.errors import InputError
+from rag.indexing import IndexReport
+from rag.pipeline import RagService
+from rag.serialize import answer_to_dict, passage_to_dict
+from rag.types import Answer, AnswerEvent, TokenEvent, Turn
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    service = RagService(settings)
+    handler = {
+        "index": cmd_index,
+        "remove": cmd_remove,
+        "list": cmd_list,
+        "ask": cmd_ask,
+        "search": cmd_search,
+        "chat": cmd_chat,
+        "serve": cmd_serve,
+    }[args.command]
+    return handler(args, service)
+
+
+def print_json(data: object) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def cmd_index(args: argparse.Namespace, service: RagService) -> int:
+    if not args.paths and not args.remove:
+        raise InputError("Name files or folders to index (or --remove IDS). See `rag index -h`.")
+    status = 0
+    if args.remove:
+        removed = service.remove(args.remove)
+        _err(f"Removed {len(removed)} article(s).")
+    if args.paths:
+        report = service.index_paths(args.paths, rebuild=args.rebuild)
+        if args.json:
+            print_json(_report_dict(report))
+        else:
+            _print_report(report, service.settings.index_dir)
+        if report.problems and not report.added and not report.unchanged:
+            status = 1
+    return status
+
+
+def _report_dict(r: IndexReport) -> dict[str, object]:
+    return {
+        "added": r.added,
+        "unchanged": r.unchanged,
+        "replaced": r.replaced,
+        "chunks_embedded": r.chunks_embedded,
+        "documents": r.n_documents,
+        "chunks": r.n_chunks,
+        "seconds": round(r.seconds, 3),
+        "embed_seconds": round(r.embed_seconds, 3),
+        "chunks_per_second": round(r.chunks_per_second, 1),
+        "problems": [{"origin": p.origin, "message": p.message} for p in r.problems],
+    }
+
+
+def _print_report(r: IndexReport, index_dir: Path) -> None:
+    for p in r.problems:
+        _err(f"skipped {p.origin}: {p.message}")
+    rate = f" ({r.chunks_per_second:.0f} chunks/s)" if r.chunks_embedded else ""
+    _err(
+        f"Indexed into {index_dir}: {r.added} new, {r.unchanged} unchanged, "
+        f"{r.replaced} replaced article(s); {r.chunks_embedded} chunks embedded{rate}; "
+        f"{r.n_documents} articles, {r.n_chunks} chunks in all; {r.seconds:.1f}s."
+    )
+
+
+def cmd_remove(args: argparse.Namespace, service: RagService) -> int:
+    removed = service.remove(args.selectors)
+    for article in removed:
+        _err(f"removed {article.doc_id}  {article.title}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, service: RagService) -> int:
+    infos = service.documents()
+    if args.json:
+        print_json(
+            [
+                {
+                    "doc_id": i.article.doc_id,
+                    "title": i.article.title,
+                    "source": i.article.source,
+                    "date": i.article.date,
+                    "chunks": i.n_chunks,
+                    "origins": list(i.article.origins),
+                }
+                for i in infos
+            ]
+        )
+        return 0
+    if not infos:
+        _err("The index is empty. Add articles with `rag index PATH...`.")
+        return 0
+    print(f"{'ID':<16}  {'DATE':<10}  {'CHUNKS':>6}  {'SOURCE':<24}  TITLE")
+    for i in infos:
+        a = i.article
+        source = (a.source or "-")[:24]
+        print(f"{a.doc_id:<16}  {a.date or '-':<10}  {i.n_chunks:>6}  {source:<24}  {a.title}")
+    print(f"{len(infos)} articles, {sum(i.n_chunks for i in infos)} chunks")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, service: RagService) -> int:
+    passages = service.search(args.question)
+    if args.json:
+        print_json([passage_to_dict(p) for p in passages])
+        return 0
+    for p in passages:
+        print(f"[{p.rank}] {p.score:.3f}  {p.title} ({_meta(p.source, p.date)})")
+        print(textwrap.indent(textwrap.fill(p.text, 96), "    "))
+        print()
+    return 0
+
+
+def _meta(source: str | None, date: str | None) -> str:
+    return ", ".join(x for x in (source, date) if x) or "no source"
+
+
+def _stream_answer(service: RagService, question: str, history: list[Turn]) -> Answer:
+    answer: Answer | None = None
+    for event in service.ask_stream(question, history=history):
+        if isinstance(event, TokenEvent):
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+        elif isinstance(event, AnswerEvent):
+            answer = event.answer
+    assert answer is not None
+    sys.stdout.write("\n")
+    return answer
+
+
+def _print_sources(answer: Answer) -> None:
+    if answer.abstained:
+        print(f"\n{answer.text} Closest passages:")
+        for p in answer.passages[:3]:
+            print(f"  - {p.title} ({_meta(p.source, p.date)}): {textwrap.shorten(p.text, 160)}")
+        return
+    print(f"\nChecked answer: {answer.text}")
+    if answer.unsupported:
+        print("Not supported by the passages: " + " | ".join(answer.unsupported))
+    if answer.citations:
+        print("\nSources:")
+    for c in answer.citations:
+        p = c.passage
+        print(f"[{c.marker}] {p.title} ({_meta(p.source, p.date)})")
+        print(textwrap.indent(textwrap.fill(f"\u201c{c.text}\u201d", 96), "    "))
+
+
+def cmd_ask(args: argparse.Namespace, service: RagService) -> int:
+    if args.json:
+        print_json(answer_to_dict(service.ask(args.question)))
+        return 0
+    answer = _stream_answer(service, args.question, [])
+    _print_sources(answer)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace, service: RagService) -> int:
+    service.warm_up()
+    print("Ask about the indexed articles. /new starts over, /quit or Ctrl-D leaves.")
+    history: list[Turn] = []
+    while True:
+        try:
+            question = input("\nyou> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if question in {"/quit", "/exit"}:
+            return 0
+        if question == "/new":
+            history.clear()
+            print("(new conversation)")
+            continue
+        if not question:
+            continue
+        try:
+            sys.stdout.write("rag> ")
+            answer = _stream_answer(service, question, history)
+        except InputError as err:
+            print(f"rag: {err}", file=sys.stderr)
+            continue
+        _print_sources(answer)
+        history.append(Turn(answer.question, answer.text))
+
+
+def cmd_serve(args: argparse.Namespace, service: RagService) -> int:
+    from ui.app import launch
+
+    examples: list[str] = []
+    if args.examples:
+        path = Path(args.examples)
+        if not path.is_file():
+            raise InputError(f"Examples file {path} does not exist.")
+        examples = [q.strip() for q in path.read_text(encoding="utf-8").splitlines() if q.strip()]
+    service.warm_up()
+    settings = service.settings
+    launch(service, host=settings.host, port=settings.port, share=args.share, examples=examples)
+    return 0

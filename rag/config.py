@@ -1,0 +1,160 @@
+"""One settings object, built at the edge and passed down.
+
+Precedence, highest first: command-line flags, ``RAG_*`` environment
+variables, a TOML config file, the defaults below. The config file is the one
+named by ``--config`` or ``RAG_CONFIG``, else ``./rag.toml``, else
+``$XDG_CONFIG_HOME/newsrag/config.toml`` when it exists.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from rag.errors import ConfigError
+
+
+def _data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+
+
+def _config_home() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+
+
+@dataclass(frozen=True)
+class Settings:
+    index_dir: Path = _data_home() / "newsrag" / "index"
+    # None means the packaged defaults: all-MiniLM-L6-v2 and Gemma 3 270M.
+    embedder: str | None = None
+    model: Path | None = None
+    k: int = 5
+    temperature: float = 0.0
+    max_tokens: int = 160
+    context_size: int = 2048
+    threads: int | None = None
+    chunk_max_tokens: int = 200
+    chunk_target_tokens: int = 128
+    chunk_overlap_sentences: int = 1
+    embed_batch_size: int = 32
+    host: str = "127.0.0.1"
+    port: int = 7860
+
+    def __post_init__(self) -> None:
+        _check(self.k > 0, "k", self.k, "greater than 0")
+        _check(self.k <= 100, "k", self.k, "at most 100")
+        _check(0.0 <= self.temperature <= 2.0, "temperature", self.temperature, "between 0 and 2")
+        _check(self.max_tokens > 0, "max_tokens", self.max_tokens, "greater than 0")
+        _check(self.context_size >= 256, "context_size", self.context_size, "at least 256")
+        _check(
+            self.threads is None or self.threads > 0, "threads", self.threads, "greater than 0"
+        )
+        _check(self.chunk_max_tokens > 8, "chunk_max_tokens", self.chunk_max_tokens, "above 8")
+        _check(
+            0 < self.chunk_target_tokens <= self.chunk_max_tokens,
+            "chunk_target_tokens",
+            self.chunk_target_tokens,
+            f"between 1 and chunk_max_tokens ({self.chunk_max_tokens})",
+        )
+        _check(
+            self.chunk_overlap_sentences >= 0,
+            "chunk_overlap_sentences",
+            self.chunk_overlap_sentences,
+            "0 or more",
+        )
+        _check(self.embed_batch_size > 0, "embed_batch_size", self.embed_batch_size, "above 0")
+        _check(0 < self.port < 65536, "port", self.port, "a TCP port (1-65535)")
+
+    def updated(self, **changes: Any) -> Settings:
+        """A copy with the given non-None values replaced (and validated)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _check(ok: bool, name: str, value: object, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name} must be {expected}, got {value!r}.")
+
+
+_FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
+_ENV_PREFIX = "RAG_"
+
+
+def _coerce(name: str, raw: object, origin: str) -> object:
+    kind = str(_FIELD_TYPES[name])
+    if raw is None:
+        return None
+    try:
+        if "Path" in kind:
+            return Path(os.path.expanduser(str(raw)))
+        if kind.startswith("int"):
+            if isinstance(raw, bool):
+                raise ValueError
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} from {origin} must be {kind}, got {raw!r}.") from None
+
+
+def _read_config_file(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist.") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"Config file {path} could not be read: {exc}.") from None
+    # Accept both a flat file and one with a [newsrag] table.
+    table = data.get("newsrag", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"Config file {path}: [newsrag] must be a table.")
+    unknown = sorted(set(table) - set(_FIELD_TYPES))
+    if unknown:
+        raise ConfigError(
+            f"Config file {path} has unknown settings {unknown}; "
+            f"known ones are {sorted(_FIELD_TYPES)}."
+        )
+    return {k: _coerce(k, v, str(path)) for k, v in table.items()}
+
+
+def _find_config_file(explicit: str | os.PathLike[str] | None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("RAG_CONFIG"):
+        return Path(os.environ["RAG_CONFIG"])
+    for candidate in (Path("rag.toml"), _config_home() / "newsrag" / "config.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(
+    overrides: Mapping[str, object] | None = None,
+    *,
+    config_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings from defaults < config file < environment < ``overrides``.
+
+    ``overrides`` holds the command-line values; ``None`` means "not given".
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    path = _find_config_file(config_file)
+    if path is not None:
+        values.update(_read_config_file(path))
+    for name in _FIELD_TYPES:
+        env_name = _ENV_PREFIX + name.upper()
+        if environ.get(env_name):
+            values[name] = _coerce(name, environ[env_name], env_name)
+    for name, value in (overrides or {}).items():
+        if name not in _FIELD_TYPES:
+            raise ConfigError(f"Unknown setting {name!r}.")
+        if value is not None:
+            values[name] = _coerce(name, value, "the command line")
+    return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,53 @@
+"""Errors users see. Each message says what happened and what to do next.
+
+Library code raises these; the CLI turns them into a message and exit code,
+the UI into ``gr.Error``. Anything else escaping is a bug.
+"""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base class: ``str(error)`` is a complete sentence for the user."""
+
+    exit_code = 1
+
+
+class ConfigError(RagError):
+    """A setting has a value the program cannot use."""
+
+    exit_code = 2
+
+
+class InputError(RagError):
+    """A path, file or question that cannot be used as given."""
+
+    exit_code = 2
+
+
+class IndexNotFoundError(RagError):
+    exit_code = 3
+
+
+class IndexMismatchError(RagError):
+    """The index on disk was built with another embedder, chunker or format."""
+
+    exit_code = 3
+
+
+class IndexCorruptError(RagError):
+    exit_code = 3
+
+
+class IndexLockedError(RagError):
+    exit_code = 4
+
+
+class ModelError(RagError):
+    """A model file is missing, unreadable or failed to load."""
+
+    exit_code = 5
+
+
+class NotWarmedUpError(RagError):
+    """A component was used before its heavy resources were loaded."""

@@ -1,0 +1,256 @@
+"""Bring an index up to date with a set of files: load, clean, chunk, embed, save.
+
+Articles are identified by a hash of their cleaned text, so a copy is stored
+once and re-running on an unchanged folder embeds nothing. Each article keeps
+the origins (file paths, or ``path#line`` for JSONL) it was read from: when a
+file's content changes, the article it used to give loses that origin and is
+dropped once no origin is left.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from index.store import IndexSnapshot, IndexStore
+from rag.chunk import ChunkerSettings, chunk_article
+from rag.clean import clean_document
+from rag.errors import IndexMismatchError, InputError
+from rag.ingest import load_documents
+from rag.types import Article, Chunk, Embedder, LoadProblem
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    added: int
+    unchanged: int
+    replaced: int
+    removed: int
+    chunks_embedded: int
+    problems: tuple[LoadProblem, ...]
+    n_documents: int
+    n_chunks: int
+    seconds: float
+    embed_seconds: float
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks_embedded / self.embed_seconds if self.embed_seconds else 0.0
+
+
+def _origin_file(origin: str) -> str:
+    return origin.split("#", 1)[0]
+
+
+def effective_chunker(settings: ChunkerSettings, embedder: Embedder) -> ChunkerSettings:
+    """Never let a chunk exceed what the embedder reads: it would be cut off silently."""
+    limit = min(settings.max_tokens, embedder.max_tokens)
+    return replace(
+        settings,
+        max_tokens=limit,
+        target_tokens=min(settings.target_tokens, limit),
+    )
+
+
+class Indexer:
+    """Writes to one index with one embedder. ``embedder`` must be warmed up."""
+
+    def __init__(self, store: IndexStore, embedder: Embedder, chunker: ChunkerSettings) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.chunker = chunker
+
+    def _current(self, rebuild: bool) -> IndexSnapshot:
+        if rebuild or not self.store.exists():
+            return self.store.empty()
+        snapshot = self.store.load(embedder_id=self.embedder.model_id)
+        chunker = effective_chunker(self.chunker, self.embedder).as_dict()
+        if snapshot.manifest and snapshot.manifest.chunker != chunker:
+            raise IndexMismatchError(
+                f"The index at {self.store.path} was chunked with {snapshot.manifest.chunker}, "
+                f"but the settings now say {chunker}. Rebuild it with "
+                f"`rag index --rebuild PATH... --index-dir {self.store.path}`."
+            )
+        return snapshot
+
+    def index_paths(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+    ) -> IndexReport:
+        started = time.perf_counter()
+        if not paths:
+            raise InputError("No paths given. Name files or folders of articles to index.")
+        raws, problems = load_documents(paths)
+        articles: list[Article] = []
+        for raw in raws:
+            article = clean_document(raw)
+            if article is None:
+                problems.append(LoadProblem(raw.origin, "no article text left after cleaning"))
+            else:
+                articles.append(article)
+        with self.store.lock():
+            return self._update(articles, problems, rebuild, progress, started)
+
+    def _update(
+        self,
+        articles: list[Article],
+        problems: list[LoadProblem],
+        rebuild: bool,
+        progress: Progress | None,
+        started: float,
+    ) -> IndexReport:
+        snapshot = self._current(rebuild)
+        old = snapshot.documents
+        seen_origins = {o for a in articles for o in a.origins}
+        seen_files = {_origin_file(o) for o in seen_origins}
+
+        # Origins read this run replace whatever they pointed at before.
+        docs: dict[str, Article] = {}
+        for doc_id, article in old.items():
+            kept = tuple(
+                o for o in article.origins if _origin_file(o) not in seen_files or o in seen_origins
+            )
+            docs[doc_id] = replace(article, origins=kept)
+        added = unchanged = 0
+        for article in articles:
+            current = docs.get(article.doc_id)
+            if current is None:
+                docs[article.doc_id] = article
+                added += int(article.doc_id not in old)
+            else:
+                unchanged += int(article.doc_id in old)
+                origins = tuple(dict.fromkeys(current.origins + article.origins))
+                docs[article.doc_id] = replace(current, origins=origins)
+        # An article whose every origin now says something else has been replaced.
+        replaced = [d for d, a in docs.items() if not a.origins and old.get(d, a).origins]
+        for doc_id in replaced:
+            del docs[doc_id]
+
+        report = self._commit(snapshot, docs, progress)
+        return IndexReport(
+            added=added,
+            unchanged=unchanged,
+            replaced=len(replaced),
+            removed=0,
+            chunks_embedded=report[0],
+            problems=tuple(problems),
+            n_documents=len(docs),
+            n_chunks=report[1],
+            seconds=time.perf_counter() - started,
+            embed_seconds=report[2],
+        )
+
+    def remove(self, selectors: Sequence[str]) -> list[Article]:
+        """Remove articles by doc id (or unique prefix) or by the path they came from."""
+        if not selectors:
+            raise InputError("Nothing to remove: give document ids or file paths.")
+        with self.store.lock():
+            snapshot = self.store.load(embedder_id=self.embedder.model_id)
+            victims = select_documents(snapshot.documents, selectors)
+            docs = {d: a for d, a in snapshot.documents.items() if d not in victims}
+            self._commit(snapshot, docs, None)
+            return [snapshot.documents[d] for d in victims]
+
+    def _commit(
+        self, snapshot: IndexSnapshot, docs: dict[str, Article], progress: Progress | None
+    ) -> tuple[int, int, float]:
+        """Write ``docs`` as the new generation, embedding only chunks not stored yet."""
+        if snapshot.manifest is not None and docs == snapshot.documents:
+            log.info("Index is up to date; nothing to write.")
+            return 0, snapshot.size, 0.0
+        chunker = effective_chunker(self.chunker, self.embedder)
+        kept_rows: list[int] = []
+        kept_chunks: list[Chunk] = []
+        new_chunks: list[Chunk] = []
+        rows_of: dict[str, list[int]] = {}
+        for row, chunk in enumerate(snapshot.chunks):
+            rows_of.setdefault(chunk.doc_id, []).append(row)
+        for doc_id, article in docs.items():
+            if doc_id in snapshot.documents:
+                rows = rows_of.get(doc_id, [])
+                kept_rows.extend(rows)
+                kept_chunks.extend(snapshot.chunks[i] for i in rows)
+            else:
+                new_chunks.extend(
+                    chunk_article(article, self.embedder.count_tokens, settings=chunker)
+                )
+        embed_started = time.perf_counter()
+        new_vectors = self._embed([c.text for c in new_chunks], progress)
+        embed_seconds = time.perf_counter() - embed_started
+        old_vectors = snapshot.vectors()[kept_rows] if kept_rows else None
+        parts = [v for v in (old_vectors, new_vectors) if v is not None and len(v)]
+        vectors = (
+            np.vstack(parts)
+            if parts
+            else np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        )
+        self.store.write(
+            documents=docs.values(),
+            chunks=kept_chunks + new_chunks,
+            vectors=vectors,
+            embedder_id=self.embedder.model_id,
+            chunker=chunker.as_dict(),
+        )
+        return len(new_chunks), len(kept_chunks) + len(new_chunks), embed_seconds
+
+    def _embed(self, texts: list[str], progress: Progress | None) -> np.ndarray:
+        from rag.embed import progress_enabled
+
+        if not texts:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        batch = 64
+        bar = None
+        if progress_enabled():
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(texts), unit="chunk", desc="Embedding")
+        out = []
+        try:
+            for i in range(0, len(texts), batch):
+                out.append(self.embedder.embed(texts[i : i + batch]))
+                done = min(i + batch, len(texts))
+                if bar is not None:
+                    bar.update(done - bar.n)
+                if progress is not None:
+                    progress(done, len(texts))
+        finally:
+            if bar is not None:
+                bar.close()
+        return np.vstack(out)
+
+
+def select_documents(documents: dict[str, Article], selectors: Sequence[str]) -> list[str]:
+    """Doc ids matching each selector: an id, a unique id prefix, or an origin path."""
+    chosen: list[str] = []
+    for selector in selectors:
+        by_id = [d for d in documents if d.startswith(selector)] if len(selector) >= 4 else []
+        path = os.path.abspath(selector)
+        by_path = [
+            d
+            for d, a in documents.items()
+            if any(_origin_file(o) == path or _origin_file(o).startswith(path + os.sep)
+                   for o in a.origins)
+        ]
+        matches = by_id or by_path
+        if not matches:
+            raise InputError(
+                f"No indexed article matches {selector!r}. `rag list` shows ids and sources."
+            )
+        if by_id and len(by_id) > 1:
+            raise InputError(
+                f"{selector!r} matches {len(by_id)} articles; give more of the id."
+            )
+        chosen.extend(d for d in matches if d not in chosen)
+    return chosen

@@ -1,0 +1,264 @@
+"""The question-answering service that the CLI and the UI share.
+
+``RagService`` owns the models and the index for one index directory. Models
+load once, in ``warm_up()`` or on first use; the index is re-read only when
+its manifest changes on disk, so a running chat sees articles indexed by
+another process without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.store import IndexSnapshot, IndexStore
+from rag.chunk import ChunkerSettings
+from rag.cite import ABSTAIN_TEXT, is_abstention, verify_citations
+from rag.config import Settings
+from rag.errors import InputError
+from rag.indexing import Indexer, IndexReport, Progress
+from rag.prompt import build_prompt
+from rag.retrieve import DenseRetriever
+from rag.types import (
+    Answer,
+    AnswerEvent,
+    Article,
+    Embedder,
+    Generator,
+    ScoredPassage,
+    Timings,
+    TokenEvent,
+    Turn,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    article: Article
+    n_chunks: int
+
+
+def check_question(question: str) -> str:
+    question = " ".join(question.split())
+    if not question:
+        raise InputError("The question is empty. Type a question about the indexed articles.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InputError(
+            f"The question is {len(question):,} characters long; the limit is "
+            f"{MAX_QUESTION_CHARS:,}. Ask a shorter question."
+        )
+    return question
+
+
+def search_query_for(question: str, history: Sequence[Turn]) -> str:
+    """The text to retrieve with: a follow-up borrows its previous question's words."""
+    if not history:
+        return question
+    return f"{history[-1].question} {question}"
+
+
+class RagService:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = IndexStore(settings.index_dir)
+        self._embedder = embedder
+        self._generator = generator
+        self._snapshot: IndexSnapshot | None = None
+        self._snapshot_key: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+
+    # --- models -------------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from rag.embed import SentenceTransformerEmbedder
+
+            embedder = SentenceTransformerEmbedder(
+                self.settings.embedder, batch_size=self.settings.embed_batch_size
+            )
+            embedder.warm_up()
+            self._embedder = embedder
+        return self._embedder
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            from rag.generate import LlamaCppGenerator
+
+            generator = LlamaCppGenerator(
+                self.settings.model,
+                context_size=self.settings.context_size,
+                threads=self.settings.threads,
+            )
+            generator.warm_up()
+            self._generator = generator
+        return self._generator
+
+    def warm_up(self, *, generator: bool = True) -> None:
+        """Load the models now rather than on the first question."""
+        _ = self.embedder
+        if generator:
+            _ = self.generator
+
+    # --- index --------------------------------------------------------------
+
+    def snapshot(self) -> IndexSnapshot:
+        """The current index, re-read only when its manifest has changed."""
+        manifest = self.store.path / "manifest.json"
+        with self._lock:
+            try:
+                stat = manifest.stat()
+                key = (stat.st_mtime_ns, stat.st_size)
+            except FileNotFoundError:
+                key = None
+            if self._snapshot is None or key != self._snapshot_key:
+                self._snapshot = self.store.load(embedder_id=self.embedder.model_id)
+                self._snapshot_key = key
+            return self._snapshot
+
+    def chunker_settings(self) -> ChunkerSettings:
+        return ChunkerSettings(
+            max_tokens=self.settings.chunk_max_tokens,
+            target_tokens=self.settings.chunk_target_tokens,
+            overlap_sentences=self.settings.chunk_overlap_sentences,
+        )
+
+    def indexer(self) -> Indexer:
+        return Indexer(self.store, self.embedder, self.chunker_settings())
+
+    def index_paths(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+    ) -> IndexReport:
+        return self.indexer().index_paths(paths, rebuild=rebuild, progress=progress)
+
+    def remove(self, selectors: Sequence[str]) -> list[Article]:
+        return self.indexer().remove(selectors)
+
+    def documents(self) -> list[DocumentInfo]:
+        snapshot = self.snapshot()
+        counts: dict[str, int] = {}
+        for chunk in snapshot.chunks:
+            counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
+        infos = [DocumentInfo(a, counts.get(d, 0)) for d, a in snapshot.documents.items()]
+        return sorted(infos, key=lambda i: (i.article.date or "", i.article.title), reverse=True)
+
+    def article(self, doc_id: str) -> Article:
+        return self.snapshot().documents[doc_id]
+
+    # --- questions ----------------------------------------------------------
+
+    def search(self, query: str, *, k: int | None = None) -> list[ScoredPassage]:
+        query = check_question(query)
+        retriever = DenseRetriever(self.embedder, self.snapshot())
+        return retriever.search(query, k or self.settings.k)
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        history: Sequence[Turn] = (),
+        k: int | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> Iterator[TokenEvent | AnswerEvent]:
+        """Yield the answer's pieces as they are written, then the checked answer."""
+        started = time.perf_counter()
+        question = check_question(question)
+        query = search_query_for(question, history)
+        passages = self.search(query, k=k)
+        retrieve_ms = (time.perf_counter() - started) * 1000
+        if not passages:
+            yield AnswerEvent(
+                Answer(
+                    question=question,
+                    text=ABSTAIN_TEXT,
+                    abstained=True,
+                    timings=Timings(retrieve_ms=retrieve_ms, total_ms=retrieve_ms),
+                    search_query=query,
+                )
+            )
+            return
+        generator = self.generator
+        max_tokens = max_tokens or self.settings.max_tokens
+        plan = build_prompt(
+            question,
+            passages,
+            count_tokens=generator.count_tokens,
+            context_size=generator.context_size,
+            max_answer_tokens=max_tokens,
+            history=history,
+        )
+        options = {
+            "max_tokens": max_tokens,
+            "temperature": self.settings.temperature if temperature is None else temperature,
+            "stop": plan.stop,
+        }
+        pieces = (
+            generator.stream_chat(plan.messages, **options)
+            if generator.has_chat_template
+            else generator.stream(plan.text, **options)
+        )
+        raw: list[str] = []
+        first_token_ms: float | None = None
+        for piece in pieces:
+            if first_token_ms is None:
+                first_token_ms = (time.perf_counter() - started) * 1000
+            raw.append(piece)
+            yield TokenEvent(piece)
+        answer = self._finish(question, "".join(raw), plan.passages, passages)
+        total_ms = (time.perf_counter() - started) * 1000
+        yield AnswerEvent(
+            Answer(
+                question=question,
+                text=answer.text,
+                abstained=answer.abstained,
+                citations=answer.citations,
+                passages=tuple(passages),
+                timings=Timings(retrieve_ms, first_token_ms, total_ms),
+                search_query=query,
+                unsupported=answer.unsupported,
+            )
+        )
+
+    def _finish(
+        self,
+        question: str,
+        raw: str,
+        prompt_passages: Sequence[ScoredPassage],
+        passages: Sequence[ScoredPassage],
+    ) -> Answer:
+        if is_abstention(raw):
+            return Answer(question, ABSTAIN_TEXT, abstained=True)
+        checked = verify_citations(raw, prompt_passages)
+        return Answer(
+            question,
+            checked.text,
+            abstained=False,
+            citations=checked.citations,
+            unsupported=checked.unsupported,
+        )
+
+    def ask(self, question: str, **options: object) -> Answer:
+        for event in self.ask_stream(question, **options):  # type: ignore[arg-type]
+            if isinstance(event, AnswerEvent):
+                return event.answer
+        raise AssertionError("ask_stream ended without an answer")

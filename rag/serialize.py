@@ -1,0 +1,55 @@
+"""Plain-JSON views of answers and passages (``rag ask --json``, evaluation runs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rag.types import Answer, Citation, ScoredPassage
+
+
+def passage_to_dict(p: ScoredPassage) -> dict[str, Any]:
+    return {
+        "chunk_id": p.chunk_id,
+        "doc_id": p.doc_id,
+        "title": p.title,
+        "source": p.source,
+        "date": p.date,
+        "text": p.text,
+        "start": p.chunk.start,
+        "end": p.chunk.end,
+        "score": round(p.score, 6),
+        "rank": p.rank,
+    }
+
+
+def citation_to_dict(c: Citation) -> dict[str, Any]:
+    return {
+        "marker": c.marker,
+        "doc_id": c.passage.doc_id,
+        "chunk_id": c.passage.chunk_id,
+        "title": c.passage.title,
+        "source": c.passage.source,
+        "date": c.passage.date,
+        "text": c.text,
+        "start": c.start,
+        "end": c.end,
+    }
+
+
+def answer_to_dict(a: Answer) -> dict[str, Any]:
+    def ms(value: float | None) -> float | None:
+        return None if value is None else round(value, 1)
+
+    return {
+        "question": a.question,
+        "answer": a.text,
+        "abstained": a.abstained,
+        "citations": [citation_to_dict(c) for c in a.citations],
+        "passages": [passage_to_dict(p) for p in a.passages],
+        "unsupported": list(a.unsupported),
+        "timings": {
+            "retrieve_ms": ms(a.timings.retrieve_ms),
+            "first_token_ms": ms(a.timings.first_token_ms),
+            "total_ms": ms(a.timings.total_ms),
+        },
+    }

@@ -1,0 +1,224 @@
+"""The data that crosses module boundaries.
+
+Every value here is a frozen dataclass so it can be hashed, compared in tests
+and never mutated behind a caller's back. Behaviour lives elsewhere; the
+small ``Protocol`` classes at the bottom are what the pipeline depends on, so
+tests pass fakes and the product passes the real thing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+def content_hash(*parts: str, length: int = 16) -> str:
+    """A short, stable hex id for the given strings (sha256, NUL-separated)."""
+    digest = hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
+    return digest[:length]
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    """What a loader read from disk, before cleaning.
+
+    ``origin`` says where it came from (a path, or ``path#line`` for JSONL)
+    so a changed file can replace what it indexed before.
+    """
+
+    text: str
+    origin: str
+    title: str | None = None
+    date: str | None = None
+    source: str | None = None
+    url: str | None = None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    """A file or line that could not be read; the rest of the run goes on."""
+
+    origin: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Article:
+    """A cleaned article. ``text`` is what offsets in citations refer to."""
+
+    doc_id: str
+    title: str
+    text: str
+    date: str | None = None
+    source: str | None = None
+    url: str | None = None
+    origins: tuple[str, ...] = ()
+
+    @staticmethod
+    def make_id(text: str) -> str:
+        """Articles are identified by their cleaned text, so a copy is indexed once."""
+        return content_hash("article", text)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of an article with its character span in ``Article.text``."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    n_tokens: int
+
+    @staticmethod
+    def make_id(doc_id: str, start: int, end: int, text: str) -> str:
+        return content_hash("chunk", doc_id, str(start), str(end), text)
+
+
+@dataclass(frozen=True)
+class ScoredPassage:
+    """A retrieved chunk with the article facts a reader needs to judge it."""
+
+    chunk: Chunk
+    score: float
+    rank: int
+    title: str
+    source: str | None = None
+    date: str | None = None
+
+    @property
+    def chunk_id(self) -> str:
+        return self.chunk.chunk_id
+
+    @property
+    def doc_id(self) -> str:
+        return self.chunk.doc_id
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One cited span: ``start``/``end`` are offsets in the cleaned article."""
+
+    marker: int
+    passage: ScoredPassage
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Timings:
+    retrieve_ms: float = 0.0
+    first_token_ms: float | None = None
+    total_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    abstained: bool
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[ScoredPassage, ...] = ()
+    timings: Timings = field(default_factory=Timings)
+    search_query: str | None = None
+    # Answer sentences that no retrieved passage supports (shown as unchecked).
+    unsupported: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    """A piece of the answer as the model writes it."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerEvent:
+    """The finished answer, with its citations checked."""
+
+    answer: Answer
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange of a conversation, kept to rewrite follow-up questions."""
+
+    question: str
+    answer: str
+
+
+# --- behaviour ---------------------------------------------------------------
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns text into unit-length vectors."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces the model reads before it silently truncates."""
+        ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+    def embed(self, texts: Sequence[str], *, kind: str = "passage") -> np.ndarray:
+        """Return float32 array of shape (len(texts), dimension), L2-normalised."""
+        ...
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    """Finds the passages most likely to answer a query, best first."""
+
+    def search(self, query: str, k: int) -> list[ScoredPassage]: ...
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """A language model that continues a prompt, token by token."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def context_size(self) -> int: ...
+
+    @property
+    def has_chat_template(self) -> bool: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str]: ...
+
+    def stream_chat(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str]: ...

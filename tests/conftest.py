@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# The product never contacts a model hub; neither do its tests.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples" / "articles"
+SEEDS = ROOT.parent / "shared" / "seeds"
+
+
+@pytest.fixture
+def write_articles(tmp_path: Path):
+    """Write {name: text} files into a fresh folder and return it."""
+
+    def write(files: dict[str, str], folder: str = "articles") -> Path:
+        root = tmp_path / folder
+        root.mkdir(exist_ok=True)
+        for name, text in files.items():
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        return root
+
+    return write

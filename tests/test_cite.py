@@ -1,0 +1,74 @@
+"""Citation checking: markers are verified against the passages, spans are exact."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rag.cite import ABSTAIN_TEXT, is_abstention, verify_citations
+from rag.types import Chunk, ScoredPassage
+
+ARTICLE_1 = (
+    "Intro sentence about the city. The harbor bridge reopened on Monday after eight months "
+    "of repairs. Engineers replaced 240 steel cables."
+)
+ARTICLE_2 = "The library will stay open until 10 pm. Mayor Dana Ruiz announced the change."
+
+
+def passage(article: str, start: int, rank: int, doc: str) -> ScoredPassage:
+    text = article[start:]
+    chunk = Chunk(f"c{rank}", doc, text, start, len(article), len(text.split()))
+    return ScoredPassage(chunk=chunk, score=1.0 / rank, rank=rank, title=f"Title {doc}")
+
+
+P1 = passage(ARTICLE_1, 31, 1, "d1")  # starts at "The harbor bridge..."
+P2 = passage(ARTICLE_2, 0, 2, "d2")
+
+
+def test_correct_marker_kept_with_exact_span():
+    checked = verify_citations("The bridge reopened after eight months of repairs [1].", [P1, P2])
+    (citation,) = checked.citations
+    assert citation.marker == 1
+    assert ARTICLE_1[citation.start : citation.end] == citation.text
+    assert citation.text.startswith("The harbor bridge reopened")
+    assert checked.text == "The bridge reopened after eight months of repairs [1]."
+    assert checked.unsupported == ()
+
+
+def test_wrong_marker_is_moved_to_the_supporting_passage():
+    checked = verify_citations("Mayor Dana Ruiz announced the change [1].", [P1, P2])
+    assert [c.marker for c in checked.citations] == [2]
+    assert checked.text.endswith("[2].")
+    assert ARTICLE_2[checked.citations[0].start : checked.citations[0].end].startswith("Mayor")
+
+
+def test_missing_marker_is_added_and_unsupported_sentence_reported():
+    checked = verify_citations(
+        "Engineers replaced 240 steel cables. Aliens built the moon.", [P1, P2]
+    )
+    assert [c.marker for c in checked.citations] == [1]
+    assert checked.text.startswith("Engineers replaced 240 steel cables [1].")
+    assert checked.unsupported == ("Aliens built the moon.",)
+
+
+def test_out_of_range_markers_are_ignored():
+    checked = verify_citations("The library will stay open until 10 pm [7].", [P1, P2])
+    assert [c.marker for c in checked.citations] == [2]
+    assert "[7]" not in checked.text
+
+
+def test_abstentions_are_recognised():
+    assert is_abstention(ABSTAIN_TEXT)
+    assert is_abstention("The passages don't mention it [1].")
+    assert is_abstention("  ")
+    assert not is_abstention("The bridge reopened on Monday [1].")
+
+
+@given(st.text(max_size=300))
+def test_any_answer_gives_spans_inside_the_cited_passage(answer):
+    checked = verify_citations(answer, [P1, P2])
+    for c in checked.citations:
+        p = c.passage
+        assert p.chunk.start <= c.start < c.end <= p.chunk.end
+        article = ARTICLE_1 if p.doc_id == "d1" else ARTICLE_2
+        assert article[c.start : c.end] == c.text

@@ -1,0 +1,92 @@
+"""The `rag` command end to end with fake models: exit codes, messages, JSON shape."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rag import cli, commands
+from tests.fakes import FakeEmbedder, FakeGenerator
+from tests.test_index import ARTICLE_A, ARTICLE_B
+
+
+@pytest.fixture(autouse=True)
+def fake_models(monkeypatch):
+    """Run the real CLI with the fake models wired in through RagService's arguments."""
+    real_service = commands.RagService
+    generator = FakeGenerator(["The harbor bridge reopened on Monday [1]."])
+
+    def make(settings):
+        return real_service(settings, embedder=FakeEmbedder(), generator=generator)
+
+    monkeypatch.setattr(commands, "RagService", make)
+    for name in ("RAG_INDEX_DIR", "RAG_K", "RAG_CONFIG", "RAG_MODEL", "RAG_EMBEDDER"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_index_list_ask_search(tmp_path, write_articles, capsys):
+    folder = write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})
+    idx = str(tmp_path / "idx")
+    code, _, err = run(capsys, "index", str(folder), "--index-dir", idx)
+    assert code == 0 and "2 new" in err
+
+    code, _, err = run(capsys, "index", str(folder), "--index-dir", idx)
+    assert code == 0 and "0 new, 2 unchanged" in err and "0 chunks embedded" in err
+
+    code, out, _ = run(capsys, "list", "--index-dir", idx, "--json")
+    listed = json.loads(out)
+    assert {d["title"] for d in listed} == {
+        "Harbor bridge reopens after repairs",
+        "Library extends opening hours",
+    }
+    assert all(d["chunks"] >= 1 and d["date"] for d in listed)
+
+    code, out, _ = run(capsys, "ask", "When did the harbor bridge reopen?", "--index-dir", idx,
+                       "--json")
+    data = json.loads(out)
+    assert set(data) >= {"question", "answer", "abstained", "citations", "passages", "timings"}
+    assert data["abstained"] is False
+    citation = data["citations"][0]
+    assert set(citation) >= {"marker", "doc_id", "chunk_id", "title", "source", "date", "text",
+                             "start", "end"}
+    assert "reopened on Monday" in citation["text"]
+    assert set(data["timings"]) == {"retrieve_ms", "first_token_ms", "total_ms"}
+
+    code, out, _ = run(capsys, "search", "library hours", "--k", "1", "--index-dir", idx,
+                       "--json")
+    (hit,) = json.loads(out)
+    assert hit["title"] == "Library extends opening hours" and hit["rank"] == 1
+
+    code, out, _ = run(capsys, "ask", "When did the harbor bridge reopen?", "--index-dir", idx)
+    assert "Sources:" in out and "[1] Harbor bridge reopens after repairs" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["index", "/no/such/folder"], 2, "does not exist"),
+        (["ask", "anything"], 3, "No index at"),
+        (["ask", "   "], 2, "question is empty"),
+        (["search", "anything", "--k", "0"], 2, "k must be greater than 0"),
+        (["remove", "abcdef"], 3, "No index at"),
+    ],
+)
+def test_errors_are_one_line_and_non_zero(tmp_path, capsys, argv, code, message):
+    got, out, err = run(capsys, *argv, "--index-dir", str(tmp_path / "idx"))
+    assert got == code
+    assert message in err
+    assert "Traceback" not in err and err.startswith("rag: error:")
+
+
+def test_index_reports_bad_files_and_keeps_going(tmp_path, write_articles, capsys):
+    folder = write_articles({"a.md": ARTICLE_A, "empty.txt": "   \n"})
+    code, _, err = run(capsys, "index", str(folder), "--index-dir", str(tmp_path / "idx"))
+    assert code == 0
+    assert "empty.txt" in err and "1 new" in err

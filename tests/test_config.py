@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings, load_settings
+from rag.errors import ConfigError
+
+
+def test_precedence_flags_over_env_over_file(tmp_path):
+    config = tmp_path / "rag.toml"
+    config.write_text('k = 3\ntemperature = 0.5\nindex_dir = "~/from-file"\nmax_tokens = 99\n')
+    env = {"RAG_K": "4", "RAG_TEMPERATURE": "0.2"}
+    settings = load_settings({"k": 7}, config_file=config, environ=env)
+    assert settings.k == 7
+    assert settings.temperature == 0.2
+    assert settings.max_tokens == 99
+    assert settings.index_dir == Path.home() / "from-file"
+
+
+def test_newsrag_table_is_accepted(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[newsrag]\nk = 2\n")
+    assert load_settings(config_file=config, environ={}).k == 2
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"k": 0}, "k must be greater than 0, got 0"),
+        ({"temperature": 5.0}, "temperature must be between 0 and 2, got 5.0"),
+        ({"context_size": 10}, "context_size must be at least 256, got 10"),
+        ({"port": 70000}, "port must be a TCP port"),
+    ],
+)
+def test_bad_values_are_named(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings(**changes)
+
+
+def test_bad_env_value_names_the_variable():
+    with pytest.raises(ConfigError, match="RAG_K"):
+        load_settings(environ={"RAG_K": "many"})
+
+
+def test_unknown_key_in_file_is_refused(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("top_k = 3\n")
+    with pytest.raises(ConfigError, match="unknown settings"):
+        load_settings(config_file=config, environ={})
+
+
+def test_missing_or_broken_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(config_file=tmp_path / "nope.toml", environ={})
+    broken = tmp_path / "broken.toml"
+    broken.write_text("k = = 3")
+    with pytest.raises(ConfigError, match="could not be read"):
+        load_settings(config_file=broken, environ={})

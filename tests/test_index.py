@@ -1,0 +1,185 @@
+"""Indexing and the on-disk index: idempotence, replacement, removal, atomicity."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.store import FORMAT_VERSION, IndexStore
+from rag.chunk import ChunkerSettings
+from rag.errors import (
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    InputError,
+)
+from rag.indexing import Indexer
+from tests.fakes import FakeEmbedder
+
+ARTICLE_A = """# Harbor bridge reopens after repairs
+
+March 3, 2024 — PORTVILLE (Test Wire)
+
+The harbor bridge in Portville reopened on Monday after eight months of repairs.
+Engineers replaced 240 steel cables and resurfaced the deck.
+
+The city council said the project cost 31 million dollars.
+"""
+
+ARTICLE_B = """# Library extends opening hours
+
+April 9, 2024 — LAKETON (Test Wire)
+
+The central library in Laketon will stay open until 10 pm on weekdays.
+Mayor Dana Ruiz said more students had asked for quiet study space.
+"""
+
+
+def make_indexer(index_dir: Path, embedder: FakeEmbedder | None = None) -> Indexer:
+    return Indexer(IndexStore(index_dir), embedder or FakeEmbedder(), ChunkerSettings())
+
+
+def test_index_then_reindex_embeds_nothing_new(tmp_path, write_articles):
+    folder = write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})
+    embedder = FakeEmbedder()
+    indexer = make_indexer(tmp_path / "idx", embedder)
+    first = indexer.index_paths([folder])
+    assert (first.added, first.unchanged) == (2, 0)
+    assert first.chunks_embedded == first.n_chunks > 0
+    embedded_before = len(embedder.embedded)
+
+    second = indexer.index_paths([folder])
+    assert (second.added, second.unchanged, second.chunks_embedded) == (0, 2, 0)
+    assert len(embedder.embedded) == embedded_before
+    assert second.n_chunks == first.n_chunks
+
+
+def test_identical_articles_are_indexed_once(tmp_path, write_articles):
+    folder = write_articles({"a.md": ARTICLE_A, "copy/a-again.md": ARTICLE_A})
+    report = make_indexer(tmp_path / "idx").index_paths([folder])
+    snapshot = IndexStore(tmp_path / "idx").load()
+    assert report.n_documents == 1
+    (article,) = snapshot.documents.values()
+    assert len(article.origins) == 2
+
+
+def test_changed_file_replaces_its_old_chunks(tmp_path, write_articles):
+    folder = write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})
+    indexer = make_indexer(tmp_path / "idx")
+    indexer.index_paths([folder])
+    (folder / "a.md").write_text(ARTICLE_A.replace("eight months", "nine months"))
+    report = indexer.index_paths([folder])
+    assert (report.added, report.replaced, report.unchanged) == (1, 1, 1)
+    snapshot = IndexStore(tmp_path / "idx").load()
+    texts = " ".join(a.text for a in snapshot.documents.values())
+    assert "nine months" in texts and "eight months" not in texts
+    assert {c.doc_id for c in snapshot.chunks} == set(snapshot.documents)
+
+
+def test_chunks_are_slices_of_their_article_and_vectors_match(tmp_path, write_articles):
+    folder = write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})
+    embedder = FakeEmbedder()
+    make_indexer(tmp_path / "idx", embedder).index_paths([folder])
+    snapshot = IndexStore(tmp_path / "idx").load()
+    vectors = snapshot.vectors()
+    for row, chunk in enumerate(snapshot.chunks):
+        article = snapshot.documents[chunk.doc_id]
+        assert article.text[chunk.start : chunk.end] == chunk.text
+        np.testing.assert_allclose(vectors[row], embedder.embed([chunk.text])[0], atol=1e-6)
+
+
+def test_remove_by_id_prefix_and_by_path(tmp_path, write_articles):
+    folder = write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})
+    indexer = make_indexer(tmp_path / "idx")
+    indexer.index_paths([folder])
+    snapshot = IndexStore(tmp_path / "idx").load()
+    a_id = next(d for d, a in snapshot.documents.items() if "bridge" in a.title.lower())
+    removed = indexer.remove([a_id[:8]])
+    assert [a.doc_id for a in removed] == [a_id]
+    removed = indexer.remove([str(folder / "b.md")])
+    assert len(removed) == 1
+    snapshot = IndexStore(tmp_path / "idx").load()
+    assert snapshot.documents == {} and snapshot.chunks == []
+    with pytest.raises(InputError, match="No indexed article matches"):
+        indexer.remove(["zzzzzzzz"])
+
+
+def test_missing_index_says_what_to_run(tmp_path):
+    with pytest.raises(IndexNotFoundError, match="rag index"):
+        IndexStore(tmp_path / "nowhere").load()
+
+
+def test_index_from_another_embedder_is_refused(tmp_path, write_articles):
+    folder = write_articles({"a.md": ARTICLE_A})
+    make_indexer(tmp_path / "idx").index_paths([folder])
+    other = FakeEmbedder(model_id="another-model")
+    with pytest.raises(IndexMismatchError, match="another-model"):
+        make_indexer(tmp_path / "idx", other).index_paths([folder])
+    with pytest.raises(IndexMismatchError, match="--embedder fake-embedder"):
+        IndexStore(tmp_path / "idx").load(embedder_id="another-model")
+    # --rebuild starts over with the new embedder.
+    report = make_indexer(tmp_path / "idx", other).index_paths([folder], rebuild=True)
+    assert report.added == 1
+    assert IndexStore(tmp_path / "idx").read_manifest().embedder_id == "another-model"
+
+
+def test_other_format_version_is_refused(tmp_path, write_articles):
+    folder = write_articles({"a.md": ARTICLE_A})
+    make_indexer(tmp_path / "idx").index_paths([folder])
+    manifest_path = tmp_path / "idx" / "manifest.json"
+    data = json.loads(manifest_path.read_text())
+    data["format_version"] = FORMAT_VERSION + 1
+    manifest_path.write_text(json.dumps(data))
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        IndexStore(tmp_path / "idx").load()
+
+
+def test_truncated_files_are_reported_as_damage(tmp_path, write_articles):
+    folder = write_articles({"a.md": ARTICLE_A})
+    make_indexer(tmp_path / "idx").index_paths([folder])
+    generation = IndexStore(tmp_path / "idx").read_manifest().generation
+    vectors = tmp_path / "idx" / generation / "vectors.faiss"
+    vectors.write_bytes(vectors.read_bytes()[:40])
+    with pytest.raises(IndexCorruptError, match="rebuild"):
+        IndexStore(tmp_path / "idx").load()
+
+
+def test_failed_write_leaves_previous_generation_loadable(tmp_path, write_articles, monkeypatch):
+    folder = write_articles({"a.md": ARTICLE_A})
+    indexer = make_indexer(tmp_path / "idx")
+    indexer.index_paths([folder])
+    before = IndexStore(tmp_path / "idx").load()
+
+    import faiss
+
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(faiss, "write_index", explode)
+    (folder / "b.md").write_text(ARTICLE_B)
+    with pytest.raises(OSError, match="disk full"):
+        indexer.index_paths([folder])
+    after = IndexStore(tmp_path / "idx").load()
+    assert after.documents == before.documents
+    assert not [p for p in os.listdir(tmp_path / "idx") if p.startswith(".gen-")]
+
+
+def test_old_generations_are_cleaned_up(tmp_path, write_articles):
+    folder = write_articles({"a.md": ARTICLE_A})
+    indexer = make_indexer(tmp_path / "idx")
+    indexer.index_paths([folder])
+    for i in range(4):
+        (folder / f"extra{i}.md").write_text(ARTICLE_B.replace("10 pm", f"{i} pm"))
+        indexer.index_paths([folder])
+    generations = sorted(p for p in os.listdir(tmp_path / "idx") if p.startswith("gen-"))
+    assert len(generations) == 2  # the current one and the one before it
+    assert IndexStore(tmp_path / "idx").read_manifest().generation == generations[-1]
+
+
+def test_no_paths_is_an_input_error(tmp_path):
+    with pytest.raises(InputError):
+        make_indexer(tmp_path / "idx").index_paths([])

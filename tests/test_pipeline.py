@@ -1,0 +1,88 @@
+"""The question-answering service with fake models: retrieval, prompting, citations."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.config import Settings
+from rag.errors import IndexNotFoundError, InputError
+from rag.pipeline import RagService
+from rag.types import AnswerEvent, TokenEvent, Turn
+from tests.fakes import FakeEmbedder, FakeGenerator
+from tests.test_index import ARTICLE_A, ARTICLE_B
+
+
+@pytest.fixture
+def service(tmp_path, write_articles):
+    def make(replies=("The articles do not say.",)):
+        svc = RagService(
+            Settings(index_dir=tmp_path / "idx"),
+            embedder=FakeEmbedder(),
+            generator=FakeGenerator(replies),
+        )
+        svc.index_paths([write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})])
+        return svc
+
+    return make
+
+
+def test_answer_streams_then_gives_checked_citations(service):
+    svc = service(["Engineers replaced 240 steel cables [2]."])
+    events = list(svc.ask_stream("How many steel cables were replaced on the harbor bridge?"))
+    tokens = [e.text for e in events if isinstance(e, TokenEvent)]
+    assert len(tokens) > 3
+    answer = events[-1].answer
+    assert isinstance(events[-1], AnswerEvent)
+    assert not answer.abstained
+    assert answer.passages[0].title == "Harbor bridge reopens after repairs"
+    (citation,) = answer.citations
+    article = svc.article(citation.passage.doc_id)
+    assert article.text[citation.start : citation.end] == citation.text
+    assert "240 steel cables" in citation.text
+    # The model cited [2]; the passage that supports it is the top one.
+    assert answer.text == f"Engineers replaced 240 steel cables [{citation.marker}]."
+    assert answer.timings.first_token_ms is not None
+    assert answer.timings.total_ms >= answer.timings.retrieve_ms
+
+
+def test_prompt_carries_the_retrieved_passages(service):
+    svc = service(["The library stays open until 10 pm."])
+    svc.ask("When does the Laketon library close?")
+    prompt = svc.generator.prompts[-1]
+    assert "Laketon" in prompt and "When does the Laketon library close?" in prompt
+
+
+def test_abstention_keeps_the_closest_passages(service):
+    svc = service(["The articles do not say."])
+    answer = svc.ask("Who won the football match?")
+    assert answer.abstained and answer.citations == ()
+    assert answer.text == "The articles do not say."
+    assert len(answer.passages) > 0
+
+
+def test_follow_up_retrieves_with_the_conversation(service):
+    svc = service()
+    history = [Turn("What happened to the harbor bridge in Portville?", "It reopened [1].")]
+    answer = svc.ask("How much did it cost?", history=history)
+    assert "harbor bridge" in answer.search_query
+    assert answer.passages[0].title.startswith("Harbor bridge")
+
+
+@pytest.mark.parametrize("question", ["", "   \n ", "x" * 100_000])
+def test_bad_questions_are_input_errors(service, question):
+    with pytest.raises(InputError):
+        service().ask(question)
+
+
+def test_new_articles_are_seen_without_restart(service, write_articles):
+    svc = service()
+    assert len(svc.documents()) == 2
+    svc.index_paths([write_articles({"c.md": "# Third story\n\nA third story about ferries."},
+                                    folder="more")])
+    assert len(svc.documents()) == 3
+
+
+def test_missing_index(tmp_path):
+    svc = RagService(Settings(index_dir=tmp_path / "none"), embedder=FakeEmbedder())
+    with pytest.raises(IndexNotFoundError):
+        svc.search("anything")
