@@ -68,6 +68,7 @@ class SentenceTransformerEmbedder:
                 "sentence-transformers is not installed. Run `pip install sentence-transformers`."
             ) from None
         log.info("Loading embedder %s", location)
+        _quiet_transformers()
         try:
             self._model = SentenceTransformer(location, device="cpu", local_files_only=True)
         except Exception as exc:  # the library raises many kinds; all mean "cannot load"
@@ -84,8 +85,9 @@ class SentenceTransformerEmbedder:
     @property
     def dimension(self) -> int:
         model = self._require()
-        getter = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
+        getter = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
         )
         return int(getter())
 
@@ -111,6 +113,16 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _quiet_transformers() -> None:
+    """transformers draws its own loading bar; ours follow the log level instead."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return
+    if not progress_enabled():
+        hf_logging.disable_progress_bar()
 
 
 def progress_enabled() -> bool:

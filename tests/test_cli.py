@@ -48,19 +48,28 @@ def test_index_list_ask_search(tmp_path, write_articles, capsys):
     }
     assert all(d["chunks"] >= 1 and d["date"] for d in listed)
 
-    code, out, _ = run(capsys, "ask", "When did the harbor bridge reopen?", "--index-dir", idx,
-                       "--json")
+    code, out, _ = run(
+        capsys, "ask", "When did the harbor bridge reopen?", "--index-dir", idx, "--json"
+    )
     data = json.loads(out)
     assert set(data) >= {"question", "answer", "abstained", "citations", "passages", "timings"}
     assert data["abstained"] is False
     citation = data["citations"][0]
-    assert set(citation) >= {"marker", "doc_id", "chunk_id", "title", "source", "date", "text",
-                             "start", "end"}
+    assert set(citation) >= {
+        "marker",
+        "doc_id",
+        "chunk_id",
+        "title",
+        "source",
+        "date",
+        "text",
+        "start",
+        "end",
+    }
     assert "reopened on Monday" in citation["text"]
     assert set(data["timings"]) == {"retrieve_ms", "first_token_ms", "total_ms"}
 
-    code, out, _ = run(capsys, "search", "library hours", "--k", "1", "--index-dir", idx,
-                       "--json")
+    code, out, _ = run(capsys, "search", "library hours", "--k", "1", "--index-dir", idx, "--json")
     (hit,) = json.loads(out)
     assert hit["title"] == "Library extends opening hours" and hit["rank"] == 1
 
@@ -79,7 +88,7 @@ def test_index_list_ask_search(tmp_path, write_articles, capsys):
     ],
 )
 def test_errors_are_one_line_and_non_zero(tmp_path, capsys, argv, code, message):
-    got, out, err = run(capsys, *argv, "--index-dir", str(tmp_path / "idx"))
+    got, _out, err = run(capsys, *argv, "--index-dir", str(tmp_path / "idx"))
     assert got == code
     assert message in err
     assert "Traceback" not in err and err.startswith("rag: error:")

@@ -77,8 +77,9 @@ def test_bad_questions_are_input_errors(service, question):
 def test_new_articles_are_seen_without_restart(service, write_articles):
     svc = service()
     assert len(svc.documents()) == 2
-    svc.index_paths([write_articles({"c.md": "# Third story\n\nA third story about ferries."},
-                                    folder="more")])
+    svc.index_paths(
+        [write_articles({"c.md": "# Third story\n\nA third story about ferries."}, folder="more")]
+    )
     assert len(svc.documents()) == 3
 
 

@@ -1,0 +1,185 @@
+"""Sentence-aware, overlapping chunks that keep their character spans.
+
+Sentences are packed until a chunk reaches its target size in the embedder's
+own tokens, and consecutive chunks share a sentence so a fact that straddles
+a boundary is still found whole. Nothing is cut off: a sentence longer than
+the embedder reads is split at word boundaries into pieces that fit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+from rag.errors import ConfigError
+from rag.types import Article, Chunk
+
+CountTokens = Callable[[Sequence[str]], list[int]]
+
+# Words after which a period does not end a sentence.
+_ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof st jr sr gen sen rep gov lt col capt sgt maj cmdr adm pres
+    jan feb mar apr jun jul aug sep sept oct nov dec no nos vs etc e.g i.e a.m p.m
+    u.s u.k u.n u.s.a e.u inc ltd co corp dept est fig approx""".split()
+)
+# A candidate boundary: terminal punctuation, optional closing quotes/brackets, whitespace.
+_BOUNDARY = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)")
+_NEXT_STARTS_SENTENCE = re.compile(r"\s+[\"'“‘«(\[]*[A-Z0-9À-ÖØ-Þ]")
+_LAST_WORD = re.compile(r"([\w.]+)[.]+[\"'”’»)\]]*$")
+
+
+@dataclass(frozen=True)
+class ChunkerSettings:
+    max_tokens: int = 200
+    target_tokens: int = 128
+    overlap_sentences: int = 1
+
+    def __post_init__(self) -> None:
+        if self.max_tokens <= 0:
+            raise ConfigError(f"max_tokens must be greater than 0, got {self.max_tokens}")
+        if not 0 < self.target_tokens <= self.max_tokens:
+            raise ConfigError(
+                f"target_tokens must be between 1 and max_tokens ({self.max_tokens}), "
+                f"got {self.target_tokens}"
+            )
+        if self.overlap_sentences < 0:
+            raise ConfigError(
+                f"overlap_sentences must be 0 or more, got {self.overlap_sentences}"
+            )
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _is_abbreviation(text: str, end: int) -> bool:
+    """Does the period run ending at ``end`` close an abbreviation or an initial?"""
+    match = _LAST_WORD.search(text, max(0, end - 40), end)
+    if not match:
+        return False
+    word = match.group(1)
+    if len(word) == 1 and word.isalpha() and word.isupper():
+        return True  # an initial: "Donald J. Trump"
+    return word.lower().rstrip(".") in _ABBREVIATIONS
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int] | None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if start < end else None
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Spans of sentences in ``text``, in order, without surrounding whitespace.
+
+    Every line break ends a unit too: news text puts headings, datelines and
+    list items on lines of their own.
+    """
+    spans: list[tuple[int, int]] = []
+    line_start = 0
+    for line in text.splitlines(keepends=True):
+        line_end = line_start + len(line)
+        start = line_start
+        for match in _BOUNDARY.finditer(text, line_start, line_end):
+            end = match.end()
+            if not _NEXT_STARTS_SENTENCE.match(text, end, line_end):
+                continue
+            if match.group(0).startswith(".") and len(match.group(0).rstrip("\"'”’»)]")) == 1:
+                if _is_abbreviation(text, match.start() + 1):
+                    continue
+            span = _trimmed(text, start, end)
+            if span:
+                spans.append(span)
+            start = end
+        span = _trimmed(text, start, line_end)
+        if span:
+            spans.append(span)
+        line_start = line_end
+    return spans
+
+
+def _split_long(
+    text: str, span: tuple[int, int], count_tokens: CountTokens, max_tokens: int
+) -> list[tuple[int, int]]:
+    """Split one over-long sentence at word boundaries into pieces within ``max_tokens``."""
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[span[0] : span[1]])]
+    words = [(span[0] + s, span[0] + e) for s, e in words]
+    pieces: list[tuple[int, int]] = []
+    i = 0
+    while i < len(words):
+        # Grow the piece by halving the step: few tokenizer calls even for huge sentences.
+        lo, hi = i + 1, len(words)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if count_tokens([text[words[i][0] : words[mid - 1][1]]])[0] <= max_tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        pieces.append((words[i][0], words[lo - 1][1]))
+        i = lo
+    return pieces
+
+
+def chunk_article(
+    article: Article, count_tokens: CountTokens, *, settings: ChunkerSettings
+) -> list[Chunk]:
+    """Pack the article's sentences into overlapping chunks within the token limits."""
+    text = article.text
+    sentences: list[tuple[int, int]] = []
+    spans = split_sentences(text)
+    sizes = count_tokens([text[s:e] for s, e in spans]) if spans else []
+    for span, size in zip(spans, sizes, strict=True):
+        if size > settings.max_tokens:
+            sentences.extend(_split_long(text, span, count_tokens, settings.max_tokens))
+        else:
+            sentences.append(span)
+    if not sentences:
+        return []
+    sizes = count_tokens([text[s:e] for s, e in sentences])
+
+    def grow(first: int) -> int:
+        """One past the last sentence of the chunk that starts at sentence ``first``."""
+        last, total = first + 1, sizes[first]
+        while last < len(sentences) and total + sizes[last] <= settings.target_tokens:
+            total += sizes[last]
+            last += 1
+        # Sentence counts ignore the joins; measure the real chunk and back off if needed.
+        while last - first > 1 and _count(text, sentences, first, last, count_tokens) > (
+            settings.max_tokens
+        ):
+            last -= 1
+        return last
+
+    groups: list[tuple[int, int]] = []  # [first, last) sentence indices
+    first = done = 0
+    while done < len(sentences):
+        last = grow(first)
+        if last <= done:  # the overlap left no room for a new sentence: drop it
+            first = done
+            last = grow(first)
+        groups.append((first, last))
+        done = last
+        first = max(last - settings.overlap_sentences, first + 1)
+    chunks = []
+    for first, last in groups:
+        start, end = sentences[first][0], sentences[last - 1][1]
+        body = text[start:end]
+        chunks.append(
+            Chunk(
+                chunk_id=Chunk.make_id(article.doc_id, start, end, body),
+                doc_id=article.doc_id,
+                text=body,
+                start=start,
+                end=end,
+                n_tokens=_count(text, sentences, first, last, count_tokens),
+            )
+        )
+    return chunks
+
+
+def _count(
+    text: str, sentences: list[tuple[int, int]], first: int, last: int, count: CountTokens
+) -> int:
+    return count([text[sentences[first][0] : sentences[last - 1][1]]])[0]
