@@ -44,9 +44,7 @@ class ChunkerSettings:
                 f"got {self.target_tokens}"
             )
         if self.overlap_sentences < 0:
-            raise ConfigError(
-                f"overlap_sentences must be 0 or more, got {self.overlap_sentences}"
-            )
+            raise ConfigError(f"overlap_sentences must be 0 or more, got {self.overlap_sentences}")
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -86,9 +84,9 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             end = match.end()
             if not _NEXT_STARTS_SENTENCE.match(text, end, line_end):
                 continue
-            if match.group(0).startswith(".") and len(match.group(0).rstrip("\"'”’»)]")) == 1:
-                if _is_abbreviation(text, match.start() + 1):
-                    continue
+            single_period = match.group(0).rstrip("\"'”’»)]") == "."
+            if single_period and _is_abbreviation(text, match.start() + 1):
+                continue
             span = _trimmed(text, start, end)
             if span:
                 spans.append(span)

@@ -48,8 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="add files or folders of articles to the index")
     p.add_argument("paths", nargs="*", help=".txt, .md, .html, .jsonl files or folders")
     p.add_argument("--rebuild", action="store_true", help="start the index from scratch")
-    p.add_argument("--remove", nargs="+", default=[], metavar="ID_OR_PATH",
-                   help="remove these documents (ids or source paths)")
+    p.add_argument(
+        "--remove",
+        nargs="+",
+        default=[],
+        metavar="ID_OR_PATH",
+        help="remove these documents (ids or source paths)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     _common(p)
 
@@ -116,4 +121,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Output piped into `head` and the like: not an error worth a traceback.
         sys.stderr.close()
         return 0
-

@@ -50,9 +50,7 @@ class Settings:
         _check(0.0 <= self.temperature <= 2.0, "temperature", self.temperature, "between 0 and 2")
         _check(self.max_tokens > 0, "max_tokens", self.max_tokens, "greater than 0")
         _check(self.context_size >= 256, "context_size", self.context_size, "at least 256")
-        _check(
-            self.threads is None or self.threads > 0, "threads", self.threads, "greater than 0"
-        )
+        _check(self.threads is None or self.threads > 0, "threads", self.threads, "greater than 0")
         _check(self.chunk_max_tokens > 8, "chunk_max_tokens", self.chunk_max_tokens, "above 8")
         _check(
             0 < self.chunk_target_tokens <= self.chunk_max_tokens,

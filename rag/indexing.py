@@ -113,15 +113,12 @@ class Indexer:
     ) -> IndexReport:
         snapshot = self._current(rebuild)
         old = snapshot.documents
-        seen_origins = {o for a in articles for o in a.origins}
-        seen_files = {_origin_file(o) for o in seen_origins}
+        seen_files = {_origin_file(o) for a in articles for o in a.origins}
 
         # Origins read this run replace whatever they pointed at before.
         docs: dict[str, Article] = {}
         for doc_id, article in old.items():
-            kept = tuple(
-                o for o in article.origins if _origin_file(o) not in seen_files or o in seen_origins
-            )
+            kept = tuple(o for o in article.origins if _origin_file(o) not in seen_files)
             docs[doc_id] = replace(article, origins=kept)
         added = unchanged = 0
         for article in articles:
@@ -192,9 +189,7 @@ class Indexer:
         old_vectors = snapshot.vectors()[kept_rows] if kept_rows else None
         parts = [v for v in (old_vectors, new_vectors) if v is not None and len(v)]
         vectors = (
-            np.vstack(parts)
-            if parts
-            else np.zeros((0, self.embedder.dimension), dtype=np.float32)
+            np.vstack(parts) if parts else np.zeros((0, self.embedder.dimension), dtype=np.float32)
         )
         self.store.write(
             documents=docs.values(),
@@ -240,8 +235,10 @@ def select_documents(documents: dict[str, Article], selectors: Sequence[str]) ->
         by_path = [
             d
             for d, a in documents.items()
-            if any(_origin_file(o) == path or _origin_file(o).startswith(path + os.sep)
-                   for o in a.origins)
+            if any(
+                _origin_file(o) == path or _origin_file(o).startswith(path + os.sep)
+                for o in a.origins
+            )
         ]
         matches = by_id or by_path
         if not matches:
@@ -249,8 +246,6 @@ def select_documents(documents: dict[str, Article], selectors: Sequence[str]) ->
                 f"No indexed article matches {selector!r}. `rag list` shows ids and sources."
             )
         if by_id and len(by_id) > 1:
-            raise InputError(
-                f"{selector!r} matches {len(by_id)} articles; give more of the id."
-            )
+            raise InputError(f"{selector!r} matches {len(by_id)} articles; give more of the id.")
         chosen.extend(d for d in matches if d not in chosen)
     return chosen

@@ -69,7 +69,16 @@ def test_index_list_ask_search(tmp_path, write_articles, capsys):
     assert "reopened on Monday" in citation["text"]
     assert set(data["timings"]) == {"retrieve_ms", "first_token_ms", "total_ms"}
 
-    code, out, _ = run(capsys, "search", "library hours", "--k", "1", "--index-dir", idx, "--json")
+    code, out, _ = run(
+        capsys,
+        "search",
+        "central library Laketon weekdays",
+        "--k",
+        "1",
+        "--index-dir",
+        idx,
+        "--json",
+    )
     (hit,) = json.loads(out)
     assert hit["title"] == "Library extends opening hours" and hit["rank"] == 1
 

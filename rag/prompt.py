@@ -1,0 +1,114 @@
+"""Prompts that answer from numbered passages, packed to fit the model's context.
+
+Base models (the default Gemma 3 270M has no chat template) get a completion
+prompt that ends in ``Answer:``; models with a chat template get the same
+content as system and user messages. Passages are measured with the model's
+own tokenizer so the prompt plus the answer never overflow the context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rag.errors import InputError
+from rag.types import ScoredPassage, Turn
+
+INSTRUCTIONS = (
+    "Answer the question in one or two short sentences using only the news passages below. "
+    "After each sentence, cite the passage it comes from as [1], [2] and so on. "
+    'If the passages do not contain the answer, reply exactly: "The articles do not say."'
+)
+STOP = ("\nQuestion:", "\n\n", "\n[", "\nPassage", "<end_of_turn>", "<eos>")
+# Tokens kept free beyond the estimate: joins can tokenise a little differently.
+SAFETY_MARGIN = 16
+MIN_PASSAGE_TOKENS = 40
+
+
+@dataclass(frozen=True)
+class PromptPlan:
+    text: str
+    messages: tuple[dict[str, str], ...]
+    passages: tuple[ScoredPassage, ...]  # marker n is passages[n - 1]
+    stop: tuple[str, ...]
+    n_tokens: int
+
+
+def passage_block(marker: int, passage: ScoredPassage, text: str | None = None) -> str:
+    meta = ", ".join(x for x in (passage.source, passage.date) if x)
+    heading = f"[{marker}] {passage.title}" + (f" ({meta})" if meta else "")
+    return f"{heading}\n{text if text is not None else passage.text}"
+
+
+def _conversation(history: Sequence[Turn]) -> str:
+    if not history:
+        return ""
+    last = history[-1]
+    return f"Earlier question: {last.question}\nEarlier answer: {last.answer}\n"
+
+
+def _completion(blocks: Sequence[str], question: str, history: Sequence[Turn]) -> str:
+    passages = "\n\n".join(blocks)
+    return (
+        f"{INSTRUCTIONS}\n\nPassages:\n\n{passages}\n\n"
+        f"{_conversation(history)}Question: {question}\nAnswer:"
+    )
+
+
+def _truncate(text: str, budget: int, count_tokens: Callable[[str], int]) -> str | None:
+    """The longest word-boundary prefix of ``text`` (plus "…") within ``budget`` tokens."""
+    words = text.split(" ")
+    lo, hi = 0, len(words)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count_tokens(" ".join(words[:mid]) + " …") <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return " ".join(words[:lo]) + " …" if lo else None
+
+
+def build_prompt(
+    question: str,
+    passages: Sequence[ScoredPassage],
+    *,
+    count_tokens: Callable[[str], int],
+    context_size: int,
+    max_answer_tokens: int,
+    history: Sequence[Turn] = (),
+) -> PromptPlan:
+    budget = context_size - max_answer_tokens - SAFETY_MARGIN
+    overhead = count_tokens(_completion([], question, history))
+    if overhead > budget:
+        raise InputError(
+            f"The question needs {overhead} tokens, but the model's context holds "
+            f"{context_size} with {max_answer_tokens} kept for the answer. "
+            "Ask a shorter question or raise --context-size."
+        )
+    room = budget - overhead
+    blocks: list[str] = []
+    included: list[ScoredPassage] = []
+    for passage in passages:
+        marker = len(included) + 1
+        block = passage_block(marker, passage)
+        cost = count_tokens(block) + 2  # the blank line between blocks
+        if cost <= room:
+            blocks.append(block)
+            included.append(passage)
+            room -= cost
+            continue
+        heading_cost = count_tokens(passage_block(marker, passage, "")) + 2
+        if room - heading_cost >= MIN_PASSAGE_TOKENS:
+            text = _truncate(passage.text, room - heading_cost, count_tokens)
+            if text:
+                blocks.append(passage_block(marker, passage, text))
+                included.append(passage)
+        break
+    text = _completion(blocks, question, history)
+    user = f"Passages:\n\n{chr(10).join(f'{b}{chr(10)}' for b in blocks)}\n"
+    user += f"{_conversation(history)}Question: {question}"
+    messages = (
+        {"role": "system", "content": INSTRUCTIONS},
+        {"role": "user", "content": user},
+    )
+    return PromptPlan(text, messages, tuple(included), STOP, count_tokens(text))
