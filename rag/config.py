@@ -32,7 +32,7 @@ class Settings:
     # None means the packaged defaults: all-MiniLM-L6-v2 and Gemma 3 270M.
     embedder: str | None = None
     model: Path | None = None
-    k: int = 5
+    k: int = 4
     temperature: float = 0.0
     max_tokens: int = 160
     context_size: int = 2048

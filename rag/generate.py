@@ -8,8 +8,10 @@ prompted through it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -36,6 +38,23 @@ def default_model_path() -> Path:
             f"Could not assemble the default model ({exc}). Remove "
             f"{packaged.default_output_path()} and try again, or pass --model PATH.gguf."
         ) from None
+
+
+@contextlib.contextmanager
+def _native_stderr_quiet() -> Iterator[None]:
+    """Silence llama.cpp's C-level notices while loading, unless debugging."""
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def machine_cores() -> int:
@@ -94,14 +113,15 @@ class LlamaCppGenerator:
             ) from None
         log.info("Loading %s with %d threads", self._path, self._threads)
         try:
-            self._llm = Llama(
-                model_path=str(self._path),
-                n_ctx=self._context_size,
-                n_threads=self._threads,
-                n_threads_batch=self._threads,
-                seed=self._seed,
-                verbose=False,
-            )
+            with _native_stderr_quiet():
+                self._llm = Llama(
+                    model_path=str(self._path),
+                    n_ctx=self._context_size,
+                    n_threads=self._threads,
+                    n_threads_batch=self._threads,
+                    seed=self._seed,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(
                 f"Could not load {self._path} as a GGUF model ({exc}). Check that the file is "

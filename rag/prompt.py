@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from rag.errors import InputError
 from rag.types import ScoredPassage, Turn
 
+# Measured on the sample corpus with Gemma 3 270M (10 answerable questions, top 5 passages):
+# passages first and a short instruction right before the question put the gold answer in
+# 7/10 replies, against 4/10 for the instruction first, with or without a worked example.
 INSTRUCTIONS = (
-    "Answer the question in one or two short sentences using only the news passages below. "
-    "After each sentence, cite the passage it comes from as [1], [2] and so on. "
-    'If the passages do not contain the answer, reply exactly: "The articles do not say."'
+    "Answer the question with a short sentence from the passages above and cite it like [1]. "
+    "If they do not say, answer: The articles do not say."
 )
 STOP = ("\nQuestion:", "\n\n", "\n[", "\nPassage", "<end_of_turn>", "<eos>")
 # Tokens kept free beyond the estimate: joins can tokenise a little differently.
@@ -49,10 +51,7 @@ def _conversation(history: Sequence[Turn]) -> str:
 
 def _completion(blocks: Sequence[str], question: str, history: Sequence[Turn]) -> str:
     passages = "\n\n".join(blocks)
-    return (
-        f"{INSTRUCTIONS}\n\nPassages:\n\n{passages}\n\n"
-        f"{_conversation(history)}Question: {question}\nAnswer:"
-    )
+    return f"{passages}\n\n{INSTRUCTIONS}\n{_conversation(history)}Question: {question}\nAnswer:"
 
 
 def _truncate(text: str, budget: int, count_tokens: Callable[[str], int]) -> str | None:
@@ -105,10 +104,9 @@ def build_prompt(
                 included.append(passage)
         break
     text = _completion(blocks, question, history)
-    user = f"Passages:\n\n{chr(10).join(f'{b}{chr(10)}' for b in blocks)}\n"
-    user += f"{_conversation(history)}Question: {question}"
+    user = "\n\n".join(blocks) + f"\n\n{_conversation(history)}Question: {question}"
     messages = (
-        {"role": "system", "content": INSTRUCTIONS},
+        {"role": "system", "content": INSTRUCTIONS.replace("above", "the user gives")},
         {"role": "user", "content": user},
     )
     return PromptPlan(text, messages, tuple(included), STOP, count_tokens(text))
