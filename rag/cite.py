@@ -23,7 +23,8 @@ ABSTAIN_TEXT = "The articles do not say."
 _ABSTAIN_PATTERNS = re.compile(
     r"\b(do(?:es)?\s*(?:not|n['’]t)\s+(?:say|mention|contain|answer|state|provide)"
     r"|no (?:information|mention|answer)|not (?:mentioned|stated|provided|available)"
-    r"|cannot (?:be )?(?:answer|determine|found)|unknown from the)",
+    r"|cannot (?:be )?(?:answer|determine|found)|unknown from the"
+    r"|(?:have|has) no idea|(?:do not|don't) know|not sure)",
     re.IGNORECASE,
 )
 
@@ -97,12 +98,14 @@ def verify_citations(answer: str, passages: Sequence[ScoredPassage]) -> CheckedA
     pieces: list[str] = []
     citations: dict[tuple[int, int, int], Citation] = {}
     unsupported: list[str] = []
+    seen: set[str] = set()
     answer = answer.strip()
     for start, end in split_sentences(answer):
         sentence = answer[start:end]
         claim = MARKER.sub("", sentence).strip()
-        if not claim:
-            continue
+        if not claim or claim.lower() in seen:
+            continue  # empty, or the model repeating itself
+        seen.add(claim.lower())
         supports = {
             n: best_support(claim, passages[n - 1].text) for n in range(1, len(passages) + 1)
         }

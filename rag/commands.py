@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -136,25 +137,31 @@ def _meta(source: str | None, date: str | None) -> str:
 
 
 def _stream_answer(service: RagService, question: str, history: list[Turn]) -> Answer:
+    """Print the answer as it is written, then the checked version if it differs."""
     answer: Answer | None = None
+    written = []
     for event in service.ask_stream(question, history=history):
         if isinstance(event, TokenEvent):
+            written.append(event.text)
             sys.stdout.write(event.text)
             sys.stdout.flush()
         elif isinstance(event, AnswerEvent):
             answer = event.answer
     assert answer is not None
     sys.stdout.write("\n")
+    if not written:
+        print(answer.text)
+    elif " ".join("".join(written).split()) != answer.text:
+        print(f"Checked: {answer.text}")
     return answer
 
 
 def _print_sources(answer: Answer) -> None:
     if answer.abstained:
-        print(f"\n{answer.text} Closest passages:")
+        print("Closest passages:")
         for p in answer.passages[:3]:
             print(f"  - {p.title} ({_meta(p.source, p.date)}): {textwrap.shorten(p.text, 160)}")
         return
-    print(f"\nChecked answer: {answer.text}")
     if answer.unsupported:
         print("Not supported by the passages: " + " | ".join(answer.unsupported))
     if answer.citations:
@@ -162,7 +169,7 @@ def _print_sources(answer: Answer) -> None:
     for c in answer.citations:
         p = c.passage
         print(f"[{c.marker}] {p.title} ({_meta(p.source, p.date)})")
-        print(textwrap.indent(textwrap.fill(f"\u201c{c.text}\u201d", 96), "    "))
+        print(textwrap.indent(textwrap.fill(c.text, 96), "    "))
 
 
 def cmd_ask(args: argparse.Namespace, service: RagService) -> int:
@@ -213,5 +220,19 @@ def cmd_serve(args: argparse.Namespace, service: RagService) -> int:
         examples = [q.strip() for q in path.read_text(encoding="utf-8").splitlines() if q.strip()]
     service.warm_up()
     settings = service.settings
-    launch(service, host=settings.host, port=settings.port, share=args.share, examples=examples)
+    print(f"Serving the chat on http://{settings.host}:{settings.port} (Ctrl-C stops it)")
+    try:
+        launch(
+            service,
+            host=settings.host,
+            port=settings.port,
+            share=args.share,
+            password=os.environ.get("RAG_PASSWORD") or None,
+            examples=examples,
+        )
+    except OSError as err:
+        raise InputError(
+            f"Cannot serve on {settings.host}:{settings.port} ({err}). "
+            "Is another server using that port? Pick one with --port."
+        ) from None
     return 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.store import IndexSnapshot, IndexStore
-from rag.chunk import ChunkerSettings
+from rag.chunk import ChunkerSettings, split_sentences
 from rag.cite import ABSTAIN_TEXT, is_abstention, verify_citations
 from rag.config import Settings
 from rag.errors import InputError
@@ -56,6 +56,15 @@ def check_question(question: str) -> str:
             f"{MAX_QUESTION_CHARS:,}. Ask a shorter question."
         )
     return question
+
+
+def repeats_itself(text: str) -> bool:
+    """Has the text just completed a sentence it already wrote?"""
+    sentences = [text[a:b] for a, b in split_sentences(text)]
+    if len(sentences) < 2 or not text.rstrip().endswith((".", "!", "?", "]")):
+        return False
+    last = sentences[-1].strip().lower()
+    return any(s.strip().lower() == last for s in sentences[:-1])
 
 
 def search_query_for(question: str, history: Sequence[Turn]) -> str:
@@ -224,6 +233,8 @@ class RagService:
                 first_token_ms = (time.perf_counter() - started) * 1000
             raw.append(piece)
             yield TokenEvent(piece)
+            if piece.strip() and repeats_itself("".join(raw)):
+                break  # small models loop; a repeated sentence adds nothing
         answer = self._finish(question, "".join(raw), plan.passages, passages)
         total_ms = (time.perf_counter() - started) * 1000
         yield AnswerEvent(

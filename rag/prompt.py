@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from rag.errors import InputError
 from rag.types import ScoredPassage, Turn
 
-# Measured on the sample corpus with Gemma 3 270M (10 answerable questions, top 5 passages):
-# passages first and a short instruction right before the question put the gold answer in
-# 7/10 replies, against 4/10 for the instruction first, with or without a worked example.
+# Chosen by measurement with Gemma 3 270M at temperature 0 and k=4: passages first, then a
+# one-line instruction right before the question. On 10 answerable sample questions the reply
+# held the gold string 6/10 times (4/10 with the instruction placed before the passages), and
+# this wording was the only one tried that answered from the real seed article on Rouhani.
 INSTRUCTIONS = (
-    "Answer the question with a short sentence from the passages above and cite it like [1]. "
-    "If they do not say, answer: The articles do not say."
+    "Using the passages above, answer the question in one sentence and cite the passage "
+    "like [1]. If no passage answers it, write: The articles do not say."
 )
 STOP = ("\nQuestion:", "\n\n", "\n[", "\nPassage", "<end_of_turn>", "<eos>")
 # Tokens kept free beyond the estimate: joins can tokenise a little differently.

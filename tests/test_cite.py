@@ -72,3 +72,12 @@ def test_any_answer_gives_spans_inside_the_cited_passage(answer):
         assert p.chunk.start <= c.start < c.end <= p.chunk.end
         article = ARTICLE_1 if p.doc_id == "d1" else ARTICLE_2
         assert article[c.start : c.end] == c.text
+
+
+def test_repeated_sentences_are_said_once():
+    checked = verify_citations(
+        "Engineers replaced 240 steel cables [1]. Engineers replaced 240 steel cables [1].",
+        [P1, P2],
+    )
+    assert checked.text == "Engineers replaced 240 steel cables [1]."
+    assert len(checked.citations) == 1

@@ -87,3 +87,22 @@ def test_missing_index(tmp_path):
     svc = RagService(Settings(index_dir=tmp_path / "none"), embedder=FakeEmbedder())
     with pytest.raises(IndexNotFoundError):
         svc.search("anything")
+
+
+def test_a_looping_model_is_cut_off(service):
+    svc = service(["The bridge reopened [1]. " * 30])
+    answer = svc.ask("When did the harbor bridge reopen?")
+    assert answer.text.count("The bridge reopened") == 1
+    # Generation stopped at the first repeat instead of running to max_tokens.
+    tokens = [
+        e for e in svc.ask_stream("When did the harbor bridge reopen?") if isinstance(e, TokenEvent)
+    ]
+    assert len(tokens) < 12
+
+
+def test_repeats_itself():
+    from rag.pipeline import repeats_itself
+
+    assert repeats_itself("It rained. It rained.")
+    assert not repeats_itself("It rained. It")
+    assert not repeats_itself("It rained. Then it snowed.")

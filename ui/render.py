@@ -1,0 +1,113 @@
+"""HTML for the sources panel and the articles table.
+
+Everything that came from an article, a file name or the model is escaped
+here, before it reaches the page: an article carrying ``<script>`` shows the
+tag as text and runs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from rag.pipeline import DocumentInfo
+from rag.types import Answer, Citation, ScoredPassage
+
+CSS = """
+.newsrag-card { border: 1px solid var(--border-color-primary); border-radius: 8px;
+  padding: 6px 10px; margin: 6px 0; }
+.newsrag-card summary { cursor: pointer; font-weight: 600; }
+.newsrag-meta { color: var(--body-text-color-subdued); font-size: 0.85em; }
+.newsrag-card mark { background: #fde68a; color: inherit; padding: 0 1px; }
+.newsrag-notice { border-left: 4px solid #d97706; padding: 6px 10px; margin: 6px 0;
+  background: var(--background-fill-secondary); }
+.newsrag-unsupported { border-left: 4px solid #dc2626; padding: 6px 10px; margin: 6px 0; }
+.newsrag-passage { white-space: pre-wrap; margin-top: 4px; }
+"""
+
+
+def _meta(p: ScoredPassage) -> str:
+    parts = [x for x in (p.source, p.date) if x]
+    return escape(" · ".join(parts)) if parts else "no source"
+
+
+def highlight(passage: ScoredPassage, citations: Sequence[Citation]) -> str:
+    """The passage text, escaped, with each cited span inside ``<mark>``."""
+    text = passage.text
+    offset = passage.chunk.start
+    spans = sorted({(max(0, c.start - offset), min(len(text), c.end - offset)) for c in citations})
+    out: list[str] = []
+    position = 0
+    for start, end in spans:
+        if start < position or start >= end:
+            continue  # overlapping spans: the first one wins
+        out.append(escape(text[position:start]))
+        out.append(f"<mark>{escape(text[start:end])}</mark>")
+        position = end
+    out.append(escape(text[position:]))
+    return "".join(out)
+
+
+def _card(label: str, passage: ScoredPassage, citations: Sequence[Citation], *, open_: bool) -> str:
+    return (
+        f'<details class="newsrag-card" id="source-{passage.rank}"{" open" if open_ else ""}>'
+        f"<summary>{escape(label)} {escape(passage.title)}</summary>"
+        f'<div class="newsrag-meta">{_meta(passage)} · score {passage.score:.3f}</div>'
+        f'<div class="newsrag-passage">{highlight(passage, citations)}</div>'
+        "</details>"
+    )
+
+
+def render_sources(answer: Answer | None) -> str:
+    if answer is None:
+        return '<div class="newsrag-meta">Sources for the latest answer appear here.</div>'
+    parts: list[str] = []
+    if answer.abstained:
+        parts.append(
+            '<div class="newsrag-notice"><strong>The articles don\'t answer this.</strong> '
+            "These are the closest passages found.</div>"
+        )
+    if answer.unsupported:
+        items = "".join(f"<li>{escape(s)}</li>" for s in answer.unsupported)
+        parts.append(
+            '<div class="newsrag-unsupported"><strong>Not supported by the passages:</strong>'
+            f"<ul>{items}</ul></div>"
+        )
+    cited_ranks: dict[int, list[Citation]] = {}
+    for c in answer.citations:
+        cited_ranks.setdefault(c.passage.rank, []).append(c)
+    if cited_ranks:
+        parts.append("<h4>Cited</h4>")
+        for rank in sorted(cited_ranks):
+            cites = cited_ranks[rank]
+            markers = "".join(f"[{m}]" for m in sorted({c.marker for c in cites}))
+            parts.append(_card(markers, cites[0].passage, cites, open_=True))
+    others = [p for p in answer.passages if p.rank not in cited_ranks]
+    if others:
+        heading = "Closest passages" if answer.abstained else "Retrieved, not cited"
+        parts.append(f"<h4>{heading}</h4>")
+        for p in others:
+            parts.append(_card(f"#{p.rank}", p, (), open_=answer.abstained and p.rank == 1))
+    return "\n".join(parts)
+
+
+def document_rows(infos: Sequence[DocumentInfo]) -> list[list[object]]:
+    """Rows for the articles table; the Dataframe shows values as text."""
+    return [
+        [
+            i.article.title,
+            i.article.source or "",
+            i.article.date or "",
+            i.n_chunks,
+            i.article.doc_id,
+        ]
+        for i in infos
+    ]
+
+
+DOCUMENT_HEADERS = ["title", "source", "date", "chunks", "id"]
+
+
+def escape_chat(text: str) -> str:
+    """Model output for the chat bubble: shown as text, never as markup."""
+    return escape(text, quote=False)
