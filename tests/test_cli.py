@@ -108,3 +108,20 @@ def test_index_reports_bad_files_and_keeps_going(tmp_path, write_articles, capsy
     code, _, err = run(capsys, "index", str(folder), "--index-dir", str(tmp_path / "idx"))
     assert code == 0
     assert "empty.txt" in err and "1 new" in err
+
+
+def test_chat_keeps_the_conversation_and_survives_bad_input(
+    tmp_path, write_articles, capsys, monkeypatch
+):
+    import io
+
+    folder = write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})
+    idx = str(tmp_path / "idx")
+    assert cli.main(["index", str(folder), "--index-dir", idx]) == 0
+    monkeypatch.setattr(
+        "sys.stdin", io.StringIO("When did the harbor bridge reopen?\n" + "x" * 5000 + "\n/quit\n")
+    )
+    code, out, err = run(capsys, "chat", "--index-dir", idx)
+    assert code == 0
+    assert "The harbor bridge reopened on Monday [1]." in out
+    assert "characters long" in err  # the over-long question, reported without leaving

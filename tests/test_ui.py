@@ -57,7 +57,10 @@ def test_chat_streams_then_shows_the_checked_answer(service):
     assert len(updates) > 3
     messages, turns, sources, box = updates[-1]
     assert messages[0] == {"role": "user", "content": "How many steel cables were replaced?"}
-    assert messages[-1]["content"] == "Engineers replaced 240 steel cables [1]."
+    assert messages[1]["content"] == "Engineers replaced 240 steel cables [1]."
+    # Under the answer, a collapsible message with the cited passage.
+    assert messages[2]["metadata"]["title"] == "Sources (1)"
+    assert "<mark>Engineers replaced 240 steel cables" in messages[2]["content"]
     assert turns[-1].question == "How many steel cables were replaced?"
     assert "<mark>Engineers replaced 240 steel cables and resurfaced the deck.</mark>" in sources
     assert box == ""

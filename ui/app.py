@@ -23,6 +23,7 @@ from ui.render import (
     document_rows,
     escape_chat,
     render_sources,
+    sources_message,
 )
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,9 @@ def chat_turn(
             elif isinstance(event, AnswerEvent):
                 answer = event.answer
                 messages[-1] = {"role": "assistant", "content": answer_message(answer)}
+                cited = sources_message(answer)
+                if cited is not None:
+                    messages.append(cited)
                 turns = [*turns, Turn(answer.question, answer.text)]
                 yield messages, turns, render_sources(answer), ""
     except RagError as err:

@@ -91,6 +91,26 @@ def render_sources(answer: Answer | None) -> str:
     return "\n".join(parts)
 
 
+def sources_message(answer: Answer) -> dict[str, object] | None:
+    """A collapsible chat message under the answer listing what it cites."""
+    if answer.abstained or not answer.citations:
+        return None
+    lines: list[str] = []
+    seen: set[int] = set()
+    for c in answer.citations:
+        if c.passage.rank in seen:
+            continue
+        seen.add(c.passage.rank)
+        cites = [x for x in answer.citations if x.passage.rank == c.passage.rank]
+        p = c.passage
+        lines.append(f"**[{c.marker}] {escape(p.title)}** — {_meta(p)}\n\n{highlight(p, cites)}")
+    return {
+        "role": "assistant",
+        "content": "\n\n".join(lines),
+        "metadata": {"title": f"Sources ({len(seen)})", "status": "done"},
+    }
+
+
 def document_rows(infos: Sequence[DocumentInfo]) -> list[list[object]]:
     """Rows for the articles table; the Dataframe shows values as text."""
     return [
