@@ -94,14 +94,21 @@ class RagService:
 
     @property
     def embedder(self) -> Embedder:
+        """The embedder, loaded on first use."""
+        embedder = self._unloaded_embedder()
+        warm_up = getattr(embedder, "warm_up", None)
+        if warm_up is not None:
+            warm_up()  # idempotent
+        return embedder
+
+    def _unloaded_embedder(self) -> Embedder:
+        # Constructing is cheap; reading the model id must not load the model.
         if self._embedder is None:
             from rag.embed import SentenceTransformerEmbedder
 
-            embedder = SentenceTransformerEmbedder(
+            self._embedder = SentenceTransformerEmbedder(
                 self.settings.embedder, batch_size=self.settings.embed_batch_size
             )
-            embedder.warm_up()
-            self._embedder = embedder
         return self._embedder
 
     @property
@@ -136,7 +143,7 @@ class RagService:
             except FileNotFoundError:
                 key = None
             if self._snapshot is None or key != self._snapshot_key:
-                self._snapshot = self.store.load(embedder_id=self.embedder.model_id)
+                self._snapshot = self.store.load(embedder_id=self._unloaded_embedder().model_id)
                 self._snapshot_key = key
             return self._snapshot
 
