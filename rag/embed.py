@@ -123,6 +123,9 @@ def _quiet_transformers() -> None:
         return
     if not progress_enabled():
         hf_logging.disable_progress_bar()
+    # Counting tokens of over-long sentences is deliberate (the chunker splits them);
+    # the library's "longer than the maximum" warning would only alarm users.
+    hf_logging.set_verbosity_error()
 
 
 def progress_enabled() -> bool:

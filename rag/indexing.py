@@ -22,7 +22,7 @@ from rag.chunk import ChunkerSettings, chunk_article
 from rag.clean import clean_document
 from rag.errors import IndexMismatchError, InputError
 from rag.ingest import load_documents
-from rag.types import Article, Chunk, Embedder, LoadProblem
+from rag.types import Article, Chunk, Embedder, LoadProblem, RawDocument
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,22 @@ class Indexer:
         if not paths:
             raise InputError("No paths given. Name files or folders of articles to index.")
         raws, problems = load_documents(paths)
+        return self.index_documents(
+            raws, problems=problems, rebuild=rebuild, progress=progress, started=started
+        )
+
+    def index_documents(
+        self,
+        raws: Sequence[RawDocument],
+        *,
+        problems: Sequence[LoadProblem] = (),
+        rebuild: bool = False,
+        progress: Progress | None = None,
+        started: float | None = None,
+    ) -> IndexReport:
+        """Clean, chunk and embed documents already in memory (e.g. a benchmark's corpus)."""
+        started = time.perf_counter() if started is None else started
+        problems = list(problems)
         articles: list[Article] = []
         for raw in raws:
             article = clean_document(raw)

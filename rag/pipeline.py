@@ -195,12 +195,18 @@ class RagService:
         k: int | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
+        passages: Sequence[ScoredPassage] | None = None,
     ) -> Iterator[TokenEvent | AnswerEvent]:
-        """Yield the answer's pieces as they are written, then the checked answer."""
+        """Yield the answer's pieces as they are written, then the checked answer.
+
+        ``passages`` skips retrieval and answers from the given ones (evaluation uses
+        it to hand the model the gold passage).
+        """
         started = time.perf_counter()
         question = check_question(question)
         query = search_query_for(question, history)
-        passages = self.search(query, k=k)
+        if passages is None:
+            passages = self.search(query, k=k)
         retrieve_ms = (time.perf_counter() - started) * 1000
         if not passages:
             yield AnswerEvent(

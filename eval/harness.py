@@ -1,0 +1,330 @@
+"""Run a question set against an index and score retrieval, answers, citations, abstention.
+
+Every system sees the same chunks: the dataset is indexed once with the
+product's cleaner, chunker and embedder (cached per dataset under
+``.rag/eval/``, so later runs embed nothing), then each retriever and each
+answerer is run on every question.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eval.baselines import (
+    BM25Retriever,
+    FusedRetriever,
+    closed_book_answer,
+    extractive_answer,
+)
+from eval.datasets import EvalDataset, EvalQuestion, normalise_space
+from eval.metrics import (
+    abstention_scores,
+    contains_answer,
+    exact_match,
+    hit_at_k,
+    mean,
+    ndcg,
+    percentile,
+    recall_at_k,
+    reciprocal_rank,
+    token_f1,
+)
+from rag.config import Settings
+from rag.pipeline import RagService, search_query_for
+from rag.retrieve import DenseRetriever
+from rag.serialize import answer_to_dict, passage_to_dict
+from rag.types import Answer, ScoredPassage
+
+log = logging.getLogger(__name__)
+
+K_VALUES = (1, 5, 10, 20)
+RETRIEVERS = ("bm25", "dense", "rrf", "product")
+SYSTEMS = ("closed_book", "extractive", "product", "oracle")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    limit: int | None = None
+    seed: int = 0
+    retrievers: tuple[str, ...] = RETRIEVERS
+    systems: tuple[str, ...] = SYSTEMS
+
+
+def pick_questions(
+    questions: Sequence[EvalQuestion], limit: int | None, seed: int
+) -> list[EvalQuestion]:
+    """A repeatable sample that keeps the original order."""
+    if limit is None or limit >= len(questions):
+        return list(questions)
+    chosen = set(random.Random(seed).sample(range(len(questions)), limit))
+    return [q for i, q in enumerate(questions) if i in chosen]
+
+
+def _supports(text: str, q: EvalQuestion) -> bool:
+    """Does a passage support an answer to ``q``: gold string or supporting sentence?"""
+    if q.supporting and normalise_space(q.supporting) in normalise_space(text):
+        return True
+    return any(normalise_space(a) in normalise_space(text) for a in q.answers if a.strip())
+
+
+class Evaluation:
+    def __init__(
+        self,
+        dataset: EvalDataset,
+        settings: Settings,
+        options: RunOptions,
+        *,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.settings = settings
+        self.options = options
+        self.progress = progress or (lambda stage, done, total: None)
+        self.service = RagService(settings)
+
+    # --- set-up -------------------------------------------------------------
+
+    def prepare(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        report = self.service.indexer().index_documents(self.dataset.documents)
+        snapshot = self.service.snapshot()
+        self.snapshot = snapshot
+        self.origin_to_doc = {o: d for d, a in snapshot.documents.items() for o in a.origins}
+        self.chunk_texts = [normalise_space(c.text) for c in snapshot.chunks]
+        self.vectors = snapshot.vectors()
+        dense = DenseRetriever(self.service.embedder, snapshot)
+        self.retrievers: dict[str, Any] = {"dense": dense, "product": dense}
+        if {"bm25", "rrf"} & set(self.options.retrievers):
+            bm25 = BM25Retriever(snapshot)
+            self.retrievers["bm25"] = bm25
+            self.retrievers["rrf"] = FusedRetriever(bm25, dense)
+        return {
+            "articles": report.n_documents,
+            "chunks": report.n_chunks,
+            "chunks_embedded": report.chunks_embedded,
+            "embed_chunks_per_s": round(report.chunks_per_second, 1) or None,
+            "index_seconds": round(time.perf_counter() - started, 2),
+            "load_problems": len(report.problems),
+        }
+
+    # --- retrieval ----------------------------------------------------------
+
+    def _relevance(self, passages: Sequence[ScoredPassage], q: EvalQuestion) -> list[bool]:
+        return [_supports(p.text, q) for p in passages]
+
+    def _n_relevant(self, q: EvalQuestion) -> int:
+        needles = [normalise_space(a) for a in q.answers if a.strip()]
+        if q.supporting:
+            needles.append(normalise_space(q.supporting))
+        return sum(any(n in text for n in needles) for text in self.chunk_texts)
+
+    def retrieval_record(self, q: EvalQuestion) -> dict[str, Any]:
+        record: dict[str, Any] = {}
+        gold_docs = {self.origin_to_doc[o] for o in q.gold_origins if o in self.origin_to_doc}
+        n_relevant = self._n_relevant(q) if q.answerable else 0
+        for name in self.options.retrievers:
+            query = search_query_for(q.question, q.history) if name == "product" else q.question
+            started = time.perf_counter()
+            passages = self.retrievers[name].search(query, max(K_VALUES))
+            elapsed = (time.perf_counter() - started) * 1000
+            relevant = self._relevance(passages, q)
+            docs = [p.doc_id for p in passages]
+            entry: dict[str, Any] = {
+                "ms": round(elapsed, 2),
+                "top": [p.chunk_id for p in passages[:10]],
+                "first_relevant_rank": next((i + 1 for i, r in enumerate(relevant) if r), None),
+            }
+            if q.answerable:
+                entry.update({f"answer_in_top_{k}": hit_at_k(relevant, k) for k in K_VALUES})
+                entry["mrr_at_10"] = reciprocal_rank(relevant, 10)
+                entry["ndcg_at_10"] = ndcg(relevant, n_relevant, 10)
+            if gold_docs:
+                entry.update({f"recall_at_{k}": recall_at_k(docs, gold_docs, k) for k in K_VALUES})
+            record[name] = entry
+        return record
+
+    # --- answers ------------------------------------------------------------
+
+    def oracle_passage(self, q: EvalQuestion) -> ScoredPassage | None:
+        """The chunk holding the answer that the embedder finds closest to the question."""
+        candidates = [i for i, text in enumerate(self.chunk_texts) if _supports(text, q)]
+        gold_docs = {self.origin_to_doc[o] for o in q.gold_origins if o in self.origin_to_doc}
+        if gold_docs:
+            in_gold = [i for i in candidates if self.snapshot.chunks[i].doc_id in gold_docs]
+            candidates = in_gold or candidates
+        if not candidates:
+            return None
+        query = self.service.embedder.embed([q.question], kind="query")[0]
+        scores = self.vectors[candidates] @ query
+        row = candidates[int(np.argmax(scores))]
+        chunk = self.snapshot.chunks[row]
+        article = self.snapshot.documents[chunk.doc_id]
+        return ScoredPassage(
+            chunk, float(scores.max()), 1, article.title, article.source, article.date
+        )
+
+    def answer_record(
+        self, q: EvalQuestion, product_passages: list[ScoredPassage] | None
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.options.systems:
+            if name == "product":
+                answer = self.service.ask(q.question, history=q.history)
+                out[name] = self._scored(answer, q)
+            elif name == "oracle":
+                gold = self.oracle_passage(q) if q.answerable else None
+                if gold is None:
+                    continue
+                answer = self.service.ask(q.question, history=q.history, passages=[gold])
+                out[name] = self._scored(answer, q)
+            elif name == "closed_book":
+                started = time.perf_counter()
+                text = closed_book_answer(
+                    self.service.generator, q.question, max_tokens=self.settings.max_tokens
+                )
+                out[name] = self._text_scores(text, q, (time.perf_counter() - started) * 1000)
+            elif name == "extractive":
+                passages = product_passages or self.retrievers["product"].search(
+                    search_query_for(q.question, q.history), self.settings.k
+                )
+                out[name] = self._text_scores(extractive_answer(q.question, passages), q, None)
+        return out
+
+    def _text_scores(self, text: str, q: EvalQuestion, total_ms: float | None) -> dict[str, Any]:
+        scores: dict[str, Any] = {"answer": text, "total_ms": total_ms}
+        if q.answerable:
+            scores["exact_match"] = exact_match(text, q.answers)
+            scores["token_f1"] = token_f1(text, q.answers)
+            scores["contains_gold"] = float(contains_answer(text, q.answers))
+        return scores
+
+    def _scored(self, answer: Answer, q: EvalQuestion) -> dict[str, Any]:
+        record = self._text_scores(answer.text, q, answer.timings.total_ms)
+        record.update(answer_to_dict(answer))
+        record["answer"] = answer.text
+        record["supported_citations"] = [_supports(c.passage.text, q) for c in answer.citations]
+        record["cites_support"] = any(record["supported_citations"])
+        generated = self.service.generator.count_tokens(answer.text) if answer.text else 0
+        t = answer.timings
+        gen_ms = t.total_ms - (t.first_token_ms or t.total_ms)
+        record["tokens"] = generated
+        record["tokens_per_s"] = generated / (gen_ms / 1000) if gen_ms > 0 and generated else None
+        record["passages"] = [passage_to_dict(p) for p in answer.passages[:5]]
+        return record
+
+    # --- the run ------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        questions = pick_questions(self.dataset.questions, self.options.limit, self.options.seed)
+        started = time.perf_counter()
+        setup = self.prepare()
+        if self.options.systems and set(self.options.systems) - {"extractive"}:
+            self.service.warm_up()
+        records = []
+        for i, q in enumerate(questions):
+            retrieval = self.retrieval_record(q)
+            answers = self.answer_record(q, None)
+            records.append(
+                {
+                    "qid": q.qid,
+                    "question": q.question,
+                    "gold": list(q.answers),
+                    "answerable": q.answerable,
+                    "follow_up": bool(q.history),
+                    "retrieval": retrieval,
+                    "answers": answers,
+                }
+            )
+            self.progress("questions", i + 1, len(questions))
+        return {
+            "dataset": self.dataset.name,
+            "dataset_notes": self.dataset.notes,
+            "options": {
+                "limit": self.options.limit,
+                "seed": self.options.seed,
+                "k": self.settings.k,
+                "temperature": self.settings.temperature,
+                "retrievers": list(self.options.retrievers),
+                "systems": list(self.options.systems),
+                "index_dir": str(self.settings.index_dir),
+            },
+            "setup": setup,
+            "n_questions": len(questions),
+            "n_answerable": sum(q.answerable for q in questions),
+            "seconds": round(time.perf_counter() - started, 1),
+            "metrics": summarise(records, self.options),
+            "records": records,
+        }
+
+
+def _avg(records: Sequence[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in records if r.get(key) is not None]
+    value = mean(values)
+    return None if value is None else round(value, 4)
+
+
+def summarise(records: Sequence[dict[str, Any]], options: RunOptions) -> dict[str, Any]:
+    answerable = [r for r in records if r["answerable"]]
+    retrieval: dict[str, Any] = {}
+    for name in options.retrievers:
+        entries = [r["retrieval"][name] for r in answerable]
+        keys = [f"answer_in_top_{k}" for k in K_VALUES] + ["mrr_at_10", "ndcg_at_10"]
+        row = {key: _avg(entries, key) for key in keys}
+        with_docs = [r["retrieval"][name] for r in records if "recall_at_1" in r["retrieval"][name]]
+        for k in K_VALUES:
+            row[f"recall_at_{k}"] = _avg(with_docs, f"recall_at_{k}")
+        ms = [r["retrieval"][name]["ms"] for r in records]
+        row["ms_p50"], row["ms_p95"] = percentile(ms, 50), percentile(ms, 95)
+        follow = [r["retrieval"][name] for r in answerable if r["follow_up"]]
+        row["follow_up_answer_in_top_5"] = _avg(follow, "answer_in_top_5")
+        retrieval[name] = row
+    answers: dict[str, Any] = {}
+    for name in options.systems:
+        done = [r["answers"][name] for r in records if name in r["answers"]]
+        ok = [r["answers"][name] for r in answerable if name in r["answers"]]
+        if not done:
+            continue
+        row = {key: _avg(ok, key) for key in ("exact_match", "token_f1", "contains_gold")}
+        row["n"] = len(done)
+        if name in ("product", "oracle"):
+            cited = [s for a in done for s in a.get("supported_citations", [])]
+            row["citation_precision"] = round(sum(cited) / len(cited), 4) if cited else None
+            row["citation_recall"] = _avg([{"v": float(a["cites_support"])} for a in ok], "v")
+            row.update(
+                abstention_scores(
+                    [a["abstained"] for a in done],
+                    [r["answerable"] for r in records if name in r["answers"]],
+                )
+            )
+            for key in ("first_token_ms", "total_ms", "retrieve_ms"):
+                values = [a["timings"][key] for a in done if a["timings"].get(key) is not None]
+                row[f"{key}_p50"] = percentile(values, 50)
+                row[f"{key}_p95"] = percentile(values, 95)
+            row["tokens_per_s"] = _avg(done, "tokens_per_s")
+        else:
+            values = [a["total_ms"] for a in done if a.get("total_ms") is not None]
+            row["total_ms_p50"], row["total_ms_p95"] = (
+                percentile(values, 50),
+                percentile(values, 95),
+            )
+        answers[name] = row
+    return {"retrieval": retrieval, "answers": answers}
+
+
+def write_run(result: dict[str, Any], out_dir: Path) -> Path:
+    from eval.report import write_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    import json
+
+    (out_dir / "results.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    write_report(result, out_dir)
+    return out_dir

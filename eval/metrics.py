@@ -1,0 +1,114 @@
+"""Scoring functions: pure, small, and tested on hand-made cases.
+
+Answers are compared after SQuAD-style normalisation (lower case, no
+punctuation or articles, single spaces) with citation markers removed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from collections import Counter
+from collections.abc import Sequence
+
+_MARKER = re.compile(r"\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans("", "", string.punctuation + "“”‘’")
+
+
+def normalise_answer(text: str) -> str:
+    text = _MARKER.sub(" ", text).lower().translate(_PUNCT)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, answers: Sequence[str]) -> float:
+    p = normalise_answer(prediction)
+    return float(any(p == normalise_answer(a) for a in answers))
+
+
+def token_f1(prediction: str, answers: Sequence[str]) -> float:
+    best = 0.0
+    p_tokens = normalise_answer(prediction).split()
+    for answer in answers:
+        a_tokens = normalise_answer(answer).split()
+        common = sum((Counter(p_tokens) & Counter(a_tokens)).values())
+        if common:
+            precision, recall = common / len(p_tokens), common / len(a_tokens)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def contains_answer(text: str, answers: Sequence[str]) -> bool:
+    """Does the text contain a gold string?
+
+    Either as a case- and space-insensitive substring (the rule the reference
+    figures use) or as whole words after normalisation ("U.S." matches "US").
+    """
+    spaced = " ".join(text.lower().split())
+    words = f" {normalise_answer(text)} "
+    for answer in answers:
+        needle = " ".join(answer.lower().split())
+        if needle and needle in spaced:
+            return True
+        normal = normalise_answer(answer)
+        if normal and f" {normal} " in words:
+            return True
+    return False
+
+
+def first_relevant_rank(relevant: Sequence[bool]) -> int | None:
+    return next((i + 1 for i, r in enumerate(relevant) if r), None)
+
+
+def hit_at_k(relevant: Sequence[bool], k: int) -> float:
+    return float(any(relevant[:k]))
+
+
+def reciprocal_rank(relevant: Sequence[bool], k: int = 10) -> float:
+    rank = first_relevant_rank(relevant[:k])
+    return 1.0 / rank if rank else 0.0
+
+
+def ndcg(relevant: Sequence[bool], n_relevant_total: int, k: int = 10) -> float:
+    """Binary-relevance nDCG@k; the ideal list holds every relevant item in the corpus."""
+    dcg = sum(1.0 / math.log2(i + 2) for i, r in enumerate(relevant[:k]) if r)
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(k, n_relevant_total)))
+    return dcg / ideal if ideal else 0.0
+
+
+def recall_at_k(retrieved_docs: Sequence[str], gold_docs: set[str], k: int) -> float:
+    if not gold_docs:
+        return 0.0
+    return len(set(retrieved_docs[:k]) & gold_docs) / len(gold_docs)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear-interpolated percentile (q in 0..100), None for no values."""
+    data = sorted(v for v in values if v is not None)
+    if not data:
+        return None
+    position = (len(data) - 1) * q / 100
+    low, high = math.floor(position), math.ceil(position)
+    return data[low] + (data[high] - data[low]) * (position - low)
+
+
+def mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def abstention_scores(
+    abstained: Sequence[bool], answerable: Sequence[bool]
+) -> dict[str, float | None]:
+    pairs = list(zip(abstained, answerable, strict=True))
+    n_abstained = sum(a for a, _ in pairs)
+    n_unanswerable = sum(not ok for _, ok in pairs)
+    n_answerable = len(pairs) - n_unanswerable
+    correct = sum(a and not ok for a, ok in pairs)
+    return {
+        "abstention_precision": correct / n_abstained if n_abstained else None,
+        "abstention_recall": correct / n_unanswerable if n_unanswerable else None,
+        "false_abstention_rate": (
+            sum(a and ok for a, ok in pairs) / n_answerable if n_answerable else None
+        ),
+    }

@@ -1,0 +1,91 @@
+"""``rag-eval``: evaluate the product and its baselines on a question set.
+
+    rag-eval --dataset gold
+    rag-eval --dataset realtimeqa --weeks 20230106 20230113 20230120 20230127
+    rag-eval --dataset rgb --limit 20 --seed 1
+
+Writes ``results.json``, ``report.md`` and PNG plots into ``--out`` (by default
+``eval/runs/<dataset>-<time>``). The index of each dataset is cached under
+``.rag/eval/`` and reused by later runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from eval.datasets import load_dataset
+from eval.harness import RETRIEVERS, SYSTEMS, Evaluation, RunOptions, write_run
+from rag.config import load_settings
+from rag.errors import RagError
+
+DATASETS = ("gold", "realtimeqa", "rgb", "rgb-counterfactual")
+
+
+def default_index_dir(dataset: str, weeks: list[str] | None) -> Path:
+    name = dataset if not weeks else f"{dataset}-{min(weeks)}-{max(weeks)}"
+    if dataset == "realtimeqa" and not weeks:
+        name = "realtimeqa-all"
+    return Path(".rag") / "eval" / name
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag-eval", description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=DATASETS, required=True)
+    parser.add_argument("--weeks", nargs="+", help="RealTimeQA weeks (YYYYMMDD); default all")
+    parser.add_argument("--limit", type=int, help="evaluate a sample of N questions")
+    parser.add_argument("--seed", type=int, default=0, help="seed for --limit's sample")
+    parser.add_argument("--retrievers", nargs="+", choices=RETRIEVERS, default=list(RETRIEVERS))
+    parser.add_argument("--systems", nargs="*", choices=SYSTEMS, default=list(SYSTEMS))
+    parser.add_argument("--out", type=Path, help="run folder (default eval/runs/...)")
+    parser.add_argument("--index-dir", type=Path, help="index cache for this dataset")
+    parser.add_argument("--k", type=int, help="passages the product retrieves")
+    parser.add_argument("--config", help="TOML config file, as for rag")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    try:
+        if args.limit is not None and args.limit <= 0:
+            raise RagError(f"--limit must be greater than 0, got {args.limit}")
+        index_dir = args.index_dir or default_index_dir(args.dataset, args.weeks)
+        # Evaluations are repeatable: greedy decoding whatever the config says.
+        settings = load_settings(
+            {"index_dir": index_dir, "k": args.k, "temperature": 0.0}, config_file=args.config
+        )
+        dataset = load_dataset(args.dataset, weeks=args.weeks)
+        options = RunOptions(args.limit, args.seed, tuple(args.retrievers), tuple(args.systems))
+        bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = tqdm(total=min(args.limit or 10**9, len(dataset.questions)), unit="question")
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if bar is not None:
+                bar.update(done - bar.n)
+
+        result = Evaluation(dataset, settings, options, progress=progress).run()
+        if bar is not None:
+            bar.close()
+        out = args.out or Path("eval") / "runs" / f"{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        write_run(result, out)
+    except RagError as err:
+        print(f"rag-eval: error: {err}", file=sys.stderr)
+        return err.exit_code
+    print((out / "report.md").read_text(encoding="utf-8"))
+    print(f"Run written to {out}/ (results.json, report.md, answer_in_top_k.png, latency.png)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

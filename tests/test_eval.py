@@ -1,0 +1,130 @@
+"""The evaluation harness: metrics on hand-made cases, loaders on the real files, a smoke run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from eval.baselines import extractive_answer, fuse_rankings
+from eval.datasets import BENCHMARKS, load_gold, load_realtimeqa, load_rgb
+from eval.harness import Evaluation, RunOptions, pick_questions, write_run
+from eval.metrics import (
+    abstention_scores,
+    contains_answer,
+    exact_match,
+    ndcg,
+    normalise_answer,
+    percentile,
+    recall_at_k,
+    reciprocal_rank,
+    token_f1,
+)
+from rag.config import Settings
+from rag.types import Chunk, ScoredPassage
+
+
+def test_answer_metrics():
+    assert normalise_answer("The U.S. [1] said: “no”.") == "us said no"
+    assert exact_match("The Buffalo Bills [2].", ["Buffalo Bills"]) == 1.0
+    assert exact_match("Bills", ["Buffalo Bills"]) == 0.0
+    assert token_f1("the Buffalo Bills team", ["Buffalo Bills"]) == pytest.approx(0.8)
+    assert token_f1("nothing", ["Buffalo Bills"]) == 0.0
+    assert contains_answer("It was the Buffalo  Bills, in the end.", ["buffalo bills"])
+    assert contains_answer("Talks with the US stalled.", ["U.S."])
+    assert not contains_answer("Bill paid.", ["Buffalo Bills"])
+
+
+def test_ranking_metrics():
+    assert reciprocal_rank([False, False, True]) == pytest.approx(1 / 3)
+    assert reciprocal_rank([False] * 10 + [True]) == 0.0
+    assert ndcg([True, False], 1) == 1.0
+    assert ndcg([False, True], 1) == pytest.approx(0.6309, abs=1e-4)
+    assert ndcg([False, False], 0) == 0.0
+    assert recall_at_k(["a", "b", "c"], {"a", "z"}, 2) == 0.5
+    assert percentile([1, 2, 3, 4], 50) == 2.5 and percentile([], 50) is None
+
+
+def test_abstention_scores():
+    scores = abstention_scores([True, True, False, False], [False, True, False, True])
+    assert scores == {
+        "abstention_precision": 0.5,
+        "abstention_recall": 0.5,
+        "false_abstention_rate": 0.5,
+    }
+
+
+def passage(cid: str, rank: int, text: str = "x") -> ScoredPassage:
+    return ScoredPassage(Chunk(cid, "d", text, 0, len(text), 1), 1.0, rank, "t")
+
+
+def test_reciprocal_rank_fusion_prefers_agreement():
+    fused = fuse_rankings(
+        [[passage("a", 1), passage("b", 2)], [passage("b", 1), passage("c", 2)]], 3
+    )
+    assert [p.chunk_id for p in fused] == ["b", "a", "c"]
+    assert [p.rank for p in fused] == [1, 2, 3]
+
+
+def test_extractive_answer_picks_the_best_matching_sentence():
+    text = "The mayor opened a park. The bridge reopened after eight months of repairs."
+    assert extractive_answer("When did the bridge reopen?", [passage("a", 1, text)]) == (
+        "The bridge reopened after eight months of repairs."
+    )
+
+
+def test_limit_and_seed_give_a_repeatable_ordered_sample():
+    items = list(range(50))
+    first = pick_questions(items, 10, seed=3)
+    assert first == pick_questions(items, 10, seed=3) == sorted(first)
+    assert first != pick_questions(items, 10, seed=4)
+    assert pick_questions(items, None, seed=0) == items
+
+
+def test_gold_set_shape():
+    gold = load_gold()
+    questions = gold.questions
+    assert len(questions) >= 60
+    assert sum(not q.answerable for q in questions) / len(questions) >= 0.15
+    assert sum(bool(q.history) for q in questions) >= 10
+    for q in questions:
+        if q.answerable:
+            assert q.gold_origins and q.supporting
+
+
+@pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="shared benchmarks not present")
+def test_benchmark_loaders_match_the_reference_counts():
+    weeks = ["20230106", "20230113", "20230120", "20230127"]
+    rtqa = load_realtimeqa(weeks)
+    assert rtqa.notes["articles"] == 782
+    assert rtqa.notes["questions"] == 120 and rtqa.notes["answerable"] == 95
+    rgb = load_rgb()
+    assert len(rgb.questions) == 100
+    assert all(q.gold_origins and q.answers for q in rgb.questions)
+    flipped = load_rgb(counterfactual=True)
+    assert flipped.questions[0].answers != rgb.questions[0].answers
+
+
+@pytest.mark.model
+def test_smoke_run_writes_well_formed_results(tmp_path):
+    settings = Settings(index_dir=tmp_path / "idx", k=3)
+    options = RunOptions(limit=4, seed=2)
+    result = Evaluation(load_gold(), settings, options).run()
+    out = write_run(result, tmp_path / "run")
+    for name in ("results.json", "report.md", "answer_in_top_k.png", "latency.png"):
+        assert (out / name).stat().st_size > 0
+    data = json.loads((out / "results.json").read_text())
+    assert data["n_questions"] == 4 and len(data["records"]) == 4
+    retrieval = data["metrics"]["retrieval"]
+    assert set(retrieval) == {"bm25", "dense", "rrf", "product"}
+    for row in retrieval.values():
+        assert 0.0 <= row["answer_in_top_5"] <= row["answer_in_top_20"] <= 1.0
+    answers = data["metrics"]["answers"]
+    assert set(answers) >= {"closed_book", "extractive", "product"}
+    assert answers["product"]["total_ms_p50"] > 0
+    for record in data["records"]:
+        product = record["answers"]["product"]
+        assert {"answer", "citations", "abstained", "timings"} <= set(product)
+    report = (out / "report.md").read_text()
+    assert "## Retrieval" in report and "| product |" in report
+    assert (out / "answer_in_top_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
