@@ -120,16 +120,17 @@ class Evaluation:
     def _relevance(self, passages: Sequence[ScoredPassage], q: EvalQuestion) -> list[bool]:
         return [_supports(p.text, q) for p in passages]
 
-    def _n_relevant(self, q: EvalQuestion) -> int:
+    def _relevant_rows(self, q: EvalQuestion) -> list[int]:
+        """Rows of every chunk holding a gold string or the supporting sentence."""
         needles = [normalise_space(a) for a in q.answers if a.strip()]
         if q.supporting:
             needles.append(normalise_space(q.supporting))
-        return sum(any(n in text for n in needles) for text in self.chunk_texts)
+        return [i for i, text in enumerate(self.chunk_texts) if any(n in text for n in needles)]
 
     def retrieval_record(self, q: EvalQuestion) -> dict[str, Any]:
         record: dict[str, Any] = {}
         gold_docs = {self.origin_to_doc[o] for o in q.gold_origins if o in self.origin_to_doc}
-        n_relevant = self._n_relevant(q) if q.answerable else 0
+        n_relevant = len(self._relevant_rows(q)) if q.answerable else 0
         for name in self.options.retrievers:
             query = search_query_for(q.question, q.history) if name == "product" else q.question
             started = time.perf_counter()
@@ -155,7 +156,7 @@ class Evaluation:
 
     def oracle_passage(self, q: EvalQuestion) -> ScoredPassage | None:
         """The chunk holding the answer that the embedder finds closest to the question."""
-        candidates = [i for i, text in enumerate(self.chunk_texts) if _supports(text, q)]
+        candidates = self._relevant_rows(q)
         gold_docs = {self.origin_to_doc[o] for o in q.gold_origins if o in self.origin_to_doc}
         if gold_docs:
             in_gold = [i for i in candidates if self.snapshot.chunks[i].doc_id in gold_docs]

@@ -106,3 +106,36 @@ def test_repeats_itself():
     assert repeats_itself("It rained. It rained.")
     assert not repeats_itself("It rained. It")
     assert not repeats_itself("It rained. Then it snowed.")
+
+
+class ChatTemplateGenerator(FakeGenerator):
+    """A model with a chat template is prompted with messages, not a completion prompt."""
+
+    def __init__(self, replies):
+        super().__init__(replies)
+        self.messages = []
+
+    @property
+    def has_chat_template(self) -> bool:
+        return True
+
+    def stream(self, prompt, **kwargs):  # pragma: no cover - must not be called
+        raise AssertionError("a chat model gets messages")
+
+    def stream_chat(self, messages, *, max_tokens, temperature, stop=()):
+        self.messages.append(messages)
+        yield from super().stream("", max_tokens=max_tokens, temperature=temperature)
+
+
+def test_models_with_a_chat_template_get_messages(tmp_path, write_articles):
+    generator = ChatTemplateGenerator(["Engineers replaced 240 steel cables [1]."])
+    svc = RagService(
+        Settings(index_dir=tmp_path / "idx"), embedder=FakeEmbedder(), generator=generator
+    )
+    svc.index_paths([write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})])
+    answer = svc.ask("How many steel cables were replaced?")
+    system, user = generator.messages[-1]
+    assert system["role"] == "system" and "[1]" in system["content"]
+    assert user["content"].endswith("Question: How many steel cables were replaced?")
+    assert "[1] Harbor bridge reopens after repairs" in user["content"]
+    assert answer.citations and not answer.abstained
