@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from eval import RETRIEVERS, SYSTEMS
 from eval.baselines import (
     BM25Retriever,
     FusedRetriever,
@@ -46,8 +47,6 @@ from rag.types import Answer, ScoredPassage
 log = logging.getLogger(__name__)
 
 K_VALUES = (1, 5, 10, 20)
-RETRIEVERS = ("bm25", "dense", "rrf", "product")
-SYSTEMS = ("closed_book", "extractive", "product", "oracle")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
-"""``rag-eval``: evaluate the product and its baselines on a question set.
+"""``rag eval``: evaluate the product and its baselines on a question set.
 
-    rag-eval --dataset gold
-    rag-eval --dataset realtimeqa --weeks 20230106 20230113 20230120 20230127
-    rag-eval --dataset rgb --limit 20 --seed 1
+    rag eval --dataset gold
+    rag eval --dataset realtimeqa --weeks 20230106 20230113 20230120 20230127
+    rag eval --dataset rgb --limit 20 --seed 1
+
+The same command is installed as ``rag-eval``. ``rag`` finds it through the
+``newsrag.commands`` entry point, so the core never imports this package.
 
 Writes ``results.json``, ``report.md`` and PNG plots into ``--out`` (by default
 ``eval/runs/<dataset>-<time>``). The index of each dataset is cached under
@@ -18,10 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from eval.datasets import load_dataset
-from eval.harness import RETRIEVERS, SYSTEMS, Evaluation, RunOptions, write_run
-from rag.config import load_settings
-from rag.errors import RagError
+from eval import RETRIEVERS, SYSTEMS
+from rag.errors import ConfigError, RagError
 
 DATASETS = ("gold", "realtimeqa", "rgb", "rgb-counterfactual")
 
@@ -33,8 +34,10 @@ def default_index_dir(dataset: str, weeks: list[str] | None) -> Path:
     return Path(".rag") / "eval" / name
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rag-eval", description=__doc__.splitlines()[0])
+DESCRIPTION = "Evaluate the product and its baselines on a question set."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=DATASETS, required=True)
     parser.add_argument("--weeks", nargs="+", help="RealTimeQA weeks (YYYYMMDD); default all")
     parser.add_argument("--limit", type=int, help="evaluate a sample of N questions")
@@ -46,7 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--k", type=int, help="passages the product retrieves")
     parser.add_argument("--config", help="TOML config file, as for rag")
     parser.add_argument("-v", "--verbose", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag-eval", description=DESCRIPTION)
+    add_arguments(parser)
     return parser
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eval`` to the ``rag`` command (the ``newsrag.commands`` entry point)."""
+    parser = subparsers.add_parser("eval", help=DESCRIPTION.lower().rstrip("."))
+    add_arguments(parser)
+    parser.set_defaults(plugin=run)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,9 +69,19 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the evaluation that ``args`` describes; the exit code."""
+    from eval.datasets import load_dataset
+    from eval.harness import Evaluation, RunOptions, write_run
+    from rag.config import load_settings
+
+    prog = "rag eval" if getattr(args, "command", None) == "eval" else "rag-eval"
     try:
         if args.limit is not None and args.limit <= 0:
-            raise RagError(f"--limit must be greater than 0, got {args.limit}")
+            raise ConfigError(f"--limit must be greater than 0, got {args.limit}")
         index_dir = args.index_dir or default_index_dir(args.dataset, args.weeks)
         # Evaluations are repeatable: greedy decoding whatever the config says.
         settings = load_settings(
@@ -80,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or Path("eval") / "runs" / f"{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
         write_run(result, out)
     except RagError as err:
-        print(f"rag-eval: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {err}", file=sys.stderr)
         return err.exit_code
     print((out / "report.md").read_text(encoding="utf-8"))
     print(f"Run written to {out}/ (results.json, report.md, answer_in_top_k.png, latency.png)")

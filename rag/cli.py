@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from typing import Any
 
 from rag.errors import RagError
@@ -85,7 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--share", action="store_true", help="ask Gradio for a public link")
     p.add_argument("--examples", default=None, help="file of example questions, one a line")
     _common(p)
+    _add_plugins(sub)
     return parser
+
+
+def _add_plugins(sub: argparse._SubParsersAction) -> None:
+    """Subcommands installed by other packages, e.g. ``rag eval`` from ``eval/``.
+
+    A ``newsrag.commands`` entry point names a function that adds its parser and
+    sets ``plugin`` to the function that runs it, so the core never imports them.
+    """
+    for entry in entry_points(group="newsrag.commands"):
+        try:
+            entry.load()(sub)
+        except Exception as err:  # a broken plugin must not break the core commands
+            log.warning("command %r could not be loaded: %s", entry.name, err)
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -107,6 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    plugin = getattr(args, "plugin", None)
+    if plugin is not None:
+        return plugin(args)
     try:
         from rag import commands
 

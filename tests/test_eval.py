@@ -128,3 +128,11 @@ def test_smoke_run_writes_well_formed_results(tmp_path):
     report = (out / "report.md").read_text()
     assert "## Retrieval" in report and "| product |" in report
     assert (out / "answer_in_top_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rag_eval_is_a_subcommand_of_rag(capsys):
+    from rag.cli import main
+
+    assert main(["eval", "--dataset", "gold", "--limit", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rag eval: error: --limit must be greater than 0, got 0")
