@@ -72,6 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     return run(args)
 
 
+def _require_extras() -> None:
+    import importlib.util
+
+    missing = [name for name in ("bm25s", "matplotlib") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            f"rag eval needs {', '.join(missing)}, from the eval extra: "
+            "run `pip install -e '.[eval]'` in the project folder."
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation that ``args`` describes; the exit code."""
     from eval.datasets import load_dataset
@@ -80,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
     prog = "rag eval" if getattr(args, "command", None) == "eval" else "rag-eval"
     try:
+        _require_extras()
         if args.limit is not None and args.limit <= 0:
             raise ConfigError(f"--limit must be greater than 0, got {args.limit}")
         index_dir = args.index_dir or default_index_dir(args.dataset, args.weeks)
