@@ -9,6 +9,7 @@ passage).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 
@@ -32,6 +33,8 @@ class BM25Retriever:
     def __init__(self, snapshot: IndexSnapshot) -> None:
         import bm25s
 
+        # bm25s sets its own logger to DEBUG on import, which floods the run's output.
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         self.snapshot = snapshot
         self._bm25s = bm25s
         corpus = bm25s.tokenize(
