@@ -293,7 +293,7 @@ def summarise(records: Sequence[dict[str, Any]], options: RunOptions) -> dict[st
         if not done:
             continue
         row = {key: _avg(ok, key) for key in ("exact_match", "token_f1", "contains_gold")}
-        row["n"] = len(done)
+        row["n"] = len(ok)
         if name in ("product", "oracle"):
             cited = [s for a in done for s in a.get("supported_citations", [])]
             row["citation_precision"] = round(sum(cited) / len(cited), 4) if cited else None
