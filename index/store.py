@@ -238,6 +238,7 @@ class IndexStore:
             faiss.write_index(faiss_index, str(tmp_dir / "vectors.faiss"))
             for name in ("documents.jsonl", "chunks.jsonl", "vectors.faiss"):
                 _fsync_file(tmp_dir / name)
+            _chmod_as_umask(tmp_dir, 0o777)
             os.rename(tmp_dir, self.path / generation)
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -361,6 +362,18 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def _chmod_as_umask(path: Path, mode: int) -> None:
+    """Give a temporary file or folder the permissions a plain open() would have.
+
+    ``mkstemp`` and ``mkdtemp`` create them private (0600, 0700); an index is
+    ordinary data that the user's umask should govern, e.g. for a server
+    running as another user.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(mode & ~umask)
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
@@ -368,6 +381,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        _chmod_as_umask(Path(tmp), 0o666)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

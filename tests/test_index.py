@@ -183,3 +183,17 @@ def test_old_generations_are_cleaned_up(tmp_path, write_articles):
 def test_no_paths_is_an_input_error(tmp_path):
     with pytest.raises(InputError):
         make_indexer(tmp_path / "idx").index_paths([])
+
+
+def test_index_files_follow_the_umask(tmp_path, write_articles):
+    import stat
+
+    folder = write_articles({"a.md": ARTICLE_A})
+    old = os.umask(0o022)
+    try:
+        make_indexer(tmp_path / "idx").index_paths([folder])
+    finally:
+        os.umask(old)
+    generation = next((tmp_path / "idx").glob("gen-*"))
+    assert stat.S_IMODE((tmp_path / "idx" / "manifest.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE(generation.stat().st_mode) == 0o755
