@@ -122,10 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    plugin = getattr(args, "plugin", None)
-    if plugin is not None:
-        return plugin(args)
     try:
+        plugin = getattr(args, "plugin", None)
+        if plugin is not None:
+            return plugin(args)
         from rag import commands
 
         return commands.run(args, _settings(args))
