@@ -19,12 +19,7 @@ from typing import Any
 import numpy as np
 
 from eval import RETRIEVERS, SYSTEMS
-from eval.baselines import (
-    BM25Retriever,
-    FusedRetriever,
-    closed_book_answer,
-    extractive_answer,
-)
+from eval.baselines import closed_book_answer, extractive_answer
 from eval.datasets import EvalDataset, EvalQuestion, normalise_space
 from eval.metrics import (
     abstention_scores,
@@ -39,8 +34,9 @@ from eval.metrics import (
     token_f1,
 )
 from rag.config import Settings
+from rag.errors import IndexMismatchError
 from rag.pipeline import RagService, search_query_for
-from rag.retrieve import DenseRetriever
+from rag.retrieve import DenseRetriever, HybridRetriever, LexicalRetriever
 from rag.serialize import answer_to_dict, passage_to_dict
 from rag.types import Answer, ScoredPassage
 
@@ -93,18 +89,25 @@ class Evaluation:
 
     def prepare(self) -> dict[str, Any]:
         started = time.perf_counter()
-        report = self.service.indexer().index_documents(self.dataset.documents)
+        indexer = self.service.indexer()
+        try:
+            report = indexer.index_documents(self.dataset.documents)
+        except IndexMismatchError as exc:
+            # The cache was built by another version or configuration: it is only a cache.
+            log.warning("Rebuilding the evaluation index: %s", exc)
+            report = indexer.index_documents(self.dataset.documents, rebuild=True)
         snapshot = self.service.snapshot()
         self.snapshot = snapshot
         self.origin_to_doc = {o: d for d, a in snapshot.documents.items() for o in a.origins}
         self.chunk_texts = [normalise_space(c.text) for c in snapshot.chunks]
         self.vectors = snapshot.vectors()
-        dense = DenseRetriever(self.service.embedder, snapshot)
-        self.retrievers: dict[str, Any] = {"dense": dense, "product": dense}
-        if {"bm25", "rrf"} & set(self.options.retrievers):
-            bm25 = BM25Retriever(snapshot)
-            self.retrievers["bm25"] = bm25
-            self.retrievers["rrf"] = FusedRetriever(bm25, dense)
+        embedder = self.service.embedder
+        self.retrievers: dict[str, Any] = {
+            "bm25": LexicalRetriever(snapshot),
+            "dense": DenseRetriever(embedder, snapshot),
+            "rrf": HybridRetriever(embedder, snapshot, collapse=False),
+            "product": self.service.retriever(),
+        }
         return {
             "articles": report.n_documents,
             "chunks": report.n_chunks,

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 def _require_extras() -> None:
     import importlib.util
 
-    missing = [name for name in ("bm25s", "matplotlib") if importlib.util.find_spec(name) is None]
+    missing = [name for name in ("matplotlib",) if importlib.util.find_spec(name) is None]
     if missing:
         raise ConfigError(
             f"rag eval needs {', '.join(missing)}, from the eval extra: "

@@ -5,6 +5,7 @@ Layout of an index directory::
     manifest.json        which generation is current, and how it was built
     gen-000007/          one complete, immutable generation
         vectors.faiss    FAISS inner-product index over unit vectors (row i = chunk i)
+        bm25/            the BM25 index over the same rows (see rag.lexical)
         chunks.jsonl     chunk ids and character spans, in row order
         documents.jsonl  cleaned articles with their metadata
     .lock                held by whoever is writing
@@ -36,11 +37,13 @@ from rag.errors import (
     IndexMismatchError,
     IndexNotFoundError,
 )
+from rag.lexical import LexicalIndex
 from rag.types import Article, Chunk
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+# 2: a BM25 index beside the vectors; chunks embedded with their article's title.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 
@@ -89,6 +92,7 @@ class IndexSnapshot:
     documents: dict[str, Article]
     chunks: list[Chunk]
     faiss_index: Any
+    lexical: LexicalIndex | None = None
     _row_of: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -107,13 +111,34 @@ class IndexSnapshot:
             return np.zeros((0, dim), dtype=np.float32)
         return self.faiss_index.reconstruct_n(0, self.faiss_index.ntotal)
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Rows and inner-product scores of the ``k`` nearest chunks, best first."""
+    def search(
+        self, query: np.ndarray, k: int, *, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Rows and inner-product scores of the ``k`` nearest chunks, best first.
+
+        ``allowed`` (a boolean mask over rows) restricts the search to those rows.
+        """
+        import faiss
+
         if self.faiss_index is None or self.faiss_index.ntotal == 0:
             return []
+        params = None
+        if allowed is not None:
+            rows_ok = np.flatnonzero(allowed).astype(np.int64)
+            if len(rows_ok) == 0:
+                return []
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows_ok))
         k = min(k, self.faiss_index.ntotal)
-        scores, rows = self.faiss_index.search(query.reshape(1, -1).astype(np.float32), k)
+        query = query.reshape(1, -1).astype(np.float32)
+        scores, rows = self.faiss_index.search(query, k, params=params)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+
+    def similarities(self, query: np.ndarray, rows: Sequence[int]) -> list[float]:
+        """Inner products of ``query`` with the stored vectors of ``rows``."""
+        if not rows:
+            return []
+        vectors = np.vstack([self.faiss_index.reconstruct(int(r)) for r in rows])
+        return [float(x) for x in vectors @ query.astype(np.float32)]
 
 
 class IndexStore:
@@ -166,6 +191,7 @@ class IndexStore:
             documents = {a.doc_id: a for a in _read_documents(gen_dir / "documents.jsonl")}
             chunks = list(_read_chunks(gen_dir / "chunks.jsonl", documents))
             faiss_index = _read_faiss(gen_dir / "vectors.faiss")
+            lexical = LexicalIndex.load(gen_dir, len(chunks))
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise IndexCorruptError(
                 f"The index at {self.path} is damaged ({exc}). "
@@ -177,7 +203,13 @@ class IndexStore:
                 f"of dimension {faiss_index.d} for {len(chunks)} chunks. "
                 f"Rebuild it with `rag index --rebuild PATH... --index-dir {self.path}`."
             )
-        return IndexSnapshot(manifest, documents, chunks, faiss_index)
+        if lexical.size != len(chunks):
+            raise IndexCorruptError(
+                f"The index at {self.path} is inconsistent: {lexical.size} BM25 rows for "
+                f"{len(chunks)} chunks. "
+                f"Rebuild it with `rag index --rebuild PATH... --index-dir {self.path}`."
+            )
+        return IndexSnapshot(manifest, documents, chunks, faiss_index, lexical)
 
     def empty(self) -> IndexSnapshot:
         return IndexSnapshot(None, {}, [], None)
@@ -216,6 +248,7 @@ class IndexStore:
         documents: Iterable[Article],
         chunks: Sequence[Chunk],
         vectors: np.ndarray,
+        lexical_texts: Sequence[str],
         embedder_id: str,
         chunker: dict[str, Any],
     ) -> Manifest:
@@ -225,6 +258,8 @@ class IndexStore:
         documents = list(documents)
         if vectors.shape[0] != len(chunks):
             raise ValueError(f"{vectors.shape[0]} vectors for {len(chunks)} chunks")
+        if len(lexical_texts) != len(chunks):
+            raise ValueError(f"{len(lexical_texts)} lexical texts for {len(chunks)} chunks")
         dimension = int(vectors.shape[1])
         self.path.mkdir(parents=True, exist_ok=True)
         generation = self._next_generation()
@@ -236,8 +271,10 @@ class IndexStore:
             if len(chunks):
                 faiss_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
             faiss.write_index(faiss_index, str(tmp_dir / "vectors.faiss"))
-            for name in ("documents.jsonl", "chunks.jsonl", "vectors.faiss"):
-                _fsync_file(tmp_dir / name)
+            LexicalIndex.build(lexical_texts).save(tmp_dir)
+            for path in sorted(tmp_dir.rglob("*")):
+                if path.is_file():
+                    _fsync_file(path)
             _chmod_as_umask(tmp_dir, 0o777)
             os.rename(tmp_dir, self.path / generation)
         except BaseException:

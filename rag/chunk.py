@@ -31,8 +31,8 @@ _LAST_WORD = re.compile(r"([\w.]+)[.]+[\"'”’»)\]]*$")
 
 @dataclass(frozen=True)
 class ChunkerSettings:
-    max_tokens: int = 200
-    target_tokens: int = 128
+    max_tokens: int = 256
+    target_tokens: int = 200
     overlap_sentences: int = 1
 
     def __post_init__(self) -> None:
@@ -120,10 +120,36 @@ def _split_long(
     return pieces
 
 
+def chunk_context(article: Article, chunk: Chunk) -> str:
+    """What is indexed for a chunk: its article's title, then the chunk itself.
+
+    A passage deep in an article rarely repeats who or what it is about; the
+    title says it, for the embedder and for BM25 alike.
+    """
+    title = " ".join(article.title.split())
+    if not title or (chunk.start == 0 and chunk.text.startswith(article.title)):
+        return chunk.text
+    return f"{title}\n{chunk.text}"
+
+
 def chunk_article(
-    article: Article, count_tokens: CountTokens, *, settings: ChunkerSettings
+    article: Article,
+    count_tokens: CountTokens,
+    *,
+    settings: ChunkerSettings,
+    reserve_tokens: int = 0,
 ) -> list[Chunk]:
-    """Pack the article's sentences into overlapping chunks within the token limits."""
+    """Pack the article's sentences into overlapping chunks within the token limits.
+
+    ``reserve_tokens`` are kept free in every chunk for the context indexed with it.
+    """
+    if reserve_tokens:
+        limit = max(settings.max_tokens - reserve_tokens, settings.max_tokens // 2)
+        settings = ChunkerSettings(
+            max_tokens=limit,
+            target_tokens=min(settings.target_tokens, limit),
+            overlap_sentences=settings.overlap_sentences,
+        )
     text = article.text
     sentences: list[tuple[int, int]] = []
     spans = split_sentences(text)

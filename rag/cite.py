@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.chunk import split_sentences
+from rag.lexical import STOPWORDS, lexical_tokens
 from rag.types import Citation, ScoredPassage
 
 MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
@@ -28,18 +29,10 @@ _ABSTAIN_PATTERNS = re.compile(
     re.IGNORECASE,
 )
 
-STOPWORDS = frozenset(
-    """a an and are as at be been but by did do does for from had has have he her his i
-    in into is it its of on or said says say she so than that the their them then there
-    these they this to was we were what when where which who whom why will with would
-    you your not no yes also after before about over under up out if can could should
-    our us my me him how any all more most other some such only own same too very just
-    may might must shall being""".split()
-)
-
 # A sentence is supported when at least this share of its content words occur
-# in one sentence of the passage (or the passage as a whole, for short answers).
+# in one sentence of the passage; a short answer (a name, a figure) must occur whole.
 MIN_SUPPORT = 0.5
+SHORT_CLAIM_WORDS = 3
 
 
 def content_words(text: str) -> set[str]:
@@ -55,25 +48,50 @@ def is_abstention(text: str) -> bool:
 class Support:
     """How well one passage sentence supports one answer sentence."""
 
-    score: float
+    score: float  # share of the claim's content words found in the sentence
+    context: int  # question words in the sentence: breaks ties between equal scores
     start: int  # offsets into the passage text
     end: int
 
 
-def best_support(claim: str, passage_text: str) -> Support | None:
-    """The passage sentence sharing the largest share of the claim's content words."""
+def best_support(claim: str, passage_text: str, question: str = "") -> Support | None:
+    """The passage sentence holding the largest share of the claim's content words.
+
+    Among sentences that hold the same share, the one that also shares the most
+    words with the question wins: a short answer like "71" is cited where it
+    answers the question, not wherever the number occurs.
+    """
     words = content_words(claim)
     if not words:
         return None
+    asked = content_words(question) - words
     best: Support | None = None
     for start, end in split_sentences(passage_text):
-        shared = len(words & content_words(passage_text[start:end]))
+        sentence = content_words(passage_text[start:end])
+        shared = len(words & sentence)
         if shared == 0:
             continue
-        score = shared / len(words)
-        if best is None or score > best.score:
-            best = Support(score, start, end)
+        support = Support(shared / len(words), len(asked & sentence), start, end)
+        if best is None or (support.score, support.context) > (best.score, best.context):
+            best = support
     return best
+
+
+def is_supported(claim: str, support: Support | None) -> bool:
+    if support is None:
+        return False
+    if len(content_words(claim)) <= SHORT_CLAIM_WORDS:
+        return support.score >= 1.0
+    return support.score >= MIN_SUPPORT
+
+
+def relevance(question: str, passage: ScoredPassage) -> float:
+    """Share of the question's (stemmed) terms that the passage or its title contains."""
+    asked = set(lexical_tokens(question))
+    if not asked:
+        return 0.0
+    found = set(lexical_tokens(f"{passage.title} {passage.text}"))
+    return len(asked & found) / len(asked)
 
 
 @dataclass(frozen=True)
@@ -93,8 +111,14 @@ def _cited_numbers(sentence: str, n_passages: int) -> list[int]:
     return numbers
 
 
-def verify_citations(answer: str, passages: Sequence[ScoredPassage]) -> CheckedAnswer:
-    """Check each answer sentence against ``passages`` (marker n = passages[n-1])."""
+def verify_citations(
+    answer: str, passages: Sequence[ScoredPassage], question: str = ""
+) -> CheckedAnswer:
+    """Check each answer sentence against ``passages`` (marker n = passages[n-1]).
+
+    Supported sentences keep (or get) a marker to a passage that supports
+    them; unsupported ones are left out of the text and listed apart.
+    """
     pieces: list[str] = []
     citations: dict[tuple[int, int, int], Citation] = {}
     unsupported: list[str] = []
@@ -107,14 +131,16 @@ def verify_citations(answer: str, passages: Sequence[ScoredPassage]) -> CheckedA
             continue  # empty, or the model repeating itself
         seen.add(claim.lower())
         supports = {
-            n: best_support(claim, passages[n - 1].text) for n in range(1, len(passages) + 1)
+            n: best_support(claim, passages[n - 1].text, question)
+            for n in range(1, len(passages) + 1)
         }
-        good = {n: s for n, s in supports.items() if s is not None and s.score >= MIN_SUPPORT}
+        good = {n: s for n, s in supports.items() if s is not None and is_supported(claim, s)}
         claimed = [n for n in _cited_numbers(sentence, len(passages)) if n in good]
         if not claimed and good:
-            claimed = [max(good, key=lambda n: (good[n].score, -n))]
+            claimed = [max(good, key=lambda n: (good[n].score, good[n].context, -n))]
         if not claimed:
             unsupported.append(claim)
+            continue
         for n in claimed:
             s = good[n]
             passage = passages[n - 1]

@@ -39,6 +39,19 @@ def _common(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-v", "--verbose", action="store_true", help="log progress details")
 
 
+def _filters(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters")
+    group.add_argument("--since", metavar="YYYY-MM-DD", help="only articles dated on or after")
+    group.add_argument("--until", metavar="YYYY-MM-DD", help="only articles dated on or before")
+    group.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only articles whose source contains NAME (repeat for several)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag",
@@ -70,14 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question with cited passages")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    _filters(p)
     _common(p)
 
     p = sub.add_parser("search", help="show the passages retrieved for a question")
     p.add_argument("question")
     p.add_argument("--json", action="store_true")
+    _filters(p)
     _common(p)
 
     p = sub.add_parser("chat", help="a multi-turn chat in the terminal")
+    _filters(p)
     _common(p)
 
     p = sub.add_parser("serve", help="start the web chat (Gradio)")

@@ -12,9 +12,9 @@ from pathlib import Path
 from rag.config import Settings
 from rag.errors import InputError
 from rag.indexing import IndexReport
-from rag.pipeline import RagService
+from rag.pipeline import RagService, make_filter
 from rag.serialize import answer_to_dict, passage_to_dict
-from rag.types import Answer, AnswerEvent, TokenEvent, Turn
+from rag.types import Answer, AnswerEvent, SearchFilter, TokenEvent, Turn
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -120,8 +120,13 @@ def cmd_list(args: argparse.Namespace, service: RagService) -> int:
     return 0
 
 
+def search_filter(args: argparse.Namespace) -> SearchFilter:
+    """The --since/--until/--source flags as a filter, the dates checked."""
+    return make_filter(args.since, args.until, args.source)
+
+
 def cmd_search(args: argparse.Namespace, service: RagService) -> int:
-    passages = service.search(args.question)
+    passages = service.search(args.question, where=search_filter(args))
     if args.json:
         print_json([passage_to_dict(p) for p in passages])
         return 0
@@ -136,11 +141,13 @@ def _meta(source: str | None, date: str | None) -> str:
     return ", ".join(x for x in (source, date) if x) or "no source"
 
 
-def _stream_answer(service: RagService, question: str, history: list[Turn]) -> Answer:
+def _stream_answer(
+    service: RagService, question: str, history: list[Turn], where: SearchFilter
+) -> Answer:
     """Print the answer as it is written, then the checked version if it differs."""
     answer: Answer | None = None
     written = []
-    for event in service.ask_stream(question, history=history):
+    for event in service.ask_stream(question, history=history, where=where):
         if isinstance(event, TokenEvent):
             written.append(event.text)
             sys.stdout.write(event.text)
@@ -174,9 +181,9 @@ def _print_sources(answer: Answer) -> None:
 
 def cmd_ask(args: argparse.Namespace, service: RagService) -> int:
     if args.json:
-        print_json(answer_to_dict(service.ask(args.question)))
+        print_json(answer_to_dict(service.ask(args.question, where=search_filter(args))))
         return 0
-    answer = _stream_answer(service, args.question, [])
+    answer = _stream_answer(service, args.question, [], search_filter(args))
     _print_sources(answer)
     return 0
 
@@ -201,7 +208,7 @@ def cmd_chat(args: argparse.Namespace, service: RagService) -> int:
             continue
         try:
             sys.stdout.write("rag> ")
-            answer = _stream_answer(service, question, history)
+            answer = _stream_answer(service, question, history, search_filter(args))
         except InputError as err:
             print(f"rag: {err}", file=sys.stderr)
             continue

@@ -37,8 +37,8 @@ class Settings:
     max_tokens: int = 160
     context_size: int = 2048
     threads: int | None = None
-    chunk_max_tokens: int = 200
-    chunk_target_tokens: int = 128
+    chunk_max_tokens: int = 256
+    chunk_target_tokens: int = 200
     chunk_overlap_sentences: int = 1
     embed_batch_size: int = 32
     host: str = "127.0.0.1"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from index.store import IndexSnapshot, IndexStore
-from rag.chunk import ChunkerSettings, chunk_article
+from rag.chunk import ChunkerSettings, chunk_article, chunk_context
 from rag.clean import clean_document
 from rag.errors import IndexMismatchError, InputError
 from rag.ingest import load_documents
@@ -196,11 +196,10 @@ class Indexer:
                 kept_rows.extend(rows)
                 kept_chunks.extend(snapshot.chunks[i] for i in rows)
             else:
-                new_chunks.extend(
-                    chunk_article(article, self.embedder.count_tokens, settings=chunker)
-                )
+                new_chunks.extend(self._chunk(article, chunker))
+        indexed = [chunk_context(docs[c.doc_id], c) for c in kept_chunks + new_chunks]
         embed_started = time.perf_counter()
-        new_vectors = self._embed([c.text for c in new_chunks], progress)
+        new_vectors = self._embed(indexed[len(kept_chunks) :], progress)
         embed_seconds = time.perf_counter() - embed_started
         old_vectors = snapshot.vectors()[kept_rows] if kept_rows else None
         parts = [v for v in (old_vectors, new_vectors) if v is not None and len(v)]
@@ -211,10 +210,19 @@ class Indexer:
             documents=docs.values(),
             chunks=kept_chunks + new_chunks,
             vectors=vectors,
+            lexical_texts=indexed,
             embedder_id=self.embedder.model_id,
             chunker=chunker.as_dict(),
         )
         return len(new_chunks), len(kept_chunks) + len(new_chunks), embed_seconds
+
+    def _chunk(self, article: Article, chunker: ChunkerSettings) -> list[Chunk]:
+        # The title is indexed with every chunk; leave room for it (plus a line break).
+        title = " ".join(article.title.split())
+        reserve = self.embedder.count_tokens([title])[0] if title else 0
+        return chunk_article(
+            article, self.embedder.count_tokens, settings=chunker, reserve_tokens=reserve
+        )
 
     def _embed(self, texts: list[str], progress: Progress | None) -> np.ndarray:
         from rag.embed import progress_enabled

@@ -8,6 +8,7 @@ another process without a restart.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import threading
 import time
@@ -17,12 +18,12 @@ from pathlib import Path
 
 from index.store import IndexSnapshot, IndexStore
 from rag.chunk import ChunkerSettings, split_sentences
-from rag.cite import ABSTAIN_TEXT, is_abstention, verify_citations
+from rag.cite import ABSTAIN_TEXT, is_abstention, relevance, verify_citations
 from rag.config import Settings
 from rag.errors import InputError
 from rag.indexing import Indexer, IndexReport, Progress
-from rag.prompt import build_prompt
-from rag.retrieve import DenseRetriever
+from rag.prompt import build_prompt, focus_passage
+from rag.retrieve import HybridRetriever
 from rag.types import (
     Answer,
     AnswerEvent,
@@ -30,6 +31,7 @@ from rag.types import (
     Embedder,
     Generator,
     ScoredPassage,
+    SearchFilter,
     Timings,
     TokenEvent,
     Turn,
@@ -38,6 +40,11 @@ from rag.types import (
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
+# Words of each passage the model reads: the sentences around the best match.
+FOCUS_WORDS = 90
+# An answer stands only when a passage that supports it shares at least this
+# share of the question's terms; below it the passage is about something else.
+MIN_RELEVANCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,25 @@ def check_question(question: str) -> str:
             f"{MAX_QUESTION_CHARS:,}. Ask a shorter question."
         )
     return question
+
+
+def _check_day(value: str | None, flag: str) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return datetime.date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        raise InputError(f"{flag} must be a date like 2023-01-31, got {value!r}.") from None
+
+
+def make_filter(
+    since: str | None = None, until: str | None = None, sources: Sequence[str] = ()
+) -> SearchFilter:
+    """A search filter from user input, with the dates checked (YYYY-MM-DD)."""
+    date_from, date_to = _check_day(since, "--since"), _check_day(until, "--until")
+    if date_from and date_to and date_from > date_to:
+        raise InputError(f"--since ({date_from}) is after --until ({date_to}).")
+    return SearchFilter(date_from, date_to, tuple(s.strip() for s in sources if s.strip()))
 
 
 def repeats_itself(text: str) -> bool:
@@ -182,10 +208,14 @@ class RagService:
 
     # --- questions ----------------------------------------------------------
 
-    def search(self, query: str, *, k: int | None = None) -> list[ScoredPassage]:
+    def retriever(self) -> HybridRetriever:
+        return HybridRetriever(self.embedder, self.snapshot())
+
+    def search(
+        self, query: str, *, k: int | None = None, where: SearchFilter | None = None
+    ) -> list[ScoredPassage]:
         query = check_question(query)
-        retriever = DenseRetriever(self.embedder, self.snapshot())
-        return retriever.search(query, k or self.settings.k)
+        return self.retriever().search(query, k or self.settings.k, where=where)
 
     def ask_stream(
         self,
@@ -196,6 +226,7 @@ class RagService:
         temperature: float | None = None,
         max_tokens: int | None = None,
         passages: Sequence[ScoredPassage] | None = None,
+        where: SearchFilter | None = None,
     ) -> Iterator[TokenEvent | AnswerEvent]:
         """Yield the answer's pieces as they are written, then the checked answer.
 
@@ -206,7 +237,7 @@ class RagService:
         question = check_question(question)
         query = search_query_for(question, history)
         if passages is None:
-            passages = self.search(query, k=k)
+            passages = self.search(query, k=k, where=where)
         retrieve_ms = (time.perf_counter() - started) * 1000
         if not passages:
             yield AnswerEvent(
@@ -221,9 +252,10 @@ class RagService:
             return
         generator = self.generator
         max_tokens = max_tokens or self.settings.max_tokens
+        focused = [focus_passage(p, question, FOCUS_WORDS) for p in passages]
         plan = build_prompt(
             question,
-            passages,
+            focused,
             count_tokens=generator.count_tokens,
             context_size=generator.context_size,
             max_answer_tokens=max_tokens,
@@ -260,6 +292,7 @@ class RagService:
                 timings=Timings(retrieve_ms, first_token_ms, total_ms),
                 search_query=query,
                 unsupported=answer.unsupported,
+                reason=answer.reason,
             )
         )
 
@@ -271,8 +304,27 @@ class RagService:
         passages: Sequence[ScoredPassage],
     ) -> Answer:
         if is_abstention(raw):
-            return Answer(question, ABSTAIN_TEXT, abstained=True)
-        checked = verify_citations(raw, prompt_passages)
+            return Answer(
+                question, ABSTAIN_TEXT, abstained=True, reason="the model found no answer"
+            )
+        checked = verify_citations(raw, prompt_passages, question)
+        if not checked.citations:
+            return Answer(
+                question,
+                ABSTAIN_TEXT,
+                abstained=True,
+                unsupported=checked.unsupported,
+                reason="no passage supports the model's answer",
+            )
+        best = max(relevance(question, c.passage) for c in checked.citations)
+        if best < MIN_RELEVANCE:
+            return Answer(
+                question,
+                ABSTAIN_TEXT,
+                abstained=True,
+                unsupported=(checked.text,),
+                reason="the passages that support the answer are about something else",
+            )
         return Answer(
             question,
             checked.text,

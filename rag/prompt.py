@@ -9,9 +9,11 @@ own tokenizer so the prompt plus the answer never overflow the context.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from rag.chunk import split_sentences
 from rag.errors import InputError
+from rag.lexical import lexical_tokens
 from rag.types import ScoredPassage, Turn
 
 # Chosen by measurement with Gemma 3 270M at temperature 0 and k=4: passages first, then a
@@ -111,3 +113,41 @@ def build_prompt(
         {"role": "user", "content": user},
     )
     return PromptPlan(text, messages, tuple(included), STOP, count_tokens(text))
+
+
+def focus_passage(passage: ScoredPassage, question: str, max_words: int) -> ScoredPassage:
+    """The passage cut down to the sentences around the one that best matches the question.
+
+    A 270M model reads four long passages slowly and loses the answer among
+    them; the sentence sharing most (stemmed) words with the question, and its
+    neighbours up to ``max_words``, keep what answers it. The result is a
+    narrower chunk of the same article, so citation offsets stay exact.
+    """
+    text = passage.text
+    if len(text.split()) <= max_words:
+        return passage
+    spans = split_sentences(text)
+    if len(spans) < 2:
+        return passage
+    wanted = set(lexical_tokens(question))
+    scores = [len(wanted & set(lexical_tokens(text[a:b]))) for a, b in spans]
+    words = [len(text[a:b].split()) for a, b in spans]
+    best = max(range(len(spans)), key=lambda i: (scores[i], -i))
+    first = last = best
+    total = words[best]
+    while True:
+        grown = False
+        for candidate in (last + 1, first - 1):  # the sentence after first: it often finishes
+            inside = 0 <= candidate < len(spans) and not first <= candidate <= last
+            if inside and total + words[candidate] <= max_words:
+                total += words[candidate]
+                first, last = min(first, candidate), max(last, candidate)
+                grown = True
+        if not grown:
+            break
+    start, end = spans[first][0], spans[last][1]
+    chunk = passage.chunk
+    narrowed = replace(
+        chunk, text=text[start:end], start=chunk.start + start, end=chunk.start + end
+    )
+    return replace(passage, chunk=narrowed)

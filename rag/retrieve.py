@@ -1,9 +1,56 @@
-"""Dense retrieval over the FAISS index."""
+"""Search over one index generation: dense, lexical, and the two fused.
+
+The product searches with ``HybridRetriever``: FAISS (MiniLM cosine) and BM25
+each return their best candidates, the rankings are fused, and passages that
+repeat one already chosen (the same wire story in another outlet) are
+collapsed so they do not crowd the top k.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
 from index.store import IndexSnapshot
-from rag.types import Embedder, ScoredPassage
+from rag.types import Embedder, ScoredPassage, SearchFilter
+
+# How many candidates each side hands to fusion, at least.
+CANDIDATE_DEPTH = 50
+# Passages whose word 5-grams overlap this much (Jaccard) tell the same story.
+DUPLICATE_JACCARD = 0.5
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def _check_k(k: int) -> None:
+    if k <= 0:
+        raise ValueError(f"k must be greater than 0, got {k}")
+
+
+def allowed_rows(snapshot: IndexSnapshot, where: SearchFilter | None) -> np.ndarray | None:
+    """A boolean mask of the rows ``where`` lets through (None: all of them)."""
+    if not where:
+        return None
+    ok_docs = {d for d, a in snapshot.documents.items() if where.allows(a)}
+    return np.fromiter((c.doc_id in ok_docs for c in snapshot.chunks), bool, snapshot.size)
+
+
+def passage_at(
+    snapshot: IndexSnapshot, row: int, score: float, rank: int, similarity: float | None = None
+) -> ScoredPassage:
+    chunk = snapshot.chunks[row]
+    article = snapshot.documents[chunk.doc_id]
+    return ScoredPassage(
+        chunk=chunk,
+        score=float(score),
+        rank=rank,
+        title=article.title,
+        source=article.source,
+        date=article.date,
+        similarity=similarity,
+    )
 
 
 class DenseRetriever:
@@ -13,24 +60,130 @@ class DenseRetriever:
         self.embedder = embedder
         self.snapshot = snapshot
 
-    def search(self, query: str, k: int) -> list[ScoredPassage]:
-        if k <= 0:
-            raise ValueError(f"k must be greater than 0, got {k}")
+    def query_vector(self, query: str) -> np.ndarray:
+        return self.embedder.embed([query], kind="query")[0]
+
+    def rows(
+        self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        return self.snapshot.search(vector, k, allowed=allowed)
+
+    def search(
+        self, query: str, k: int, *, where: SearchFilter | None = None
+    ) -> list[ScoredPassage]:
+        _check_k(k)
         if self.snapshot.size == 0:
             return []
-        vector = self.embedder.embed([query], kind="query")[0]
-        passages = []
-        for rank, (row, score) in enumerate(self.snapshot.search(vector, k), start=1):
-            chunk = self.snapshot.chunks[row]
-            article = self.snapshot.documents[chunk.doc_id]
-            passages.append(
-                ScoredPassage(
-                    chunk=chunk,
-                    score=score,
-                    rank=rank,
-                    title=article.title,
-                    source=article.source,
-                    date=article.date,
-                )
-            )
-        return passages
+        hits = self.rows(self.query_vector(query), k, allowed_rows(self.snapshot, where))
+        return [passage_at(self.snapshot, r, s, i, s) for i, (r, s) in enumerate(hits, 1)]
+
+
+class LexicalRetriever:
+    """BM25 over the chunks (and their titles), from the index's saved BM25 model."""
+
+    def __init__(self, snapshot: IndexSnapshot) -> None:
+        self.snapshot = snapshot
+
+    def search(
+        self, query: str, k: int, *, where: SearchFilter | None = None
+    ) -> list[ScoredPassage]:
+        _check_k(k)
+        lexical = self.snapshot.lexical
+        if lexical is None or self.snapshot.size == 0:
+            return []
+        hits = lexical.search(query, k, allowed=allowed_rows(self.snapshot, where))
+        return [passage_at(self.snapshot, r, s, i) for i, (r, s) in enumerate(hits, 1)]
+
+
+def fuse_rankings(
+    rankings: Sequence[Sequence[ScoredPassage]],
+    k: int,
+    *,
+    constant: int = 60,
+    weights: Sequence[float] | None = None,
+) -> list[ScoredPassage]:
+    """Reciprocal rank fusion: score = sum of weight / (constant + rank) over the rankings."""
+    weights = weights or [1.0] * len(rankings)
+    scores: dict[str, float] = {}
+    first: dict[str, ScoredPassage] = {}
+    for weight, ranking in zip(weights, rankings, strict=True):
+        for p in ranking:
+            scores[p.chunk_id] = scores.get(p.chunk_id, 0.0) + weight / (constant + p.rank)
+            if p.chunk_id not in first or first[p.chunk_id].similarity is None:
+                first[p.chunk_id] = p
+    ordered = sorted(scores, key=lambda c: -scores[c])[:k]
+    return [replace(first[c], score=scores[c], rank=i) for i, c in enumerate(ordered, 1)]
+
+
+def _shingles(text: str, n: int = 5) -> frozenset[tuple[str, ...]]:
+    words = [w.lower() for w in _WORD.findall(text)]
+    if len(words) < n:
+        return frozenset([tuple(words)])
+    return frozenset(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+
+
+def collapse_duplicates(
+    passages: Sequence[ScoredPassage], k: int, *, threshold: float = DUPLICATE_JACCARD
+) -> list[ScoredPassage]:
+    """The first ``k`` passages that do not retell one ranked above them.
+
+    Two passages of one article are never duplicates (chunks overlap by a
+    sentence on purpose); two articles sharing most of their word 5-grams are.
+    """
+    kept: list[tuple[ScoredPassage, frozenset[tuple[str, ...]]]] = []
+    for p in passages:
+        grams = _shingles(p.text)
+        if any(
+            q.doc_id != p.doc_id and len(grams & g) / max(1, len(grams | g)) >= threshold
+            for q, g in kept
+        ):
+            continue
+        kept.append((p, grams))
+        if len(kept) == k:
+            break
+    return [replace(p, rank=i) for i, (p, _) in enumerate(kept, 1)]
+
+
+class HybridRetriever:
+    """Dense and BM25 candidates, fused by reciprocal rank, near-duplicates collapsed."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        snapshot: IndexSnapshot,
+        *,
+        depth: int = CANDIDATE_DEPTH,
+        weights: tuple[float, float] = (1.0, 1.0),
+        collapse: bool = True,
+    ) -> None:
+        self.snapshot = snapshot
+        self.dense = DenseRetriever(embedder, snapshot)
+        self.lexical = LexicalRetriever(snapshot)
+        self.depth = depth
+        self.weights = weights
+        self.collapse = collapse
+
+    def search(
+        self, query: str, k: int, *, where: SearchFilter | None = None
+    ) -> list[ScoredPassage]:
+        _check_k(k)
+        if self.snapshot.size == 0:
+            return []
+        allowed = allowed_rows(self.snapshot, where)
+        depth = max(2 * k, self.depth)
+        vector = self.dense.query_vector(query)
+        dense_hits = self.dense.rows(vector, depth, allowed)
+        dense = [passage_at(self.snapshot, r, s, i, s) for i, (r, s) in enumerate(dense_hits, 1)]
+        lexical_hits = (
+            self.snapshot.lexical.search(query, depth, allowed=allowed)
+            if self.snapshot.lexical is not None
+            else []
+        )
+        # BM25's own hits get their cosine too, so every passage says how close it is.
+        similarity = self.snapshot.similarities(vector, [r for r, _ in lexical_hits])
+        lexical = [
+            passage_at(self.snapshot, r, s, i, sim)
+            for i, ((r, s), sim) in enumerate(zip(lexical_hits, similarity, strict=True), 1)
+        ]
+        fused = fuse_rankings([dense, lexical], len(dense) + len(lexical), weights=self.weights)
+        return collapse_duplicates(fused, k) if self.collapse else fused[:k]

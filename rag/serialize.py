@@ -19,6 +19,7 @@ def passage_to_dict(p: ScoredPassage) -> dict[str, Any]:
         "end": p.chunk.end,
         "score": round(p.score, 6),
         "rank": p.rank,
+        "similarity": None if p.similarity is None else round(p.similarity, 4),
     }
 
 
@@ -47,6 +48,7 @@ def answer_to_dict(a: Answer) -> dict[str, Any]:
         "citations": [citation_to_dict(c) for c in a.citations],
         "passages": [passage_to_dict(p) for p in a.passages],
         "unsupported": list(a.unsupported),
+        "abstain_reason": a.reason,
         "timings": {
             "retrieve_ms": ms(a.timings.retrieve_ms),
             "first_token_ms": ms(a.timings.first_token_ms),

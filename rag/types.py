@@ -91,6 +91,8 @@ class ScoredPassage:
     title: str
     source: str | None = None
     date: str | None = None
+    # Cosine similarity of query and chunk, whatever ranked it: what "how close" means.
+    similarity: float | None = None
 
     @property
     def chunk_id(self) -> str:
@@ -103,6 +105,37 @@ class ScoredPassage:
     @property
     def text(self) -> str:
         return self.chunk.text
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Which articles a search may return: a date range (ISO days, inclusive) and sources.
+
+    Articles without a date are left out when a date bound is set; a source
+    matches when the given name occurs in the article's source, ignoring case.
+    """
+
+    date_from: str | None = None
+    date_to: str | None = None
+    sources: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.date_from or self.date_to or self.sources)
+
+    def allows(self, article: Article) -> bool:
+        if self.date_from or self.date_to:
+            day = (article.date or "")[:10]
+            if not day:
+                return False
+            if self.date_from and day < self.date_from:
+                return False
+            if self.date_to and day > self.date_to:
+                return False
+        if self.sources:
+            source = (article.source or "").lower()
+            if not any(s.lower() in source for s in self.sources if s.strip()):
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -132,8 +165,10 @@ class Answer:
     passages: tuple[ScoredPassage, ...] = ()
     timings: Timings = field(default_factory=Timings)
     search_query: str | None = None
-    # Answer sentences that no retrieved passage supports (shown as unchecked).
+    # Sentences the model wrote that no passage supports; they are not in ``text``.
     unsupported: tuple[str, ...] = ()
+    # Why the answer abstained, when it did.
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,7 +222,9 @@ class Embedder(Protocol):
 class Retriever(Protocol):
     """Finds the passages most likely to answer a query, best first."""
 
-    def search(self, query: str, k: int) -> list[ScoredPassage]: ...
+    def search(
+        self, query: str, k: int, *, where: SearchFilter | None = None
+    ) -> list[ScoredPassage]: ...
 
 
 @runtime_checkable

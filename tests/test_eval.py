@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from eval.baselines import extractive_answer, fuse_rankings
+from eval.baselines import extractive_answer
 from eval.datasets import BENCHMARKS, load_gold, load_realtimeqa, load_rgb
 from eval.harness import Evaluation, RunOptions, pick_questions, write_run
 from eval.metrics import (
@@ -21,6 +21,7 @@ from eval.metrics import (
     token_f1,
 )
 from rag.config import Settings
+from rag.retrieve import fuse_rankings
 from rag.types import Chunk, ScoredPassage
 
 

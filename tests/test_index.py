@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from index.store import FORMAT_VERSION, IndexStore
-from rag.chunk import ChunkerSettings
+from rag.chunk import ChunkerSettings, chunk_context
 from rag.errors import (
     IndexCorruptError,
     IndexMismatchError,
@@ -80,7 +80,9 @@ def test_changed_file_replaces_its_old_chunks(tmp_path, write_articles):
     assert {c.doc_id for c in snapshot.chunks} == set(snapshot.documents)
 
 
-def test_chunks_are_slices_of_their_article_and_vectors_match(tmp_path, write_articles):
+def test_chunks_are_slices_of_their_article_and_vectors_embed_them_with_the_title(
+    tmp_path, write_articles
+):
     folder = write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})
     embedder = FakeEmbedder()
     make_indexer(tmp_path / "idx", embedder).index_paths([folder])
@@ -89,7 +91,9 @@ def test_chunks_are_slices_of_their_article_and_vectors_match(tmp_path, write_ar
     for row, chunk in enumerate(snapshot.chunks):
         article = snapshot.documents[chunk.doc_id]
         assert article.text[chunk.start : chunk.end] == chunk.text
-        np.testing.assert_allclose(vectors[row], embedder.embed([chunk.text])[0], atol=1e-6)
+        indexed = chunk_context(article, chunk)
+        assert indexed.endswith(chunk.text) and article.title.split()[0] in indexed
+        np.testing.assert_allclose(vectors[row], embedder.embed([indexed])[0], atol=1e-6)
 
 
 def test_remove_by_id_prefix_and_by_path(tmp_path, write_articles):

@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from rag.errors import ConfigError, RagError
-from rag.pipeline import RagService
+from rag.pipeline import RagService, make_filter
 from rag.types import Answer, AnswerEvent, TokenEvent, Turn
 from ui.render import (
     CSS,
@@ -48,17 +48,24 @@ def chat_turn(
     turns: list[Turn],
     k: int,
     temperature: float,
+    since: str = "",
+    until: str = "",
+    sources: Sequence[str] = (),
 ) -> Iterator[tuple[Messages, list[Turn], str, str]]:
     """Stream one answer: yields (chat messages, turns, sources HTML, textbox value)."""
     question = (question or "").strip()
     if not question:
         raise gr.Error("Type a question about the articles first.")
+    try:
+        where = make_filter(since, until, sources or ())
+    except RagError as err:
+        raise gr.Error(str(err)) from None
     messages = [*messages, {"role": "user", "content": escape_chat(question)}]
     messages.append({"role": "assistant", "content": ""})
     written = ""
     try:
         for event in service.ask_stream(
-            question, history=turns, k=int(k), temperature=float(temperature)
+            question, history=turns, k=int(k), temperature=float(temperature), where=where
         ):
             if isinstance(event, TokenEvent):
                 written += event.text
@@ -106,6 +113,14 @@ def list_articles(service: RagService) -> list[list[object]]:
         raise gr.Error(str(err)) from None
 
 
+def source_names(service: RagService) -> list[str]:
+    """The sources of the indexed articles, for the source filter."""
+    try:
+        return sorted({d.article.source for d in service.documents() if d.article.source})
+    except RagError:
+        return []
+
+
 def remove_article(service: RagService, doc_id: str) -> tuple[str, list[list[object]]]:
     doc_id = (doc_id or "").strip()
     if not doc_id:
@@ -144,6 +159,14 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
                     temperature = gr.Slider(
                         0.0, 1.5, value=settings.temperature, step=0.05, label="Temperature"
                     )
+                    with gr.Row():
+                        since = gr.Textbox(label="From date", placeholder="YYYY-MM-DD")
+                        until = gr.Textbox(label="To date", placeholder="YYYY-MM-DD")
+                    source_filter = gr.Dropdown(
+                        choices=source_names(service),
+                        multiselect=True,
+                        label="Only these sources (none: all)",
+                    )
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(render_sources(None))
@@ -161,13 +184,15 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
                 remove_id = gr.Textbox(label="Article id to remove", scale=3)
                 remove = gr.Button("Remove", scale=1)
 
-        def respond(q, msgs, history, k_value, temp):
-            yield from chat_turn(service, q, msgs or [], history or [], k_value, temp)
+        def respond(q, msgs, history, k_value, temp, since_day, until_day, names):
+            yield from chat_turn(
+                service, q, msgs or [], history or [], k_value, temp, since_day, until_day, names
+            )
 
         def on_upload(files, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
             return upload_articles(service, files, progress)
 
-        chat_inputs = [question, chatbot, turns, k, temperature]
+        chat_inputs = [question, chatbot, turns, k, temperature, since, until, source_filter]
         chat_outputs = [chatbot, turns, sources, question]
         for trigger in (send.click, question.submit):
             trigger(respond, chat_inputs, chat_outputs, concurrency_limit=1, api_name=False)
@@ -187,6 +212,12 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
             api_name=False,
         )
         app.load(lambda: list_articles(service), None, table, api_name=False)
+        app.load(
+            lambda: gr.Dropdown(choices=source_names(service)),
+            None,
+            source_filter,
+            api_name=False,
+        )
     return app
 
 
