@@ -34,6 +34,7 @@ class EvalQuestion:
     gold_origins: frozenset[str] = frozenset()  # origins of the articles that answer it
     supporting: str | None = None  # the sentence that answers it, when known
     history: tuple[Turn, ...] = ()  # earlier turns, for follow-up questions
+    standalone: str | None = None  # a follow-up written out in full, by hand
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def load_gold(path: Path = GOLD_FILE, corpus: Path = SAMPLES) -> EvalDataset:
                 gold_origins=frozenset(by_name[a] for a in r.get("articles", [])),
                 supporting=r.get("supporting"),
                 history=history,
+                standalone=r.get("standalone"),
             )
         )
     return EvalDataset("gold", tuple(documents), tuple(questions))

@@ -151,6 +151,10 @@ class Evaluation:
                 entry["ndcg_at_10"] = ndcg(relevant, n_relevant, 10)
             if gold_docs:
                 entry.update({f"recall_at_{k}": recall_at_k(docs, gold_docs, k) for k in K_VALUES})
+            if name == "product" and q.standalone and q.answerable:
+                # How the hand-written stand-alone version of a follow-up retrieves.
+                by_hand = self.retrievers[name].search(q.standalone, 5)
+                entry["standalone_answer_in_top_5"] = hit_at_k(self._relevance(by_hand, q), 5)
             record[name] = entry
         return record
 
@@ -288,6 +292,8 @@ def summarise(records: Sequence[dict[str, Any]], options: RunOptions) -> dict[st
         row["ms_p50"], row["ms_p95"] = percentile(ms, 50), percentile(ms, 95)
         follow = [r["retrieval"][name] for r in answerable if r["follow_up"]]
         row["follow_up_answer_in_top_5"] = _avg(follow, "answer_in_top_5")
+        if any("standalone_answer_in_top_5" in f for f in follow):
+            row["follow_up_standalone_answer_in_top_5"] = _avg(follow, "standalone_answer_in_top_5")
         retrieval[name] = row
     answers: dict[str, Any] = {}
     for name in options.systems:

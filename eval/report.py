@@ -32,6 +32,7 @@ RETRIEVAL_COLUMNS = [f"answer_in_top_{k}" for k in K_VALUES] + [
     "recall_at_5",
     "recall_at_10",
     "follow_up_answer_in_top_5",
+    "follow_up_standalone_answer_in_top_5",
     "ms_p50",
     "ms_p95",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -18,10 +19,11 @@ from pathlib import Path
 
 from index.store import IndexSnapshot, IndexStore
 from rag.chunk import ChunkerSettings, split_sentences
-from rag.cite import ABSTAIN_TEXT, is_abstention, relevance, verify_citations
+from rag.cite import ABSTAIN_TEXT, content_words, is_abstention, relevance, verify_citations
 from rag.config import Settings
 from rag.errors import InputError
 from rag.indexing import Indexer, IndexReport, Progress
+from rag.lexical import STOPWORDS
 from rag.prompt import build_prompt, focus_passage
 from rag.retrieve import HybridRetriever
 from rag.types import (
@@ -93,11 +95,65 @@ def repeats_itself(text: str) -> bool:
     return any(s.strip().lower() == last for s in sentences[:-1])
 
 
+# Words that point back into the conversation instead of naming what they mean.
+_REFERRING = frozenset(
+    """he him his she her hers it its they them their theirs this that these those there
+    then such same one ones former latter before earlier later afterwards""".split()
+)
+_LEADS = ("and ", "but ", "what about", "how about", "so ", "also ")
+_NAME = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:[A-Z][\w'’-]*|(?:of|al|bin|de|von)\b))*")
+
+
+def needs_context(question: str) -> bool:
+    """Does the question lean on the conversation ("What did he say?", "And why?")?"""
+    words = re.findall(r"[\w'’]+", question.lower())
+    if any(w in _REFERRING for w in words) or question.lower().startswith(_LEADS):
+        return True
+    return len(content_words(question)) < 2
+
+
+def _names(text: str) -> list[str]:
+    """Capitalised phrases, minus a sentence's first word when it is a plain word."""
+    found = []
+    for match in _NAME.finditer(text):
+        name = match.group(0)
+        first = name.split()[0]
+        starts = match.start() == 0 or text[: match.start()].rstrip().endswith((".", "?", "!"))
+        if starts and (first.lower() in STOPWORDS or first.lower() in _ASKING):
+            rest = name.split()[1:]
+            if not rest:
+                continue
+            name = " ".join(rest)
+        found.append(name)
+    return found
+
+
+_ASKING = frozenset("what who when where why how which whose whom did does do is are was".split())
+
+
 def search_query_for(question: str, history: Sequence[Turn]) -> str:
-    """The text to retrieve with: a follow-up borrows its previous question's words."""
-    if not history:
+    """A stand-alone query for retrieval: a follow-up gets the subject it refers to.
+
+    "What did he say about resigning?" after a question about Rouhani becomes
+    "What did he say about resigning? Rouhani ...": the names and content words of
+    the previous question and the names in its answer that the follow-up lacks.
+    A question that stands on its own (no pronoun, enough words) is left alone,
+    so a change of subject does not drag the old one along.
+    """
+    if not history or not needs_context(question):
         return question
-    return f"{history[-1].question} {question}"
+    last = history[-1]
+    have = content_words(question)
+    extra: list[str] = []
+    for name in _names(last.question) + _names(last.answer):
+        if not content_words(name) <= have | content_words(" ".join(extra)):
+            extra.append(name)
+    seen = have | content_words(" ".join(extra))
+    for word in re.findall(r"[\w'’]+", last.question):
+        if word.lower() in content_words(word) and word.lower() not in seen:
+            extra.append(word)
+            seen.add(word.lower())
+    return f"{question} {' '.join(extra)}".strip()
 
 
 class RagService:
