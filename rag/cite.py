@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag.chunk import split_sentences
 from rag.lexical import STOPWORDS, lexical_tokens
@@ -33,6 +33,9 @@ _ABSTAIN_PATTERNS = re.compile(
 # in one sentence of the passage; a short answer (a name, a figure) must occur whole.
 MIN_SUPPORT = 0.5
 SHORT_CLAIM_WORDS = 3
+# Short answers that only partly match are cut down to the passage's words (see _snap).
+SNAP_MAX_WORDS = 6
+SNAP_MAX_SPAN = 12
 
 
 def content_words(text: str) -> set[str]:
@@ -135,6 +138,11 @@ def verify_citations(
             for n in range(1, len(passages) + 1)
         }
         good = {n: s for n, s in supports.items() if s is not None and is_supported(claim, s)}
+        if not good:
+            snapped = _snap(claim, passages, supports)
+            if snapped is not None:
+                claim, n, support = snapped
+                sentence, good = claim, {n: support}
         claimed = [n for n in _cited_numbers(sentence, len(passages)) if n in good]
         if not claimed and good:
             claimed = [max(good, key=lambda n: (good[n].score, good[n].context, -n))]
@@ -161,6 +169,39 @@ def verify_citations(
         pieces.append(f"{body}{' ' + marks if marks else ''}{final}")
     ordered = sorted(citations.values(), key=lambda c: (c.marker, c.start))
     return CheckedAnswer(" ".join(pieces), tuple(ordered), tuple(unsupported))
+
+
+def _snap(
+    claim: str, passages: Sequence[ScoredPassage], supports: dict[int, Support | None]
+) -> tuple[str, int, Support] | None:
+    """A short answer that half matches a passage, replaced by the passage's own words.
+
+    "On March 12, 2019" against "... on March 12, Khamenei said ..." becomes
+    "March 12": the shortest stretch of the supporting sentence that holds every
+    claim word the sentence has. Longer claims are not rewritten: their
+    unsupported part may be the point.
+    """
+    words = content_words(claim)
+    if not words or len(words) > SNAP_MAX_WORDS:
+        return None
+    ranked = sorted(
+        ((n, s) for n, s in supports.items() if s is not None and s.score >= MIN_SUPPORT),
+        key=lambda item: (-item[1].score, -item[1].context, item[0]),
+    )
+    for n, support in ranked:
+        text = passages[n - 1].text
+        hits = [
+            m
+            for m in _WORD.finditer(text, support.start, support.end)
+            if m.group(0).lower() in words
+        ]
+        if not hits:
+            continue
+        start, end = hits[0].start(), hits[-1].end()
+        if len(text[start:end].split()) > SNAP_MAX_SPAN:
+            continue
+        return text[start:end], n, replace(support, score=1.0)
+    return None
 
 
 def _split_final_punct(sentence: str) -> tuple[str, str]:

@@ -50,6 +50,12 @@ def _filters(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="only articles whose source contains NAME (repeat for several)",
     )
+    group.add_argument(
+        "--as-of",
+        metavar="YYYY-MM-DD",
+        help="answer as if asked on this day: later articles are left out, and "
+        "'this week' or 'yesterday' count from it",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

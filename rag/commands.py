@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 from rag.config import Settings
 from rag.errors import InputError
 from rag.indexing import IndexReport
-from rag.pipeline import RagService, make_filter
+from rag.pipeline import RagService, make_filter, parse_day
 from rag.serialize import answer_to_dict, passage_to_dict
 from rag.types import Answer, AnswerEvent, SearchFilter, TokenEvent, Turn
 
@@ -125,8 +126,12 @@ def search_filter(args: argparse.Namespace) -> SearchFilter:
     return make_filter(args.since, args.until, args.source)
 
 
+def as_of(args: argparse.Namespace) -> datetime.date | None:
+    return parse_day(args.as_of, "--as-of")
+
+
 def cmd_search(args: argparse.Namespace, service: RagService) -> int:
-    passages = service.search(args.question, where=search_filter(args))
+    passages = service.search(args.question, where=search_filter(args), as_of=as_of(args))
     if args.json:
         print_json([passage_to_dict(p) for p in passages])
         return 0
@@ -142,12 +147,16 @@ def _meta(source: str | None, date: str | None) -> str:
 
 
 def _stream_answer(
-    service: RagService, question: str, history: list[Turn], where: SearchFilter
+    service: RagService,
+    question: str,
+    history: list[Turn],
+    where: SearchFilter,
+    day: datetime.date | None = None,
 ) -> Answer:
     """Print the answer as it is written, then the checked version if it differs."""
     answer: Answer | None = None
     written = []
-    for event in service.ask_stream(question, history=history, where=where):
+    for event in service.ask_stream(question, history=history, where=where, as_of=day):
         if isinstance(event, TokenEvent):
             written.append(event.text)
             sys.stdout.write(event.text)
@@ -181,9 +190,10 @@ def _print_sources(answer: Answer) -> None:
 
 def cmd_ask(args: argparse.Namespace, service: RagService) -> int:
     if args.json:
-        print_json(answer_to_dict(service.ask(args.question, where=search_filter(args))))
+        answer = service.ask(args.question, where=search_filter(args), as_of=as_of(args))
+        print_json(answer_to_dict(answer))
         return 0
-    answer = _stream_answer(service, args.question, [], search_filter(args))
+    answer = _stream_answer(service, args.question, [], search_filter(args), as_of(args))
     _print_sources(answer)
     return 0
 
@@ -208,7 +218,7 @@ def cmd_chat(args: argparse.Namespace, service: RagService) -> int:
             continue
         try:
             sys.stdout.write("rag> ")
-            answer = _stream_answer(service, question, history, search_filter(args))
+            answer = _stream_answer(service, question, history, search_filter(args), as_of(args))
         except InputError as err:
             print(f"rag: {err}", file=sys.stderr)
             continue

@@ -14,13 +14,14 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from index.store import IndexSnapshot, IndexStore
 from rag.chunk import ChunkerSettings, split_sentences
 from rag.cite import ABSTAIN_TEXT, content_words, is_abstention, relevance, verify_citations
 from rag.config import Settings
+from rag.dates import mentioned_window, within
 from rag.errors import InputError
 from rag.indexing import Indexer, IndexReport, Progress
 from rag.lexical import STOPWORDS
@@ -67,13 +68,19 @@ def check_question(question: str) -> str:
     return question
 
 
-def _check_day(value: str | None, flag: str) -> str | None:
+def parse_day(value: str | None, flag: str) -> datetime.date | None:
+    """A YYYY-MM-DD date given by a user, or None when empty."""
     if value is None or not value.strip():
         return None
     try:
-        return datetime.date.fromisoformat(value.strip()).isoformat()
+        return datetime.date.fromisoformat(value.strip())
     except ValueError:
         raise InputError(f"{flag} must be a date like 2023-01-31, got {value!r}.") from None
+
+
+def _check_day(value: str | None, flag: str) -> str | None:
+    day = parse_day(value, flag)
+    return day.isoformat() if day else None
 
 
 def make_filter(
@@ -268,10 +275,36 @@ class RagService:
         return HybridRetriever(self.embedder, self.snapshot())
 
     def search(
-        self, query: str, *, k: int | None = None, where: SearchFilter | None = None
+        self,
+        query: str,
+        *,
+        k: int | None = None,
+        where: SearchFilter | None = None,
+        as_of: datetime.date | None = None,
     ) -> list[ScoredPassage]:
+        """The best passages for ``query``.
+
+        ``as_of`` answers as if asked on that day: later articles are left out.
+        Time words in the query ("this week", "yesterday") put articles from the
+        window they name first (counted from ``as_of``, else today), unless the
+        caller set dates of their own; other passages fill the remaining places.
+        """
         query = check_question(query)
-        return self.retriever().search(query, k or self.settings.k, where=where)
+        k = k or self.settings.k
+        if as_of is not None:
+            limit = (as_of + datetime.timedelta(days=1)).isoformat()
+            where = within(SearchFilter(date_to=limit), where or SearchFilter())
+        retriever = self.retriever()
+        window = mentioned_window(query, as_of or datetime.date.today())
+        user_dates = where is not None and where.date_from is not None
+        if window is None or user_dates:
+            return retriever.search(query, k, where=where)
+        first = retriever.search(query, k, where=within(where, window))
+        if len(first) < k:
+            chosen = {p.chunk_id for p in first}
+            rest = retriever.search(query, k + len(first), where=where)
+            first += [p for p in rest if p.chunk_id not in chosen][: k - len(first)]
+        return [replace(p, rank=i) for i, p in enumerate(first, 1)]
 
     def ask_stream(
         self,
@@ -283,6 +316,7 @@ class RagService:
         max_tokens: int | None = None,
         passages: Sequence[ScoredPassage] | None = None,
         where: SearchFilter | None = None,
+        as_of: datetime.date | None = None,
     ) -> Iterator[TokenEvent | AnswerEvent]:
         """Yield the answer's pieces as they are written, then the checked answer.
 
@@ -293,7 +327,7 @@ class RagService:
         question = check_question(question)
         query = search_query_for(question, history)
         if passages is None:
-            passages = self.search(query, k=k, where=where)
+            passages = self.search(query, k=k, where=where, as_of=as_of)
         retrieve_ms = (time.perf_counter() - started) * 1000
         if not passages:
             yield AnswerEvent(
@@ -372,7 +406,11 @@ class RagService:
                 unsupported=checked.unsupported,
                 reason="no passage supports the model's answer",
             )
-        best = max(relevance(question, c.passage) for c in checked.citations)
+        # Judge relevance on the whole retrieved chunk, not the window the model read.
+        whole = {p.chunk_id: p for p in passages}
+        best = max(
+            relevance(question, whole.get(c.passage.chunk_id, c.passage)) for c in checked.citations
+        )
         if best < MIN_RELEVANCE:
             return Answer(
                 question,

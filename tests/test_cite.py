@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag.cite import ABSTAIN_TEXT, is_abstention, verify_citations
+from rag.cite import ABSTAIN_TEXT, is_abstention, relevance, verify_citations
 from rag.types import Chunk, ScoredPassage
 
 ARTICLE_1 = (
@@ -81,3 +81,33 @@ def test_repeated_sentences_are_said_once():
     )
     assert checked.text == "Engineers replaced 240 steel cables [1]."
     assert len(checked.citations) == 1
+
+
+def test_unsupported_sentences_are_left_out_of_the_text():
+    checked = verify_citations("Aliens built the moon. Engineers replaced 240 cables.", [P1, P2])
+    assert "Aliens" not in checked.text
+    assert checked.unsupported == ("Aliens built the moon.",)
+
+
+def test_a_short_answer_must_occur_whole_and_is_cited_where_it_answers():
+    story = "Dana Ruiz was elected in 2019. Dana Ruiz, 52, opened the library on Friday."
+    p = passage(story, 0, 1, "d3")
+    checked = verify_citations("52", [p], "How old was Dana Ruiz when she opened the library?")
+    assert checked.text == "52 [1]"
+    assert checked.citations[0].text.startswith("Dana Ruiz, 52")
+    wrong = verify_citations("61", [p], "How old was Dana Ruiz?")
+    assert wrong.citations == () and wrong.unsupported == ("61",)
+
+
+def test_a_half_right_short_answer_is_cut_to_the_passage_words():
+    checked = verify_citations("On Monday, 2021.", [P1, P2], "When did the bridge reopen?")
+    assert checked.text == "Monday [1]"
+    (citation,) = checked.citations
+    assert ARTICLE_1[citation.start : citation.end] == citation.text
+    assert "reopened on Monday" in citation.text
+
+
+def test_relevance_is_the_share_of_question_terms_in_the_passage():
+    assert relevance("When did the harbor bridge reopen?", P1) == 1.0
+    assert relevance("When did the harbor bridge reopen?", P2) == 0.0
+    assert relevance("the of", P1) == 0.0

@@ -6,8 +6,8 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import IndexNotFoundError, InputError
-from rag.pipeline import RagService
-from rag.types import AnswerEvent, TokenEvent, Turn
+from rag.pipeline import RagService, needs_context, search_query_for
+from rag.types import AnswerEvent, SearchFilter, TokenEvent, Turn
 from tests.fakes import FakeEmbedder, FakeGenerator
 from tests.test_index import ARTICLE_A, ARTICLE_B
 
@@ -139,3 +139,38 @@ def test_models_with_a_chat_template_get_messages(tmp_path, write_articles):
     assert user["content"].endswith("Question: How many steel cables were replaced?")
     assert "[1] Harbor bridge reopens after repairs" in user["content"]
     assert answer.citations and not answer.abstained
+
+
+def test_an_answer_no_passage_supports_becomes_an_abstention(service):
+    svc = service(["The bridge was painted purple by volunteers [1]."])
+    answer = svc.ask("What happened to the harbor bridge?")
+    assert answer.abstained and answer.text == "The articles do not say."
+    assert answer.reason == "no passage supports the model's answer"
+    assert answer.unsupported == ("The bridge was painted purple by volunteers.",)
+    assert answer.passages  # the closest passages are still shown
+
+
+def test_a_supported_answer_to_another_question_is_not_passed_off(service):
+    # "10 pm" is in a passage, but that passage is about a library, not a stadium.
+    svc = service(["10 pm [1]."])
+    answer = svc.ask("When does the Portville stadium open its gates for the final?")
+    assert answer.abstained
+    assert answer.reason == "the passages that support the answer are about something else"
+
+
+def test_filters_reach_retrieval(service):
+    svc = service(["The library stays open until 10 pm [1]."])
+    answer = svc.ask("When does the library close?", where=SearchFilter(date_to="2024-03-31"))
+    assert {p.title for p in answer.passages} == {"Harbor bridge reopens after repairs"}
+
+
+def test_stand_alone_questions_are_searched_as_they_are():
+    history = [Turn("How old was Rouhani at his news conference?", "71")]
+    assert search_query_for("Who won the 2022 World Cup?", history) == (
+        "Who won the 2022 World Cup?"
+    )
+    assert not needs_context("Who won the 2022 World Cup?")
+    rewritten = search_query_for("What did he say about resigning?", history)
+    assert rewritten.startswith("What did he say about resigning?")
+    assert "Rouhani" in rewritten and "conference" in rewritten
+    assert needs_context("And why?")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.errors import InputError
-from rag.prompt import build_prompt
+from rag.prompt import build_prompt, focus_passage
 from rag.types import Chunk, ScoredPassage, Turn
 
 
@@ -80,3 +80,17 @@ def test_question_too_long_for_the_context():
             context_size=300,
             max_answer_tokens=100,
         )
+
+
+def test_focus_keeps_the_best_matching_sentence_and_its_neighbours():
+    sentences = [f"Filler sentence number {i} talks about weather." for i in range(12)]
+    sentences[7] = "The harbor bridge reopened on Monday after repairs."
+    text = " ".join(sentences)
+    chunk = Chunk("c", "d", text, 100, 100 + len(text), 1)
+    p = ScoredPassage(chunk, 1.0, 1, "Title")
+    focused = focus_passage(p, "When did the harbor bridge reopen?", 25)
+    assert "harbor bridge reopened" in focused.text
+    assert len(focused.text.split()) <= 25
+    # Still a slice of the same article: offsets move with the text.
+    assert text[focused.chunk.start - 100 : focused.chunk.end - 100] == focused.text
+    assert focus_passage(p, "anything", 1000) is p
