@@ -136,7 +136,8 @@ def cmd_search(args: argparse.Namespace, service: RagService) -> int:
         print_json([passage_to_dict(p) for p in passages])
         return 0
     for p in passages:
-        print(f"[{p.rank}] {p.score:.3f}  {p.title} ({_meta(p.source, p.date)})")
+        close = p.similarity if p.similarity is not None else p.score
+        print(f"[{p.rank}] {close:.3f}  {p.title} ({_meta(p.source, p.date)})")
         print(textwrap.indent(textwrap.fill(p.text, 96), "    "))
         print()
     return 0
@@ -174,12 +175,16 @@ def _stream_answer(
 
 def _print_sources(answer: Answer) -> None:
     if answer.abstained:
+        if answer.reason:
+            print(f"({answer.reason})")
+        if answer.unsupported:
+            print("Left out, no passage supports it: " + " | ".join(answer.unsupported))
         print("Closest passages:")
         for p in answer.passages[:3]:
             print(f"  - {p.title} ({_meta(p.source, p.date)}): {textwrap.shorten(p.text, 160)}")
         return
     if answer.unsupported:
-        print("Not supported by the passages: " + " | ".join(answer.unsupported))
+        print("Left out, no passage supports it: " + " | ".join(answer.unsupported))
     if answer.citations:
         print("\nSources:")
     for c in answer.citations:

@@ -48,11 +48,18 @@ def highlight(passage: ScoredPassage, citations: Sequence[Citation]) -> str:
     return "".join(out)
 
 
+def closeness(passage: ScoredPassage) -> str:
+    """How close a passage is to the question, in the units a reader can compare."""
+    if passage.similarity is not None:
+        return f"similarity {passage.similarity:.2f}"
+    return f"score {passage.score:.3f}"
+
+
 def _card(label: str, passage: ScoredPassage, citations: Sequence[Citation], *, open_: bool) -> str:
     return (
         f'<details class="newsrag-card" id="source-{passage.rank}"{" open" if open_ else ""}>'
         f"<summary>{escape(label)} {escape(passage.title)}</summary>"
-        f'<div class="newsrag-meta">{_meta(passage)} · score {passage.score:.3f}</div>'
+        f'<div class="newsrag-meta">{_meta(passage)} · {closeness(passage)}</div>'
         f'<div class="newsrag-passage">{highlight(passage, citations)}</div>'
         "</details>"
     )
@@ -65,12 +72,15 @@ def render_sources(answer: Answer | None) -> str:
     if answer.abstained:
         parts.append(
             '<div class="newsrag-notice"><strong>The articles don\'t answer this.</strong> '
-            "These are the closest passages found.</div>"
+            "These are the closest passages found."
+            + (f" ({escape(answer.reason)})" if answer.reason else "")
+            + "</div>"
         )
     if answer.unsupported:
         items = "".join(f"<li>{escape(s)}</li>" for s in answer.unsupported)
         parts.append(
-            '<div class="newsrag-unsupported"><strong>Not supported by the passages:</strong>'
+            '<div class="newsrag-unsupported">'
+            "<strong>Left out of the answer, no passage supports it:</strong>"
             f"<ul>{items}</ul></div>"
         )
     cited_ranks: dict[int, list[Citation]] = {}
