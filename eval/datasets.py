@@ -8,10 +8,11 @@
 from __future__ import annotations
 
 import ast
+import datetime
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -35,6 +36,7 @@ class EvalQuestion:
     supporting: str | None = None  # the sentence that answers it, when known
     history: tuple[Turn, ...] = ()  # earlier turns, for follow-up questions
     standalone: str | None = None  # a follow-up written out in full, by hand
+    asked_on: datetime.date | None = None  # the day the question was asked, when known
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,14 @@ def realtimeqa_weeks(directory: Path = REALTIMEQA_DIR) -> list[str]:
     return sorted(p.name.split("_")[0] for p in directory.glob("*_qa.jsonl"))
 
 
+def _day(value: object) -> datetime.date | None:
+    """RealTimeQA writes dates as 2023/01/05."""
+    try:
+        return datetime.date.fromisoformat(str(value).replace("/", "-"))
+    except ValueError:
+        return None
+
+
 def _parse_list(value: object) -> list[str]:
     """RealTimeQA stores some lists as Python-literal strings."""
     if isinstance(value, list):
@@ -140,6 +150,7 @@ def load_realtimeqa(
                     question=record["question_sentence"].strip(),
                     answers=(gold,),
                     answerable=True,  # decided below against the corpus
+                    asked_on=_day(record.get("question_date")),
                 )
             )
     corpus_text = [normalise_space(f"{d.title or ''} {d.text}") for d in documents.values()]
@@ -147,9 +158,7 @@ def load_realtimeqa(
     for q in questions:
         needle = normalise_space(q.answers[0])
         found = any(needle in text for text in corpus_text)
-        marked.append(
-            EvalQuestion(q.qid, q.question, q.answers, answerable=found) if not found else q
-        )
+        marked.append(q if found else replace(q, answerable=False))
     notes = {
         "weeks": chosen,
         "articles": len(documents),

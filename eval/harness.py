@@ -8,6 +8,7 @@ answerer is run on every question.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import random
 import time
@@ -51,6 +52,8 @@ class RunOptions:
     seed: int = 0
     retrievers: tuple[str, ...] = RETRIEVERS
     systems: tuple[str, ...] = SYSTEMS
+    # Give the product the day each question was asked (where the dataset has it).
+    dates: bool = True
 
 
 def pick_questions(
@@ -106,7 +109,6 @@ class Evaluation:
             "bm25": LexicalRetriever(snapshot),
             "dense": DenseRetriever(embedder, snapshot),
             "rrf": HybridRetriever(embedder, snapshot, collapse=False),
-            "product": self.service.retriever(),
         }
         return {
             "articles": report.n_documents,
@@ -129,14 +131,20 @@ class Evaluation:
             needles.append(normalise_space(q.supporting))
         return [i for i, text in enumerate(self.chunk_texts) if any(n in text for n in needles)]
 
+    def _as_of(self, q: EvalQuestion) -> datetime.date | None:
+        return q.asked_on if self.options.dates else None
+
     def retrieval_record(self, q: EvalQuestion) -> dict[str, Any]:
         record: dict[str, Any] = {}
         gold_docs = {self.origin_to_doc[o] for o in q.gold_origins if o in self.origin_to_doc}
         n_relevant = len(self._relevant_rows(q)) if q.answerable else 0
         for name in self.options.retrievers:
-            query = search_query_for(q.question, q.history) if name == "product" else q.question
             started = time.perf_counter()
-            passages = self.retrievers[name].search(query, max(K_VALUES))
+            if name == "product":
+                query = search_query_for(q.question, q.history)
+                passages = self.service.search(query, k=max(K_VALUES), as_of=self._as_of(q))
+            else:
+                passages = self.retrievers[name].search(q.question, max(K_VALUES))
             elapsed = (time.perf_counter() - started) * 1000
             relevant = self._relevance(passages, q)
             docs = [p.doc_id for p in passages]
@@ -153,7 +161,7 @@ class Evaluation:
                 entry.update({f"recall_at_{k}": recall_at_k(docs, gold_docs, k) for k in K_VALUES})
             if name == "product" and q.standalone and q.answerable:
                 # How the hand-written stand-alone version of a follow-up retrieves.
-                by_hand = self.retrievers[name].search(q.standalone, 5)
+                by_hand = self.service.search(q.standalone, k=5, as_of=self._as_of(q))
                 entry["standalone_answer_in_top_5"] = hit_at_k(self._relevance(by_hand, q), 5)
             record[name] = entry
         return record
@@ -184,7 +192,7 @@ class Evaluation:
         out: dict[str, Any] = {}
         for name in self.options.systems:
             if name == "product":
-                answer = self.service.ask(q.question, history=q.history)
+                answer = self.service.ask(q.question, history=q.history, as_of=self._as_of(q))
                 out[name] = self._scored(answer, q)
             elif name == "oracle":
                 gold = self.oracle_passage(q) if q.answerable else None
@@ -199,8 +207,10 @@ class Evaluation:
                 )
                 out[name] = self._text_scores(text, q, (time.perf_counter() - started) * 1000)
             elif name == "extractive":
-                passages = product_passages or self.retrievers["product"].search(
-                    search_query_for(q.question, q.history), self.settings.k
+                passages = product_passages or self.service.search(
+                    search_query_for(q.question, q.history),
+                    k=self.settings.k,
+                    as_of=self._as_of(q),
                 )
                 out[name] = self._text_scores(extractive_answer(q.question, passages), q, None)
         return out
@@ -261,6 +271,7 @@ class Evaluation:
                 "temperature": self.settings.temperature,
                 "retrievers": list(self.options.retrievers),
                 "systems": list(self.options.systems),
+                "dates": self.options.dates,
                 "index_dir": str(self.settings.index_dir),
             },
             "setup": setup,

@@ -44,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for --limit's sample")
     parser.add_argument("--retrievers", nargs="+", choices=RETRIEVERS, default=list(RETRIEVERS))
     parser.add_argument("--systems", nargs="*", choices=SYSTEMS, default=list(SYSTEMS))
+    parser.add_argument(
+        "--no-dates",
+        dest="dates",
+        action="store_false",
+        help="do not tell the product the day each question was asked (RealTimeQA has it)",
+    )
     parser.add_argument("--out", type=Path, help="run folder (default eval/runs/...)")
     parser.add_argument("--index-dir", type=Path, help="index cache for this dataset")
     parser.add_argument("--k", type=int, help="passages the product retrieves")
@@ -100,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
             {"index_dir": index_dir, "k": args.k, "temperature": 0.0}, config_file=args.config
         )
         dataset = load_dataset(args.dataset, weeks=args.weeks)
-        options = RunOptions(args.limit, args.seed, tuple(args.retrievers), tuple(args.systems))
+        options = RunOptions(
+            args.limit, args.seed, tuple(args.retrievers), tuple(args.systems), args.dates
+        )
         bar = None
         if sys.stderr.isatty():
             from tqdm import tqdm
