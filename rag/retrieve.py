@@ -144,6 +144,35 @@ def collapse_duplicates(
     return [replace(p, rank=i) for i, (p, _) in enumerate(kept, 1)]
 
 
+def diversify(
+    passages: Sequence[ScoredPassage], vectors: np.ndarray, k: int, *, weight: float
+) -> list[ScoredPassage]:
+    """Maximal marginal relevance: trade a passage's rank for novelty over those chosen.
+
+    Relevance is the passage's fused score scaled to [0, 1]; redundancy its
+    highest cosine similarity to a passage already chosen. ``weight`` is the
+    share given to relevance (1.0 keeps the fused order).
+    """
+    if not passages:
+        return []
+    scores = np.array([p.score for p in passages], dtype=np.float32)
+    span = float(scores.max() - scores.min()) or 1.0
+    relevance = (scores - scores.min()) / span
+    pairwise = vectors @ vectors.T
+    chosen: list[int] = []
+    left = list(range(len(passages)))
+    while left and len(chosen) < k:
+
+        def value(i: int) -> float:
+            redundancy = max((float(pairwise[i, j]) for j in chosen), default=0.0)
+            return weight * float(relevance[i]) - (1 - weight) * redundancy
+
+        best = max(left, key=value)
+        chosen.append(best)
+        left.remove(best)
+    return [replace(passages[i], rank=r) for r, i in enumerate(chosen, 1)]
+
+
 class HybridRetriever:
     """Dense and BM25 candidates, fused by reciprocal rank, near-duplicates collapsed."""
 
@@ -155,6 +184,7 @@ class HybridRetriever:
         depth: int = CANDIDATE_DEPTH,
         weights: tuple[float, float] = (1.0, 1.0),
         collapse: bool = True,
+        diversity: float = 0.0,
     ) -> None:
         self.snapshot = snapshot
         self.dense = DenseRetriever(embedder, snapshot)
@@ -162,6 +192,9 @@ class HybridRetriever:
         self.depth = depth
         self.weights = weights
         self.collapse = collapse
+        if not 0.0 <= diversity < 1.0:
+            raise ValueError(f"diversity must be in [0, 1), got {diversity}")
+        self.diversity = diversity
 
     def search(
         self, query: str, k: int, *, where: SearchFilter | None = None
@@ -186,4 +219,11 @@ class HybridRetriever:
             for i, ((r, s), sim) in enumerate(zip(lexical_hits, similarity, strict=True), 1)
         ]
         fused = fuse_rankings([dense, lexical], len(dense) + len(lexical), weights=self.weights)
-        return collapse_duplicates(fused, k) if self.collapse else fused[:k]
+        if self.collapse:
+            fused = collapse_duplicates(fused, len(fused))
+        if self.diversity:
+            pool = fused[: 4 * k]
+            rows = [self.snapshot.chunk_row(p.chunk_id) for p in pool]
+            vectors = np.vstack([self.snapshot.faiss_index.reconstruct(int(r)) for r in rows])
+            return diversify(pool, vectors, k, weight=1.0 - self.diversity)
+        return fused[:k]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,7 @@ from rag.retrieve import (
     HybridRetriever,
     LexicalRetriever,
     collapse_duplicates,
+    diversify,
     fuse_rankings,
 )
 from rag.types import Article, Chunk, ScoredPassage, SearchFilter
@@ -148,3 +151,13 @@ def test_overlapping_chunks_of_one_article_are_not_duplicates():
     assert len(collapse_duplicates(same_doc, 5)) == 2
     other_doc = [_passage("a", "doc", text, 1), _passage("b", "other", text, 2)]
     assert [p.chunk_id for p in collapse_duplicates(other_doc, 5)] == ["a"]
+
+
+def test_diversify_trades_rank_for_novelty():
+    a, b, c = (_passage(x, x, x, r) for r, x in enumerate("abc", 1))
+    a, b, c = (replace(p, score=s) for p, s in zip((a, b, c), (1.0, 0.9, 0.8), strict=True))
+    vectors = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    assert [p.chunk_id for p in diversify([a, b, c], vectors, 2, weight=1.0)] == ["a", "b"]
+    assert [p.chunk_id for p in diversify([a, b, c], vectors, 2, weight=0.5)] == ["a", "c"]
+    with pytest.raises(ValueError, match="diversity"):
+        HybridRetriever(FakeEmbedder(), None, diversity=1.0)  # type: ignore[arg-type]
