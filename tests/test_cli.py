@@ -94,6 +94,9 @@ def test_index_list_ask_search(tmp_path, write_articles, capsys):
         (["ask", "   "], 2, "question is empty"),
         (["search", "anything", "--k", "0"], 2, "k must be greater than 0"),
         (["remove", "abcdef"], 3, "No index at"),
+        (["search", "anything", "--since", "2024-02-30"], 2, "--since must be a date"),
+        (["ask", "anything", "--as-of", "yesterday"], 2, "--as-of must be a date"),
+        (["search", "x y", "--since", "2024-05-01", "--until", "2024-04-01"], 2, "is after"),
     ],
 )
 def test_errors_are_one_line_and_non_zero(tmp_path, capsys, argv, code, message):
@@ -125,3 +128,21 @@ def test_chat_keeps_the_conversation_and_survives_bad_input(
     assert code == 0
     assert "The harbor bridge reopened on Monday [1]." in out
     assert "characters long" in err  # the over-long question, reported without leaving
+
+
+def test_filters_on_the_command_line(tmp_path, write_articles, capsys):
+    folder = write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})
+    idx = str(tmp_path / "idx")
+    assert run(capsys, "index", str(folder), "--index-dir", idx)[0] == 0
+    code, out, _ = run(
+        capsys, "search", "bridge library", "--until", "2024-03-31", "--index-dir", idx, "--json"
+    )
+    assert code == 0 and {h["date"] for h in json.loads(out)} == {"2024-03-03"}
+    code, out, _ = run(
+        capsys, "search", "bridge library", "--source", "nobody", "--index-dir", idx, "--json"
+    )
+    assert code == 0 and json.loads(out) == []
+    code, out, _ = run(
+        capsys, "search", "bridge library", "--as-of", "2024-04-01", "--index-dir", idx, "--json"
+    )
+    assert code == 0 and {h["date"] for h in json.loads(out)} == {"2024-03-03"}

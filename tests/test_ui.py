@@ -10,7 +10,14 @@ from rag.pipeline import RagService
 from rag.types import Answer, Chunk, Citation, ScoredPassage
 from tests.fakes import FakeEmbedder, FakeGenerator
 from tests.test_index import ARTICLE_A, ARTICLE_B
-from ui.app import build_app, chat_turn, launch, remove_article, upload_articles
+from ui.app import (
+    build_app,
+    chat_turn,
+    launch,
+    remove_article,
+    source_names,
+    upload_articles,
+)
 from ui.render import render_sources
 
 PAYLOAD = 'Hostile <script>alert(1)</script> text <img src=x onerror="alert(2)"> here.'
@@ -71,6 +78,18 @@ def test_chat_escapes_the_question_and_rejects_empty_ones(service):
     assert updates[-1][0][0]["content"].startswith("&lt;img")
     with pytest.raises(gr.Error):
         list(chat_turn(service, "   ", [], [], 3, 0.0))
+
+
+def test_chat_filters_by_date_and_source(service):
+    updates = list(
+        chat_turn(service, "What changed in town?", [], [], 3, 0.0, "2024-04-01", "", [])
+    )
+    sources_html = updates[-1][2]
+    assert "Library extends opening hours" in sources_html
+    assert "Harbor bridge" not in sources_html
+    with pytest.raises(gr.Error, match="must be a date"):
+        list(chat_turn(service, "What changed?", [], [], 3, 0.0, "April 1st", "", []))
+    assert source_names(service) == ["Test Wire"]
 
 
 def test_upload_indexes_files_and_remove_takes_them_out(service, tmp_path):
