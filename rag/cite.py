@@ -209,3 +209,38 @@ def _split_final_punct(sentence: str) -> tuple[str, str]:
     if match:
         return sentence[: match.start()].rstrip(), match.group(0)
     return sentence, ""
+
+
+# A quoted sentence must hold at least this share of the question's terms.
+MIN_QUOTE_COVERAGE = 0.5
+QUOTE_PASSAGES = 2
+
+
+def closest_quote(question: str, passages: Sequence[ScoredPassage]) -> Citation | None:
+    """The sentence of the top passages that holds most of the question's terms, if enough.
+
+    When the model's own answer cannot be checked, the sentence that best
+    matches the question is quoted instead: the reader sees the articles' exact
+    words and where they are, and judges for themselves.
+    """
+    asked = set(lexical_tokens(question))
+    if not asked:
+        return None
+    best: tuple[float, int, int, int] | None = None  # coverage, passage index, start, end
+    for i, passage in enumerate(passages[:QUOTE_PASSAGES]):
+        text = passage.text
+        for start, end in split_sentences(text):
+            coverage = len(asked & set(lexical_tokens(text[start:end]))) / len(asked)
+            if best is None or coverage > best[0]:
+                best = (coverage, i, start, end)
+    if best is None or best[0] < MIN_QUOTE_COVERAGE:
+        return None
+    _, i, start, end = best
+    passage = passages[i]
+    return Citation(
+        marker=i + 1,
+        passage=passage,
+        text=passage.text[start:end],
+        start=passage.chunk.start + start,
+        end=passage.chunk.start + end,
+    )

@@ -183,6 +183,8 @@ def _print_sources(answer: Answer) -> None:
         for p in answer.passages[:3]:
             print(f"  - {p.title} ({_meta(p.source, p.date)}): {textwrap.shorten(p.text, 160)}")
         return
+    if answer.quoted:
+        print("(the model's answer could not be checked; quoting the closest sentence)")
     if answer.unsupported:
         print("Left out, no passage supports it: " + " | ".join(answer.unsupported))
     if answer.citations:

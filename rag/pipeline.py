@@ -19,7 +19,14 @@ from pathlib import Path
 
 from index.store import IndexSnapshot, IndexStore
 from rag.chunk import ChunkerSettings, split_sentences
-from rag.cite import ABSTAIN_TEXT, content_words, is_abstention, relevance, verify_citations
+from rag.cite import (
+    ABSTAIN_TEXT,
+    closest_quote,
+    content_words,
+    is_abstention,
+    relevance,
+    verify_citations,
+)
 from rag.config import Settings
 from rag.dates import mentioned_window, within
 from rag.errors import InputError
@@ -383,6 +390,7 @@ class RagService:
                 search_query=query,
                 unsupported=answer.unsupported,
                 reason=answer.reason,
+                quoted=answer.quoted,
             )
         )
 
@@ -394,17 +402,11 @@ class RagService:
         passages: Sequence[ScoredPassage],
     ) -> Answer:
         if is_abstention(raw):
-            return Answer(
-                question, ABSTAIN_TEXT, abstained=True, reason="the model found no answer"
-            )
+            return self._quote_or_abstain(question, passages, "the model found no answer")
         checked = verify_citations(raw, prompt_passages, question)
         if not checked.citations:
-            return Answer(
-                question,
-                ABSTAIN_TEXT,
-                abstained=True,
-                unsupported=checked.unsupported,
-                reason="no passage supports the model's answer",
+            return self._quote_or_abstain(
+                question, passages, "no passage supports the model's answer", checked.unsupported
             )
         # Judge relevance on the whole retrieved chunk, not the window the model read.
         whole = {p.chunk_id: p for p in passages}
@@ -412,12 +414,11 @@ class RagService:
             relevance(question, whole.get(c.passage.chunk_id, c.passage)) for c in checked.citations
         )
         if best < MIN_RELEVANCE:
-            return Answer(
+            return self._quote_or_abstain(
                 question,
-                ABSTAIN_TEXT,
-                abstained=True,
-                unsupported=(checked.text,),
-                reason="the passages that support the answer are about something else",
+                passages,
+                "the passages that support the answer are about something else",
+                (checked.text,),
             )
         return Answer(
             question,
@@ -425,6 +426,28 @@ class RagService:
             abstained=False,
             citations=checked.citations,
             unsupported=checked.unsupported,
+        )
+
+    @staticmethod
+    def _quote_or_abstain(
+        question: str,
+        passages: Sequence[ScoredPassage],
+        reason: str,
+        unsupported: tuple[str, ...] = (),
+    ) -> Answer:
+        """No checked answer: quote the sentence closest to the question, or abstain."""
+        quote = closest_quote(question, passages)
+        if quote is None:
+            return Answer(
+                question, ABSTAIN_TEXT, abstained=True, unsupported=unsupported, reason=reason
+            )
+        return Answer(
+            question,
+            f"The articles say: \u201c{quote.text}\u201d [{quote.marker}]",
+            abstained=False,
+            citations=(quote,),
+            unsupported=unsupported,
+            quoted=True,
         )
 
     def ask(self, question: str, **options: object) -> Answer:

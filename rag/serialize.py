@@ -49,6 +49,7 @@ def answer_to_dict(a: Answer) -> dict[str, Any]:
         "passages": [passage_to_dict(p) for p in a.passages],
         "unsupported": list(a.unsupported),
         "abstain_reason": a.reason,
+        "quoted": a.quoted,
         "timings": {
             "retrieve_ms": ms(a.timings.retrieve_ms),
             "first_token_ms": ms(a.timings.first_token_ms),

@@ -169,6 +169,8 @@ class Answer:
     unsupported: tuple[str, ...] = ()
     # Why the answer abstained, when it did.
     reason: str | None = None
+    # The model's answer could not be checked; ``text`` quotes the closest sentence instead.
+    quoted: bool = False
 
 
 @dataclass(frozen=True)

@@ -143,11 +143,26 @@ def test_models_with_a_chat_template_get_messages(tmp_path, write_articles):
 
 def test_an_answer_no_passage_supports_becomes_an_abstention(service):
     svc = service(["The bridge was painted purple by volunteers [1]."])
-    answer = svc.ask("What happened to the harbor bridge?")
+    answer = svc.ask("What colour did volunteers paint the bridge?")
     assert answer.abstained and answer.text == "The articles do not say."
     assert answer.reason == "no passage supports the model's answer"
     assert answer.unsupported == ("The bridge was painted purple by volunteers.",)
     assert answer.passages  # the closest passages are still shown
+
+
+def test_an_unchecked_answer_gives_way_to_the_closest_sentence_quoted(service):
+    svc = service(["The bridge was painted purple by volunteers [1]."])
+    answer = svc.ask("When did the harbor bridge in Portville reopen?")
+    assert not answer.abstained and answer.quoted
+    (citation,) = answer.citations
+    assert (
+        citation.text
+        == "The harbor bridge in Portville reopened on Monday after eight months of repairs."
+    )
+    assert answer.text == f"The articles say: \u201c{citation.text}\u201d [{citation.marker}]"
+    article = svc.article(citation.passage.doc_id)
+    assert article.text[citation.start : citation.end] == citation.text
+    assert answer.unsupported == ("The bridge was painted purple by volunteers.",)
 
 
 def test_a_supported_answer_to_another_question_is_not_passed_off(service):

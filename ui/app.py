@@ -38,6 +38,11 @@ def answer_message(answer: Answer) -> str:
     text = escape_chat(answer.text)
     if answer.abstained:
         return f"{text}\n\n*The closest passages are listed under Sources.*"
+    if answer.quoted:
+        return (
+            f"{text}\n\n*The model's own answer could not be checked against the articles; "
+            "this is the sentence closest to your question.*"
+        )
     return text
 
 
