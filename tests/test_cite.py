@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag.cite import ABSTAIN_TEXT, is_abstention, relevance, verify_citations
+from rag.cite import ABSTAIN_TEXT, closest_quote, is_abstention, relevance, verify_citations
 from rag.types import Chunk, ScoredPassage
 
 ARTICLE_1 = (
@@ -111,3 +111,11 @@ def test_relevance_is_the_share_of_question_terms_in_the_passage():
     assert relevance("When did the harbor bridge reopen?", P1) == 1.0
     assert relevance("When did the harbor bridge reopen?", P2) == 0.0
     assert relevance("the of", P1) == 0.0
+
+
+def test_closest_quote_needs_half_the_question_terms():
+    quote = closest_quote("When did the harbor bridge reopen?", [P2, P1])
+    assert quote is not None and quote.marker == 2
+    assert quote.text.startswith("The harbor bridge reopened on Monday")
+    assert ARTICLE_1[quote.start : quote.end] == quote.text
+    assert closest_quote("Who painted the stadium purple?", [P1, P2]) is None
