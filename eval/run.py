@@ -45,9 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retrievers", nargs="+", choices=RETRIEVERS, default=list(RETRIEVERS))
     parser.add_argument("--systems", nargs="*", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument(
-        "--dates",
-        action="store_true",
-        help="tell the product the day each question was asked, as --as-of does (RealTimeQA)",
+        "--no-dates",
+        dest="dates",
+        action="store_false",
+        help="do not tell the product the day each question was asked (RealTimeQA asks it "
+        "as of that day by default, as --as-of does)",
     )
     parser.add_argument("--out", type=Path, help="run folder (default eval/runs/...)")
     parser.add_argument("--index-dir", type=Path, help="index cache for this dataset")

@@ -2,7 +2,8 @@
 
 News questions say "this week", "yesterday", "last month". Against a folder
 of articles spanning months, the words that matter are the dates: the
-retriever prefers articles published in the window the question names.
+retriever prefers articles published in the window the question names, and
+without such words, those of the days before the question is asked.
 """
 
 from __future__ import annotations
@@ -40,6 +41,18 @@ def mentioned_window(question: str, today: datetime.date) -> SearchFilter | None
     if re.search(r"\bthis year\b", question, re.IGNORECASE):
         return SearchFilter(f"{today.year}-01-01", (today + datetime.timedelta(1)).isoformat())
     return None
+
+
+# News questions are mostly about the days before they are asked. On RealTimeQA,
+# preferring the 10 days before the asking day put the answer in the first passage
+# for 0.438 of the answerable questions, against 0.358 without (7 and 14 days: 0.435, 0.425).
+RECENT_DAYS = 10
+
+
+def recent_window(today: datetime.date, days: int = RECENT_DAYS) -> SearchFilter:
+    """The ``days`` before ``today`` (and the day after, for time zones)."""
+    since = today - datetime.timedelta(days=days)
+    return SearchFilter(since.isoformat(), (today + datetime.timedelta(days=1)).isoformat())
 
 
 def within(outer: SearchFilter | None, window: SearchFilter) -> SearchFilter:

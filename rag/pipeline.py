@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from index.store import IndexSnapshot, IndexStore
@@ -28,7 +28,7 @@ from rag.cite import (
     verify_citations,
 )
 from rag.config import Settings
-from rag.dates import mentioned_window, within
+from rag.dates import mentioned_window, recent_window, within
 from rag.errors import InputError
 from rag.indexing import Indexer, IndexReport, Progress
 from rag.lexical import STOPWORDS
@@ -292,26 +292,19 @@ class RagService:
         """The best passages for ``query``.
 
         ``as_of`` answers as if asked on that day: later articles are left out.
-        Time words in the query ("this week", "yesterday") put articles from the
-        window they name first (counted from ``as_of``, else today), unless the
-        caller set dates of their own; other passages fill the remaining places.
+        Passages from the days before the question is asked (``as_of``, else
+        today) rank higher: the window its time words name ("this week",
+        "yesterday"), or else the last ``RECENT_DAYS`` days. Older passages
+        still come first when they match far better.
         """
         query = check_question(query)
         k = k or self.settings.k
+        day = as_of or datetime.date.today()
         if as_of is not None:
             limit = (as_of + datetime.timedelta(days=1)).isoformat()
             where = within(SearchFilter(date_to=limit), where or SearchFilter())
-        retriever = self.retriever()
-        window = mentioned_window(query, as_of or datetime.date.today())
-        user_dates = where is not None and where.date_from is not None
-        if window is None or user_dates:
-            return retriever.search(query, k, where=where)
-        first = retriever.search(query, k, where=within(where, window))
-        if len(first) < k:
-            chosen = {p.chunk_id for p in first}
-            rest = retriever.search(query, k + len(first), where=where)
-            first += [p for p in rest if p.chunk_id not in chosen][: k - len(first)]
-        return [replace(p, rank=i) for i, p in enumerate(first, 1)]
+        window = mentioned_window(query, day) or recent_window(day)
+        return self.retriever().search(query, k, where=where, preferred=window)
 
     def ask_stream(
         self,

@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from rag.config import Settings
-from rag.dates import mentioned_window, within
+from rag.dates import mentioned_window, recent_window, within
 from rag.pipeline import RagService
 from rag.types import SearchFilter
 from tests.fakes import FakeEmbedder, FakeGenerator
@@ -68,6 +68,13 @@ def test_as_of_leaves_out_later_articles_and_puts_this_weeks_first(service):
     assert [p.rank for p in hits] == list(range(1, len(hits) + 1))
     everything = service.search("Where did a storm hit?", k=3)
     assert len(everything) == 3
+
+
+def test_without_time_words_the_days_before_asking_come_first(service):
+    day = datetime.date(2023, 1, 16)
+    assert recent_window(day) == SearchFilter("2023-01-06", "2023-01-17")
+    hits = service.search("Which coast did a storm hit?", k=3, as_of=day)
+    assert [p.title for p in hits] == ["Second storm hits coast", "Storm hits coast"]
 
 
 def test_the_users_own_dates_win_over_time_words(service):

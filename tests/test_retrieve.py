@@ -20,6 +20,7 @@ from rag.retrieve import (
     collapse_duplicates,
     diversify,
     fuse_rankings,
+    prefer,
 )
 from rag.types import Article, Chunk, ScoredPassage, SearchFilter
 from tests.fakes import FakeEmbedder
@@ -143,6 +144,24 @@ def test_fusion_rewards_agreement_and_weights():
     assert [p.chunk_id for p in fused] == ["b", "a", "c"]
     lexical_heavy = fuse_rankings([dense, lexical], 3, weights=[0.1, 1.0])
     assert lexical_heavy[0].chunk_id == "b" and lexical_heavy[1].chunk_id == "c"
+
+
+def test_preferred_dates_lift_close_passages_but_not_far_better_ones():
+    def dated(cid: str, score: float, day: str | None) -> ScoredPassage:
+        return replace(_passage(cid, cid, cid, 1), score=score, date=day)
+
+    passages = [
+        dated("old-best", 0.033, "2023-01-02"),  # first in both rankings: 2/61
+        dated("old", 0.0164, "2023-01-03"),
+        dated("recent", 0.016, "2023-01-12"),
+        dated("undated", 0.0158, None),
+    ]
+    window = SearchFilter("2023-01-05", "2023-01-14")
+    ranked = prefer(passages, window)
+    assert [p.chunk_id for p in ranked] == ["recent", "old-best", "old", "undated"]
+    assert [p.rank for p in ranked] == [1, 2, 3, 4]
+    assert ranked[0].score == pytest.approx(0.036)
+    assert [p.chunk_id for p in prefer(passages, window, bonus=0.01)][:2] == ["old-best", "recent"]
 
 
 def test_overlapping_chunks_of_one_article_are_not_duplicates():
