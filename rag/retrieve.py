@@ -123,13 +123,8 @@ def fuse_rankings(
 def prefer(
     passages: Sequence[ScoredPassage], window: SearchFilter, bonus: float = PREFERRED_BONUS
 ) -> list[ScoredPassage]:
-    """Re-rank fused passages, adding ``bonus`` to those whose article ``window`` allows."""
-
-    def allowed(p: ScoredPassage) -> bool:
-        day = (p.date or "")[:10]
-        return bool(day) and (window.date_from or day) <= day <= (window.date_to or day)
-
-    scored = [replace(p, score=p.score + bonus) if allowed(p) else p for p in passages]
+    """Re-rank fused passages, adding ``bonus`` to those dated within ``window``."""
+    scored = [replace(p, score=p.score + bonus) if window.covers(p.date) else p for p in passages]
     scored.sort(key=lambda p: -p.score)
     return [replace(p, rank=i) for i, p in enumerate(scored, 1)]
 

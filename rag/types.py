@@ -122,15 +122,18 @@ class SearchFilter:
     def __bool__(self) -> bool:
         return bool(self.date_from or self.date_to or self.sources)
 
+    def covers(self, date: str | None) -> bool:
+        """Is the day of ``date`` within the date range (always, when none is set)?"""
+        if not (self.date_from or self.date_to):
+            return True
+        day = (date or "")[:10]
+        if not day:
+            return False
+        return (self.date_from or day) <= day <= (self.date_to or day)
+
     def allows(self, article: Article) -> bool:
-        if self.date_from or self.date_to:
-            day = (article.date or "")[:10]
-            if not day:
-                return False
-            if self.date_from and day < self.date_from:
-                return False
-            if self.date_to and day > self.date_to:
-                return False
+        if not self.covers(article.date):
+            return False
         if self.sources:
             source = (article.source or "").lower()
             if not any(s.lower() in source for s in self.sources if s.strip()):
