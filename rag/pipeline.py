@@ -294,8 +294,8 @@ class RagService:
         ``as_of`` answers as if asked on that day: later articles are left out.
         Passages from the days before the question is asked (``as_of``, else
         today) rank higher: the window its time words name ("this week",
-        "yesterday"), or else the last ``RECENT_DAYS`` days. Older passages
-        still come first when they match far better.
+        "yesterday"), or else the last ``RECENT_DAYS`` days. An older passage
+        comes first only when both sides rank the recent ones low.
         """
         query = check_question(query)
         k = k or self.settings.k

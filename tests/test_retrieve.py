@@ -146,7 +146,7 @@ def test_fusion_rewards_agreement_and_weights():
     assert lexical_heavy[0].chunk_id == "b" and lexical_heavy[1].chunk_id == "c"
 
 
-def test_preferred_dates_lift_close_passages_but_not_far_better_ones():
+def test_preferred_dates_outweigh_a_first_place_in_both_rankings():
     def dated(cid: str, score: float, day: str | None) -> ScoredPassage:
         return replace(_passage(cid, cid, cid, 1), score=score, date=day)
 
