@@ -106,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default 7860)")
     p.add_argument("--share", action="store_true", help="ask Gradio for a public link")
+    p.add_argument(
+        "--password",
+        default=None,
+        help="require this password (user 'rag'); RAG_PASSWORD keeps it out of the process list",
+    )
     p.add_argument("--examples", default=None, help="file of example questions, one a line")
     _common(p)
     _add_plugins(sub)

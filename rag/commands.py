@@ -251,7 +251,7 @@ def cmd_serve(args: argparse.Namespace, service: RagService) -> int:
             host=settings.host,
             port=settings.port,
             share=args.share,
-            password=os.environ.get("RAG_PASSWORD") or None,
+            password=args.password or os.environ.get("RAG_PASSWORD") or None,
             examples=examples,
         )
     except OSError as err:

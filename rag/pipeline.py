@@ -221,6 +221,26 @@ class RagService:
             self._generator = generator
         return self._generator
 
+    def use_model(self, path: str | Path) -> str:
+        """Load another GGUF file; questions asked from now on use it.
+
+        The new model loads before it replaces the old one, so a bad file leaves
+        the chat answering with the model it had. An answer already being written
+        finishes with the model it started with.
+        """
+        from rag.generate import LlamaCppGenerator
+
+        model = Path(str(path).strip()).expanduser()
+        if model.suffix.lower() != ".gguf":
+            raise InputError(f"{model} is not a .gguf file. Give the path of a GGUF model file.")
+        generator = LlamaCppGenerator(
+            model, context_size=self.settings.context_size, threads=self.settings.threads
+        )
+        generator.warm_up()
+        self._generator = generator
+        self.settings = self.settings.updated(model=model)
+        return generator.model_id
+
     def warm_up(self, *, generator: bool = True) -> None:
         """Load the models now rather than on the first question."""
         _ = self.embedder
@@ -242,6 +262,11 @@ class RagService:
                 self._snapshot = self.store.load(embedder_id=self._unloaded_embedder().model_id)
                 self._snapshot_key = key
             return self._snapshot
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where files added through the web chat are kept (inside the index folder)."""
+        return self.store.path / "uploads"
 
     def chunker_settings(self) -> ChunkerSettings:
         return ChunkerSettings(

@@ -14,11 +14,14 @@ from ui.app import (
     build_app,
     chat_turn,
     launch,
+    list_articles,
+    load_model,
     remove_article,
     source_names,
     upload_articles,
 )
-from ui.render import render_sources
+from ui.render import link_markers, render_sources
+from ui.uploads import safe_name, store_uploads
 
 PAYLOAD = 'Hostile <script>alert(1)</script> text <img src=x onerror="alert(2)"> here.'
 
@@ -60,11 +63,16 @@ def test_abstained_answer_shows_the_notice_and_closest_passages():
 
 
 def test_chat_streams_then_shows_the_checked_answer(service):
-    updates = list(chat_turn(service, "How many steel cables were replaced?", [], [], 3, 0.0))
+    updates = list(chat_turn(service, "How many steel cables were replaced?", [], [], [], 3, 0.0))
     assert len(updates) > 3
-    messages, turns, sources, box = updates[-1]
+    messages, turns, panel, sources, box = updates[-1]
     assert messages[0] == {"role": "user", "content": "How many steel cables were replaced?"}
-    assert messages[1]["content"] == "Engineers replaced 240 steel cables [1]."
+    # The marker links to its card in the sources panel.
+    assert messages[1]["content"] == (
+        'Engineers replaced 240 steel cables <a class="newsrag-marker" href="#source-1-1" '
+        'title="Show source 1">[1]</a>.'
+    )
+    assert 'id="source-1-1"' in sources
     # Under the answer, a collapsible message with the cited passage.
     assert messages[2]["metadata"]["title"] == "Sources (1)"
     assert "<mark>Engineers replaced 240 steel cables" in messages[2]["content"]
@@ -74,21 +82,21 @@ def test_chat_streams_then_shows_the_checked_answer(service):
 
 
 def test_chat_escapes_the_question_and_rejects_empty_ones(service):
-    updates = list(chat_turn(service, "<img src=x onerror=alert(1)> cables?", [], [], 3, 0.0))
+    updates = list(chat_turn(service, "<img src=x onerror=alert(1)> cables?", [], [], [], 3, 0.0))
     assert updates[-1][0][0]["content"].startswith("&lt;img")
     with pytest.raises(gr.Error):
-        list(chat_turn(service, "   ", [], [], 3, 0.0))
+        list(chat_turn(service, "   ", [], [], [], 3, 0.0))
 
 
 def test_chat_filters_by_date_and_source(service):
     updates = list(
-        chat_turn(service, "What changed in town?", [], [], 3, 0.0, "2024-04-01", "", [])
+        chat_turn(service, "What changed in town?", [], [], [], 3, 0.0, "2024-04-01", "", [])
     )
-    sources_html = updates[-1][2]
+    sources_html = updates[-1][3]
     assert "Library extends opening hours" in sources_html
     assert "Harbor bridge" not in sources_html
     with pytest.raises(gr.Error, match="must be a date"):
-        list(chat_turn(service, "What changed?", [], [], 3, 0.0, "April 1st", "", []))
+        list(chat_turn(service, "What changed?", [], [], [], 3, 0.0, "April 1st", "", []))
     assert source_names(service) == ["Test Wire"]
 
 
@@ -116,3 +124,94 @@ def test_public_address_needs_a_password(service):
 
     with pytest.raises(ConfigError, match="RAG_PASSWORD"):
         launch(service, host="0.0.0.0")
+
+
+def test_a_second_answer_links_to_its_own_cards_and_keeps_the_first(service):
+    first = list(chat_turn(service, "How many steel cables were replaced?", [], [], [], 3, 0.0))
+    messages, turns, panel, _, _ = first[-1]
+    second = list(
+        chat_turn(service, "What about the bridge cables?", messages, turns, panel, 3, 0.0)
+    )
+    messages, turns, panel, sources, _ = second[-1]
+    assert len(panel) == 2
+    assert 'href="#source-2-1"' in messages[-2]["content"]
+    # The latest cards are shown; the first answer's are collapsed under its question.
+    assert sources.index('id="turn-2"') < sources.index('id="turn-1"')
+    assert "Sources for question 1: How many steel cables were replaced?" in sources
+    assert 'id="source-1-1"' in sources and 'id="source-2-1"' in sources
+
+
+def test_markers_the_check_dropped_stay_plain_text():
+    answer = answer_with("Some passage text.", "passage")
+    html = link_markers("Claim [1] and claim [7].", answer, 3)
+    assert 'href="#source-3-1"' in html and "claim [7]." in html
+
+
+def test_uploads_get_safe_names_and_never_overwrite_another_upload(tmp_path):
+    assert safe_name("../../etc/passwd.md") == "passwd.md"
+    assert safe_name("..\\..\\evil.txt") == "evil.txt"
+    assert safe_name('<img src=x onerror="alert(1)">.md') == "img_src_x_onerror_alert_1.md"
+    assert safe_name("...") == "upload"
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    (incoming / "notes.md").write_text("# One\n\nFirst text.")
+    folder = tmp_path / "uploads"
+    first, _ = store_uploads([incoming / "notes.md"], folder)
+    again, _ = store_uploads([incoming / "notes.md"], folder)
+    assert first == again  # the same file twice: one copy
+    (incoming / "notes.md").write_text("# Two\n\nOther text.")
+    other, _ = store_uploads([incoming / "notes.md"], folder)
+    assert other[0].name == "notes-2.md"
+    assert first[0].read_text().startswith("# One")
+
+
+def test_uploads_refuse_wrong_types_and_big_files(tmp_path):
+    (tmp_path / "a.exe").write_bytes(b"MZ")
+    (tmp_path / "big.txt").write_text("x" * 2000)
+    saved, refused = store_uploads(
+        [tmp_path / "a.exe", tmp_path / "big.txt"], tmp_path / "up", max_bytes=1000
+    )
+    assert saved == []
+    assert "unsupported file type .exe" in refused[0].reason
+    assert "the limit is" in refused[1].reason
+
+
+def test_upload_reports_refused_files_and_keeps_a_copy(service, tmp_path):
+    new = tmp_path / "in" / "ferry.md"
+    new.parent.mkdir()
+    new.write_text("# Ferry service resumes\n\nThe island ferry resumed service on Friday.")
+    (tmp_path / "in" / "tool.exe").write_bytes(b"MZ")
+    status, rows = upload_articles(
+        service, [str(new), str(tmp_path / "in" / "tool.exe")], lambda *a, **k: None
+    )
+    assert "Added 1 article(s)" in status and "not added tool.exe" in status
+    assert (service.upload_dir / "ferry.md").is_file()
+    new.unlink()  # the browser's temporary copy goes away; the article stays
+    assert any(r[0] == "Ferry service resumes" for r in list_articles(service))
+
+
+def test_articles_search_filters_the_table(service):
+    rows = list_articles(service, "library")
+    assert [r[0] for r in rows] == ["Library extends opening hours"]
+    assert list_articles(service, "no such words") == []
+    assert len(list_articles(service, "")) == 2
+
+
+def test_loading_a_model_that_is_not_gguf_keeps_the_current_one(service, tmp_path):
+    before = service.generator
+    with pytest.raises(gr.Error, match="not a .gguf file"):
+        load_model(service, str(tmp_path / "model.bin"))
+    with pytest.raises(gr.Error, match="does not exist"):
+        load_model(service, str(tmp_path / "missing.gguf"))
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(gr.Error, match="Could not load"):
+        load_model(service, str(broken))
+    assert service.generator is before
+
+
+def test_a_share_link_needs_a_password(service):
+    from rag.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="share link is public"):
+        launch(service, share=True)

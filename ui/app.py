@@ -9,33 +9,40 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from rag.errors import ConfigError, RagError
+from rag.errors import ConfigError, IndexNotFoundError, RagError
 from rag.pipeline import RagService, make_filter
 from rag.types import Answer, AnswerEvent, TokenEvent, Turn
 from ui.render import (
     CSS,
     DOCUMENT_HEADERS,
+    MARKER_SCRIPT,
     document_rows,
     escape_chat,
+    link_markers,
+    render_panel,
     render_sources,
     sources_message,
 )
+from ui.uploads import MAX_UPLOAD_BYTES, store_uploads
 
 log = logging.getLogger(__name__)
 
 UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".jsonl"]
-MAX_UPLOAD = "50mb"
 
 Messages = list[dict[str, str]]
+# Per browser session: (question, its sources cards HTML) for each answer so far.
+Panel = list[tuple[str, str]]
 
 
-def answer_message(answer: Answer) -> str:
-    text = escape_chat(answer.text)
+def answer_message(answer: Answer, turn: int) -> str:
+    """The checked answer for the chat bubble: escaped, with its markers linked."""
+    text = link_markers(escape_chat(answer.text), answer, turn)
     if answer.abstained:
         return f"{text}\n\n*The closest passages are listed under Sources.*"
     if answer.quoted:
@@ -51,13 +58,18 @@ def chat_turn(
     question: str,
     messages: Messages,
     turns: list[Turn],
+    panel: Panel,
     k: int,
     temperature: float,
     since: str = "",
     until: str = "",
     sources: Sequence[str] = (),
-) -> Iterator[tuple[Messages, list[Turn], str, str]]:
-    """Stream one answer: yields (chat messages, turns, sources HTML, textbox value)."""
+) -> Iterator[tuple[Messages, list[Turn], Panel, str, str]]:
+    """Stream one answer.
+
+    Yields (chat messages, turns, panel state, sources panel HTML, textbox value);
+    the panel HTML is left alone (``gr.skip()``) until the answer is checked.
+    """
     question = (question or "").strip()
     if not question:
         raise gr.Error("Type a question about the articles first.")
@@ -68,6 +80,7 @@ def chat_turn(
     messages = [*messages, {"role": "user", "content": escape_chat(question)}]
     messages.append({"role": "assistant", "content": ""})
     written = ""
+    turn = len(panel) + 1
     try:
         for event in service.ask_stream(
             question, history=turns, k=int(k), temperature=float(temperature), where=where
@@ -75,47 +88,62 @@ def chat_turn(
             if isinstance(event, TokenEvent):
                 written += event.text
                 messages[-1] = {"role": "assistant", "content": escape_chat(written)}
-                yield messages, turns, gr.skip(), ""
+                yield messages, turns, panel, gr.skip(), ""
             elif isinstance(event, AnswerEvent):
                 answer = event.answer
-                messages[-1] = {"role": "assistant", "content": answer_message(answer)}
+                messages[-1] = {"role": "assistant", "content": answer_message(answer, turn)}
                 cited = sources_message(answer)
                 if cited is not None:
                     messages.append(cited)
                 turns = [*turns, Turn(answer.question, answer.text)]
-                yield messages, turns, render_sources(answer), ""
+                panel = [*panel, (answer.question, render_sources(answer, turn))]
+                yield messages, turns, panel, render_panel(panel), ""
     except RagError as err:
         raise gr.Error(str(err)) from None
 
 
 def upload_articles(
-    service: RagService, files: Sequence[Any] | None, progress: gr.Progress
+    service: RagService, files: Sequence[Any] | None, progress: Callable[..., Any]
 ) -> tuple[str, list[list[object]]]:
+    """Index uploaded files; the status lists what was added and what was refused."""
     if not files:
         raise gr.Error("Choose one or more files to add.")
     paths = [getattr(f, "name", f) for f in files]
-
-    def report(done: int, total: int) -> None:
-        progress(done / total, desc=f"Embedding {done}/{total} passages")
-
     try:
-        result = service.index_paths(paths, progress=report)
-    except RagError as err:
-        raise gr.Error(str(err)) from None
-    lines = [
-        f"Added {result.added} article(s), {result.unchanged} already indexed; "
-        f"{result.chunks_embedded} passages embedded. The index now has "
-        f"{result.n_documents} articles."
-    ]
-    lines += [f"- skipped {p.origin.rsplit('/', 1)[-1]}: {p.message}" for p in result.problems]
+        saved, refused = store_uploads(paths, service.upload_dir)
+    except OSError as err:
+        raise gr.Error(f"Could not keep the uploaded files ({err}).") from None
+    lines = [f"- not added {r.name}: {r.reason}" for r in refused]
+    if saved:
+
+        def report(done: int, total: int) -> None:
+            progress(done / total, desc=f"Embedding {done}/{total} passages")
+
+        progress(0, desc="Reading and splitting the articles")
+        try:
+            result = service.index_paths(saved, progress=report)
+        except RagError as err:
+            raise gr.Error(str(err)) from None
+        lines.insert(
+            0,
+            f"Added {result.added} article(s), {result.unchanged} already indexed; "
+            f"{result.chunks_embedded} passages embedded. The index now has "
+            f"{result.n_documents} articles.",
+        )
+        lines += [f"- skipped {Path(p.origin).name}: {p.message}" for p in result.problems]
     return "\n".join(escape_chat(line) for line in lines), list_articles(service)
 
 
-def list_articles(service: RagService) -> list[list[object]]:
+def list_articles(service: RagService, query: str = "") -> list[list[object]]:
+    """Rows of the articles table, those whose title, source, date or id hold ``query``."""
     try:
-        return document_rows(service.documents())
+        rows = document_rows(service.documents())
+    except IndexNotFoundError:
+        return []
     except RagError as err:
         raise gr.Error(str(err)) from None
+    words = query.lower().split()
+    return [r for r in rows if all(w in " ".join(map(str, r)).lower() for w in words)]
 
 
 def source_names(service: RagService) -> list[str]:
@@ -126,16 +154,28 @@ def source_names(service: RagService) -> list[str]:
         return []
 
 
-def remove_article(service: RagService, doc_id: str) -> tuple[str, list[list[object]]]:
+def remove_article(
+    service: RagService, doc_id: str, query: str = ""
+) -> tuple[str, list[list[object]]]:
     doc_id = (doc_id or "").strip()
     if not doc_id:
-        raise gr.Error("Paste the id of the article to remove (from the table).")
+        raise gr.Error("Pick an article in the table (or paste its id), then press Remove.")
     try:
         removed = service.remove([doc_id])
     except RagError as err:
         raise gr.Error(str(err)) from None
     titles = ", ".join(a.title for a in removed)
-    return escape_chat(f"Removed: {titles}"), list_articles(service)
+    return escape_chat(f"Removed: {titles}"), list_articles(service, query)
+
+
+def load_model(service: RagService, path: str) -> str:
+    if not (path or "").strip():
+        raise gr.Error("Type the path of a .gguf model file on this computer.")
+    try:
+        name = service.use_model(path)
+    except RagError as err:
+        raise gr.Error(str(err)) from None
+    return escape_chat(f"Answering with {name}.")
 
 
 def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks:
@@ -143,23 +183,29 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
     with gr.Blocks(title="newsrag") as app:
         gr.Markdown("## newsrag — ask your news articles")
         turns = gr.State([])
-        with gr.Tab("Chat"), gr.Row():
-            with gr.Column(scale=3):
+        panel = gr.State([])
+        with gr.Tab("Chat"), gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=300):
                 chatbot = gr.Chatbot(
                     label="Conversation",
+                    elem_id="chat",
                     height=460,
                     buttons=["copy"],
                     placeholder="Ask a question about the indexed articles.",
+                    feedback_options=None,
                 )
                 question = gr.Textbox(
-                    label="Question", placeholder="What did … say about …?", lines=1
+                    label="Question",
+                    elem_id="question",
+                    placeholder="What did … say about …?",
+                    lines=1,
                 )
                 with gr.Row():
-                    send = gr.Button("Ask", variant="primary")
-                    new_chat = gr.Button("New conversation")
+                    send = gr.Button("Ask", variant="primary", elem_id="ask")
+                    new_chat = gr.Button("New conversation", elem_id="new-chat")
                 if examples:
                     gr.Examples(list(examples), inputs=question, label="Examples")
-                with gr.Accordion("Settings", open=False):
+                with gr.Accordion("Settings", open=False, elem_id="settings"):
                     k = gr.Slider(1, 10, value=settings.k, step=1, label="Passages (k)")
                     temperature = gr.Slider(
                         0.0, 1.5, value=settings.temperature, step=0.05, label="Temperature"
@@ -172,48 +218,96 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
                         multiselect=True,
                         label="Only these sources (none: all)",
                     )
-            with gr.Column(scale=2):
+                    with gr.Row():
+                        model_path = gr.Textbox(
+                            label="Model file (.gguf), for everyone using this server",
+                            value=str(settings.model or ""),
+                            placeholder="empty: the bundled Gemma 3 270M",
+                            scale=3,
+                        )
+                        load = gr.Button("Load model", scale=1)
+                    model_status = gr.Markdown()
+            with gr.Column(scale=2, min_width=300):
                 gr.Markdown("### Sources")
-                sources = gr.HTML(render_sources(None))
-        with gr.Tab("Articles"):
-            table = gr.Dataframe(headers=DOCUMENT_HEADERS, interactive=False, wrap=True)
-            refresh = gr.Button("Refresh")
+                sources = gr.HTML(render_panel([]), elem_id="sources")
+        with gr.Tab("Articles", elem_id="articles-tab"):
+            with gr.Row():
+                search = gr.Textbox(
+                    label="Search the articles", placeholder="title, source, date or id", scale=3
+                )
+                refresh = gr.Button("Refresh", scale=1)
+            table = gr.Dataframe(
+                headers=DOCUMENT_HEADERS, interactive=False, wrap=True, elem_id="articles"
+            )
+            with gr.Row():
+                remove_id = gr.Textbox(
+                    label="Article to remove (pick a row, or paste its id)", scale=3
+                )
+                remove = gr.Button("Remove", variant="stop", scale=1)
             upload = gr.File(
-                label="Add articles (.txt, .md, .html, .jsonl)",
+                label="Add articles (.txt, .md, .html, .jsonl; 50 MB each at most)",
                 file_count="multiple",
                 file_types=UPLOAD_TYPES,
+                elem_id="upload",
             )
-            add = gr.Button("Index the uploaded files", variant="primary")
-            status = gr.Markdown()
-            with gr.Row():
-                remove_id = gr.Textbox(label="Article id to remove", scale=3)
-                remove = gr.Button("Remove", scale=1)
+            add = gr.Button("Index the uploaded files", variant="primary", elem_id="add")
+            status = gr.Markdown(elem_id="upload-status")
 
-        def respond(q, msgs, history, k_value, temp, since_day, until_day, names):
+        def respond(q, msgs, history, shown, k_value, temp, since_day, until_day, names):
             yield from chat_turn(
-                service, q, msgs or [], history or [], k_value, temp, since_day, until_day, names
+                service,
+                q,
+                msgs or [],
+                history or [],
+                shown or [],
+                k_value,
+                temp,
+                since_day,
+                until_day,
+                names,
             )
 
-        def on_upload(files, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
-            return upload_articles(service, files, progress)
+        def on_upload(files, query, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
+            status_text, _ = upload_articles(service, files, progress)
+            return status_text, list_articles(service, query), None
 
-        chat_inputs = [question, chatbot, turns, k, temperature, since, until, source_filter]
-        chat_outputs = [chatbot, turns, sources, question]
+        def pick(evt: gr.SelectData) -> str:
+            row = evt.row_value or []
+            return str(row[-1]) if row else ""
+
+        chat_inputs = [question, chatbot, turns, panel, k, temperature, since, until, source_filter]
+        chat_outputs = [chatbot, turns, panel, sources, question]
         for trigger in (send.click, question.submit):
-            trigger(respond, chat_inputs, chat_outputs, concurrency_limit=1, api_name=False)
+            # One queue for everything that uses the language model.
+            trigger(respond, chat_inputs, chat_outputs, concurrency_id="model", api_name=False)
         new_chat.click(
-            lambda: ([], [], render_sources(None)),
+            lambda: ([], [], [], render_panel([])),
             None,
-            [chatbot, turns, sources],
+            [chatbot, turns, panel, sources],
             api_name=False,
         )
-        add.click(on_upload, [upload], [status, table], concurrency_limit=1, api_name=False)
-        refresh.click(lambda: list_articles(service), None, table, api_name=False)
+        load.click(
+            lambda path: load_model(service, path),
+            [model_path],
+            model_status,
+            concurrency_id="model",
+            api_name=False,
+        )
+        add.click(
+            on_upload,
+            [upload, search],
+            [status, table, upload],
+            concurrency_id="index",
+            api_name=False,
+        )
+        search.change(lambda q: list_articles(service, q), search, table, api_name=False)
+        refresh.click(lambda q: list_articles(service, q), search, table, api_name=False)
+        table.select(pick, None, remove_id, api_name=False)
         remove.click(
-            lambda i: remove_article(service, i),
-            [remove_id],
-            [status, table],
-            concurrency_limit=1,
+            lambda i, q: (*remove_article(service, i, q), ""),
+            [remove_id, search],
+            [status, table, remove_id],
+            concurrency_id="index",
             api_name=False,
         )
         app.load(lambda: list_articles(service), None, table, api_name=False)
@@ -244,21 +338,27 @@ def launch(
     password: str | None = None,
     examples: Sequence[str] = (),
 ) -> None:
-    """Serve the app; binding anything but loopback requires a password."""
+    """Serve the app; binding anything but loopback, or a share link, requires a password."""
     if not _is_loopback(host) and not password:
         raise ConfigError(
             f"Serving on {host} would let other machines in without a password. "
-            "Set RAG_PASSWORD (user name 'rag'), or bind 127.0.0.1."
+            "Set RAG_PASSWORD or --password (user name 'rag'), or bind 127.0.0.1."
+        )
+    if share and not password:
+        raise ConfigError(
+            "A share link is public: set RAG_PASSWORD or --password (user name 'rag') first."
         )
     app = build_app(service, examples=examples)
-    app.queue(default_concurrency_limit=1)
+    # One question at a time for the model; the others see their place in the queue.
+    app.queue(default_concurrency_limit=1, max_size=64)
     app.launch(
         server_name=host,
         server_port=port,
         share=share,
         auth=("rag", password) if password else None,
-        max_file_size=MAX_UPLOAD,
+        max_file_size=MAX_UPLOAD_BYTES,
         css=CSS,
+        head=MARKER_SCRIPT,
         footer_links=[],
         show_error=False,
         quiet=True,

@@ -7,6 +7,7 @@ tag as text and runs nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from html import escape
 
@@ -23,6 +24,29 @@ CSS = """
   background: var(--background-fill-secondary); }
 .newsrag-unsupported { border-left: 4px solid #dc2626; padding: 6px 10px; margin: 6px 0; }
 .newsrag-passage { white-space: pre-wrap; margin-top: 4px; }
+.newsrag-card.newsrag-flash { outline: 3px solid #f59e0b; transition: outline 0.3s; }
+a.newsrag-marker { text-decoration: none; font-weight: 600; cursor: pointer; }
+.newsrag-turn > summary { cursor: pointer; color: var(--body-text-color-subdued); }
+"""
+
+# Clicking a marker [n] in an answer opens the card it points at and scrolls to it.
+# Listens on the document, so it also covers answers added after the page loaded.
+MARKER_SCRIPT = """
+<script>
+document.addEventListener("click", (event) => {
+  const link = event.target.closest && event.target.closest("a.newsrag-marker");
+  if (!link) return;
+  event.preventDefault();
+  const card = document.getElementById(link.getAttribute("href").slice(1));
+  if (!card) return;
+  for (let node = card; node; node = node.parentElement) {
+    if (node.tagName === "DETAILS") node.open = true;
+  }
+  card.scrollIntoView({ behavior: "smooth", block: "center" });
+  card.classList.add("newsrag-flash");
+  setTimeout(() => card.classList.remove("newsrag-flash"), 1500);
+});
+</script>
 """
 
 
@@ -55,9 +79,21 @@ def closeness(passage: ScoredPassage) -> str:
     return f"score {passage.score:.3f}"
 
 
-def _card(label: str, passage: ScoredPassage, citations: Sequence[Citation], *, open_: bool) -> str:
+def card_id(turn: int, passage: ScoredPassage) -> str:
+    """The id of a passage's card in the sources panel; markers link to it."""
+    return f"source-{turn}-{passage.rank}"
+
+
+def _card(
+    label: str,
+    passage: ScoredPassage,
+    citations: Sequence[Citation],
+    *,
+    turn: int,
+    open_: bool,
+) -> str:
     return (
-        f'<details class="newsrag-card" id="source-{passage.rank}"{" open" if open_ else ""}>'
+        f'<details class="newsrag-card" id="{card_id(turn, passage)}"{" open" if open_ else ""}>'
         f"<summary>{escape(label)} {escape(passage.title)}</summary>"
         f'<div class="newsrag-meta">{_meta(passage)} · {closeness(passage)}</div>'
         f'<div class="newsrag-passage">{highlight(passage, citations)}</div>'
@@ -65,9 +101,13 @@ def _card(label: str, passage: ScoredPassage, citations: Sequence[Citation], *, 
     )
 
 
-def render_sources(answer: Answer | None) -> str:
+EMPTY_PANEL = '<div class="newsrag-meta">Sources for the latest answer appear here.</div>'
+
+
+def render_sources(answer: Answer | None, turn: int = 1) -> str:
+    """The cards for one answer: cited passages open, the other retrieved ones collapsed."""
     if answer is None:
-        return '<div class="newsrag-meta">Sources for the latest answer appear here.</div>'
+        return EMPTY_PANEL
     parts: list[str] = []
     if answer.abstained:
         parts.append(
@@ -91,14 +131,59 @@ def render_sources(answer: Answer | None) -> str:
         for rank in sorted(cited_ranks):
             cites = cited_ranks[rank]
             markers = "".join(f"[{m}]" for m in sorted({c.marker for c in cites}))
-            parts.append(_card(markers, cites[0].passage, cites, open_=True))
+            parts.append(_card(markers, cites[0].passage, cites, turn=turn, open_=True))
     others = [p for p in answer.passages if p.rank not in cited_ranks]
     if others:
         heading = "Closest passages" if answer.abstained else "Retrieved, not cited"
         parts.append(f"<h4>{heading}</h4>")
         for p in others:
-            parts.append(_card(f"#{p.rank}", p, (), open_=answer.abstained and p.rank == 1))
+            first = answer.abstained and p.rank == 1
+            parts.append(_card(f"#{p.rank}", p, (), turn=turn, open_=first))
     return "\n".join(parts)
+
+
+def render_panel(turns: Sequence[tuple[str, str]]) -> str:
+    """The sources panel for a conversation: (question, cards HTML) per answer.
+
+    The latest answer's cards are shown; earlier answers' are collapsed under
+    their question, so a marker in an old answer still finds its card.
+    """
+    if not turns:
+        return EMPTY_PANEL
+    parts: list[str] = []
+    for number in range(len(turns), 0, -1):
+        question, cards = turns[number - 1]
+        if number == len(turns):
+            parts.append(f'<section class="newsrag-turn" id="turn-{number}">{cards}</section>')
+        else:
+            parts.append(
+                f'<details class="newsrag-turn" id="turn-{number}">'
+                f"<summary>Sources for question {number}: {escape(question)}</summary>"
+                f"{cards}</details>"
+            )
+    return "\n".join(parts)
+
+
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+def link_markers(html: str, answer: Answer, turn: int) -> str:
+    """Turn each checked marker ``[n]`` into a link to its card in the panel.
+
+    ``html`` is already escaped text; markers the check did not keep stay plain.
+    """
+    targets = {c.marker: card_id(turn, c.passage) for c in answer.citations}
+
+    def link(match: re.Match[str]) -> str:
+        target = targets.get(int(match.group(1)))
+        if target is None:
+            return match.group(0)
+        return (
+            f'<a class="newsrag-marker" href="#{target}" '
+            f'title="Show source {match.group(1)}">{match.group(0)}</a>'
+        )
+
+    return _MARKER.sub(link, html)
 
 
 def sources_message(answer: Answer) -> dict[str, object] | None:

@@ -1,0 +1,100 @@
+"""Files added through the web chat: checked, renamed safely, kept beside the index.
+
+An upload is copied into ``<index dir>/uploads/`` before it is indexed, so the
+articles it gave keep a stable origin (re-adding the same file changes
+nothing) and the text survives the browser's temporary copy. Its name comes
+from the browser and is not trusted: only its last component is used, with
+anything but letters, digits, ``.``, ``-`` and ``_`` replaced, so it cannot
+point outside that folder.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import re
+import shutil
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.ingest import SUPPORTED_SUFFIXES
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+_UNSAFE = re.compile(r"[^\w.-]+")
+_MAX_NAME = 120
+
+
+@dataclass(frozen=True)
+class Refused:
+    name: str
+    reason: str
+
+
+def safe_name(name: str) -> str:
+    """A file name that stays inside its folder: ``../../x.md`` -> ``x.md``."""
+    base = re.split(r"[\\/]", name)[-1]
+    base = unicodedata.normalize("NFKC", base)
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    stem = _UNSAFE.sub("_", stem).strip("._") or "upload"
+    suffix = _UNSAFE.sub("", suffix).lower()
+    stem = stem[: _MAX_NAME - len(suffix) - 1]
+    return f"{stem}.{suffix}" if suffix else stem
+
+
+def store_uploads(
+    files: Sequence[str | Path],
+    folder: Path,
+    *,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+) -> tuple[list[Path], list[Refused]]:
+    """Copy acceptable uploads into ``folder``; say why the others were refused."""
+    folder.mkdir(parents=True, exist_ok=True)
+    root = folder.resolve()
+    saved: list[Path] = []
+    refused: list[Refused] = []
+    for file in files:
+        source = Path(file)
+        shown = source.name
+        suffix = source.suffix.lower()
+        if suffix not in SUPPORTED_SUFFIXES:
+            kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
+            refused.append(
+                Refused(shown, f"unsupported file type {suffix or '(none)'}; use {kinds}")
+            )
+            continue
+        try:
+            size = source.stat().st_size
+        except OSError as err:
+            refused.append(Refused(shown, f"could not be read ({err.strerror})"))
+            continue
+        if size > max_bytes:
+            refused.append(
+                Refused(shown, f"{size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB")
+            )
+            continue
+        target = free_path(root, safe_name(source.name), source)
+        if target.parent != root:  # safe_name makes this impossible; keep it so
+            refused.append(Refused(shown, "its name points outside the upload folder"))
+            continue
+        if not target.exists():
+            shutil.copyfile(source, target)
+        saved.append(target)
+    return saved, refused
+
+
+def free_path(root: Path, name: str, source: Path) -> Path:
+    """``root/name``, or ``name-2``, ``name-3``... when another file already has the name.
+
+    The same content under the same name reuses the existing copy, so adding a
+    file twice indexes it once; different content never overwrites an earlier
+    upload (that would replace the articles it gave).
+    """
+    stem, suffix = Path(name).stem, Path(name).suffix
+    for n in range(1, 10_000):
+        target = (root / (name if n == 1 else f"{stem}-{n}{suffix}")).resolve()
+        if not target.exists() or filecmp.cmp(source, target, shallow=False):
+            return target
+    raise OSError(f"too many uploads named {name}")
