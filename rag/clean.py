@@ -162,6 +162,44 @@ def _first_sentence_title(text: str) -> str:
     return cut.rstrip(",;:—– ") + "…"
 
 
+_ENDS_UNIT = re.compile(r"[.!?:;\"”’)\]…]$")
+_STARTS_BLOCK = re.compile(r"^\s*(?:[#>|*•–—-]|\d+[.)]\s)")
+# A line shorter than this is a heading or a label, not a wrapped line of prose.
+_MIN_WRAPPED = 30
+# Subheadings are shorter than this; a line as long as a folded one runs on
+# even when the next line starts with a capital ("the Saint" / "Brendan").
+_FOLDED = 60
+
+
+def unwrap_lines(text: str) -> str:
+    """Join the lines of hard-wrapped paragraphs (text folded at ~72 columns).
+
+    A line break ends a sentence for the chunker and the citation check, so a
+    sentence folded over three lines would be cited a third at a time. A line
+    runs on into the next when it is prose-length, does not end a sentence or
+    clause, the next line does not start a heading, list item or quote, and
+    either the next line starts in lower case or the line is as long as a
+    folded one (a short sentence-case subheading stays on its own line).
+    """
+    lines = text.split("\n")
+    out: list[str] = []
+    for line in lines:
+        previous = out[-1] if out else ""
+        runs_on = (
+            line.strip()
+            and len(previous) >= _MIN_WRAPPED
+            and not _ENDS_UNIT.search(previous)
+            and not _STARTS_BLOCK.match(previous)
+            and not _STARTS_BLOCK.match(line)
+            and (line.lstrip()[:1].islower() or len(previous) >= _FOLDED)
+        )
+        if runs_on:
+            out[-1] = f"{previous} {line.strip()}"
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 def clean_document(raw: RawDocument) -> Article | None:
     """The cleaned article, or None when no article text is left."""
     lines = normalise_text(raw.text).split("\n")
@@ -191,7 +229,7 @@ def clean_document(raw: RawDocument) -> Article | None:
             source = source or (dateline[1].strip() if dateline[1] else None)
         elif not _CAPTION.match(stripped) and title is None:
             title = stripped
-    text = normalise_text("\n".join(lines[body_start:]))
+    text = normalise_text(unwrap_lines("\n".join(lines[body_start:])))
     if not text:
         return None
     title = title or _first_sentence_title(text)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag.clean import clean_document, normalise_text, parse_date
+from rag.clean import clean_document, normalise_text, parse_date, unwrap_lines
 from rag.ingest import load_documents
 from rag.types import RawDocument
 from tests.conftest import SAMPLES, SEEDS
@@ -144,3 +144,40 @@ def test_cleaning_never_crashes_and_is_deterministic(text):
     if first is not None:
         assert first.title.strip() and first.text.strip()
         assert first.doc_id == first.make_id(first.text)
+
+
+def test_hard_wrapped_paragraphs_are_joined_but_structure_stays():
+    text = (
+        "The ferry between Glenmore island and the mainland\n"
+        "returned to service on Tuesday after eleven weeks in dry dock. The\n"
+        "harbour office said the vessel received a new propeller.\n"
+        "Officials listed three changes:\n"
+        "- a new propeller\n"
+        "- a repainted hull\n"
+        "Short label\n"
+        "Next line stays apart."
+    )
+    assert unwrap_lines(text).split("\n") == [
+        "The ferry between Glenmore island and the mainland returned to service on Tuesday "
+        "after eleven weeks in dry dock. The harbour office said the vessel received a new "
+        "propeller.",
+        "Officials listed three changes:",
+        "- a new propeller",
+        "- a repainted hull",
+        "Short label",
+        "Next line stays apart.",
+    ]
+
+
+def test_a_wrapped_sentence_is_one_sentence_of_the_cleaned_article():
+    raw = RawDocument(
+        "# Ferry returns\n\nThe harbour office said on Tuesday afternoon that the vessel, the\n"
+        "Saint Brendan, received a new propeller and a repainted hull.\n",
+        origin="ferry.md",
+    )
+    article = clean_document(raw)
+    assert article.title == "Ferry returns"
+    assert article.text == (
+        "The harbour office said on Tuesday afternoon that the vessel, the Saint Brendan, received "
+        "a new propeller and a repainted hull."
+    )
