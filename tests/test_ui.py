@@ -17,6 +17,7 @@ from ui.app import (
     list_articles,
     load_model,
     remove_article,
+    show_question,
     source_names,
     upload_articles,
 )
@@ -35,6 +36,13 @@ def service(tmp_path, write_articles):
     )
     svc.index_paths([write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})])
     return svc
+
+
+def ask(service, question, messages=(), turns=(), panel=(), *filters):
+    """What the Ask button does: show the question, then stream the answer."""
+    messages, box, question = show_question(question, list(messages))
+    assert box == ""
+    return list(chat_turn(service, question, messages, list(turns), list(panel), 3, 0.0, *filters))
 
 
 def answer_with(text: str, cited: str | None) -> Answer:
@@ -63,9 +71,9 @@ def test_abstained_answer_shows_the_notice_and_closest_passages():
 
 
 def test_chat_streams_then_shows_the_checked_answer(service):
-    updates = list(chat_turn(service, "How many steel cables were replaced?", [], [], [], 3, 0.0))
+    updates = ask(service, "How many steel cables were replaced?")
     assert len(updates) > 3
-    messages, turns, panel, sources, box = updates[-1]
+    messages, turns, _, sources = updates[-1]
     assert messages[0] == {"role": "user", "content": "How many steel cables were replaced?"}
     # The marker links to its card in the sources panel.
     assert messages[1]["content"] == (
@@ -78,25 +86,22 @@ def test_chat_streams_then_shows_the_checked_answer(service):
     assert "<mark>Engineers replaced 240 steel cables" in messages[2]["content"]
     assert turns[-1].question == "How many steel cables were replaced?"
     assert "<mark>Engineers replaced 240 steel cables and resurfaced the deck.</mark>" in sources
-    assert box == ""
 
 
 def test_chat_escapes_the_question_and_rejects_empty_ones(service):
-    updates = list(chat_turn(service, "<img src=x onerror=alert(1)> cables?", [], [], [], 3, 0.0))
+    updates = ask(service, "<img src=x onerror=alert(1)> cables?")
     assert updates[-1][0][0]["content"].startswith("&lt;img")
     with pytest.raises(gr.Error):
-        list(chat_turn(service, "   ", [], [], [], 3, 0.0))
+        ask(service, "   ")
 
 
 def test_chat_filters_by_date_and_source(service):
-    updates = list(
-        chat_turn(service, "What changed in town?", [], [], [], 3, 0.0, "2024-04-01", "", [])
-    )
+    updates = ask(service, "What changed in town?", [], [], [], "2024-04-01", "", [])
     sources_html = updates[-1][3]
     assert "Library extends opening hours" in sources_html
     assert "Harbor bridge" not in sources_html
     with pytest.raises(gr.Error, match="must be a date"):
-        list(chat_turn(service, "What changed?", [], [], [], 3, 0.0, "April 1st", "", []))
+        ask(service, "What changed?", [], [], [], "April 1st", "", [])
     assert source_names(service) == ["Test Wire"]
 
 
@@ -127,12 +132,9 @@ def test_public_address_needs_a_password(service):
 
 
 def test_a_second_answer_links_to_its_own_cards_and_keeps_the_first(service):
-    first = list(chat_turn(service, "How many steel cables were replaced?", [], [], [], 3, 0.0))
-    messages, turns, panel, _, _ = first[-1]
-    second = list(
-        chat_turn(service, "What about the bridge cables?", messages, turns, panel, 3, 0.0)
-    )
-    messages, turns, panel, sources, _ = second[-1]
+    messages, turns, panel, _ = ask(service, "How many steel cables were replaced?")[-1]
+    second = ask(service, "What about the bridge cables?", messages, turns, panel)
+    messages, turns, panel, sources = second[-1]
     assert len(panel) == 2
     assert 'href="#source-2-1"' in messages[-2]["content"]
     # The latest cards are shown; the first answer's are collapsed under its question.
@@ -181,7 +183,7 @@ def test_upload_reports_refused_files_and_keeps_a_copy(service, tmp_path):
     new.parent.mkdir()
     new.write_text("# Ferry service resumes\n\nThe island ferry resumed service on Friday.")
     (tmp_path / "in" / "tool.exe").write_bytes(b"MZ")
-    status, rows = upload_articles(
+    status, _ = upload_articles(
         service, [str(new), str(tmp_path / "in" / "tool.exe")], lambda *a, **k: None
     )
     assert "Added 1 article(s)" in status and "not added tool.exe" in status
@@ -199,7 +201,7 @@ def test_articles_search_filters_the_table(service):
 
 def test_loading_a_model_that_is_not_gguf_keeps_the_current_one(service, tmp_path):
     before = service.generator
-    with pytest.raises(gr.Error, match="not a .gguf file"):
+    with pytest.raises(gr.Error, match=r"not a \.gguf file"):
         load_model(service, str(tmp_path / "model.bin"))
     with pytest.raises(gr.Error, match="does not exist"):
         load_model(service, str(tmp_path / "missing.gguf"))

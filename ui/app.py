@@ -53,6 +53,17 @@ def answer_message(answer: Answer, turn: int) -> str:
     return text
 
 
+def show_question(question: str, messages: Messages) -> tuple[Messages, str, str]:
+    """Put the question in the chat at once, before it waits for the model.
+
+    Returns (chat messages, cleared textbox, the question for ``chat_turn``).
+    """
+    question = (question or "").strip()
+    if not question:
+        raise gr.Error("Type a question about the articles first.")
+    return [*messages, {"role": "user", "content": escape_chat(question)}], "", question
+
+
 def chat_turn(
     service: RagService,
     question: str,
@@ -64,21 +75,17 @@ def chat_turn(
     since: str = "",
     until: str = "",
     sources: Sequence[str] = (),
-) -> Iterator[tuple[Messages, list[Turn], Panel, str, str]]:
-    """Stream one answer.
+) -> Iterator[tuple[Messages, list[Turn], Panel, str]]:
+    """Stream the answer to ``question``, the last message of ``messages``.
 
-    Yields (chat messages, turns, panel state, sources panel HTML, textbox value);
-    the panel HTML is left alone (``gr.skip()``) until the answer is checked.
+    Yields (chat messages, turns, panel state, sources panel HTML); the panel
+    HTML is left alone (``gr.skip()``) until the answer is checked.
     """
-    question = (question or "").strip()
-    if not question:
-        raise gr.Error("Type a question about the articles first.")
     try:
         where = make_filter(since, until, sources or ())
     except RagError as err:
         raise gr.Error(str(err)) from None
-    messages = [*messages, {"role": "user", "content": escape_chat(question)}]
-    messages.append({"role": "assistant", "content": ""})
+    messages = [*messages, {"role": "assistant", "content": ""}]
     written = ""
     turn = len(panel) + 1
     try:
@@ -88,7 +95,7 @@ def chat_turn(
             if isinstance(event, TokenEvent):
                 written += event.text
                 messages[-1] = {"role": "assistant", "content": escape_chat(written)}
-                yield messages, turns, panel, gr.skip(), ""
+                yield messages, turns, panel, gr.skip()
             elif isinstance(event, AnswerEvent):
                 answer = event.answer
                 messages[-1] = {"role": "assistant", "content": answer_message(answer, turn)}
@@ -97,8 +104,10 @@ def chat_turn(
                     messages.append(cited)
                 turns = [*turns, Turn(answer.question, answer.text)]
                 panel = [*panel, (answer.question, render_sources(answer, turn))]
-                yield messages, turns, panel, render_panel(panel), ""
+                yield messages, turns, panel, render_panel(panel)
     except RagError as err:
+        messages[-1] = {"role": "assistant", "content": escape_chat(f"Not answered: {err}")}
+        yield messages, turns, panel, gr.skip()
         raise gr.Error(str(err)) from None
 
 
@@ -184,6 +193,7 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
         gr.Markdown("## newsrag — ask your news articles")
         turns = gr.State([])
         panel = gr.State([])
+        pending = gr.State("")
         with gr.Tab("Chat"), gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
                 chatbot = gr.Chatbot(
@@ -254,6 +264,8 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
             status = gr.Markdown(elem_id="upload-status")
 
         def respond(q, msgs, history, shown, k_value, temp, since_day, until_day, names):
+            if not q:
+                return
             yield from chat_turn(
                 service,
                 q,
@@ -275,17 +287,25 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
             row = evt.row_value or []
             return str(row[-1]) if row else ""
 
-        chat_inputs = [question, chatbot, turns, panel, k, temperature, since, until, source_filter]
-        chat_outputs = [chatbot, turns, panel, sources, question]
+        chat_inputs = [pending, chatbot, turns, panel, k, temperature, since, until, source_filter]
+        chat_outputs = [chatbot, turns, panel, sources]
         for trigger in (send.click, question.submit):
-            # One queue for everything that uses the language model.
-            trigger(respond, chat_inputs, chat_outputs, concurrency_id="model", api_name=False)
+            # The question shows at once; the answer waits in the one queue for the model.
+            trigger(
+                show_question,
+                [question, chatbot],
+                [chatbot, question, pending],
+                queue=False,
+                api_name=False,
+            ).success(respond, chat_inputs, chat_outputs, concurrency_id="model", api_name=False)
         new_chat.click(
             lambda: ([], [], [], render_panel([])),
             None,
             [chatbot, turns, panel, sources],
             api_name=False,
         )
+        # The chat's own bin icon empties the conversation; forget it here too.
+        chatbot.clear(lambda: ([], [], render_panel([])), None, [turns, panel, sources])
         load.click(
             lambda path: load_model(service, path),
             [model_path],

@@ -1,0 +1,410 @@
+"""The web chat in a real browser: headless Chromium driven by Playwright.
+
+The app runs as a user runs it (`rag serve` on loopback, the real models, an
+index of the sample articles); each test opens its own browser context, which
+is a browser session of its own. Screenshots of the main states go to
+``test-artifacts/browser/``.
+
+Chromium is Debian's package, installed by the set-up when it is missing (CI
+runs as root). Set RAG_SKIP_BROWSER=1 to leave these tests out on a machine
+where it cannot be installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SAMPLES
+
+pytestmark = [pytest.mark.model, pytest.mark.browser]
+
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+BIN = Path(sys.executable).parent
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # The machine has no network: no background fetches, updates or sync.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ANSWER_TIMEOUT_MS = 120_000
+
+
+def find_or_install_chromium() -> str:
+    for candidate in ("/usr/bin/chromium", shutil.which("chromium")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    if os.environ.get("RAG_SKIP_BROWSER"):
+        pytest.skip("RAG_SKIP_BROWSER is set and Chromium is not installed")
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [*prefix, "apt-get", "install", "-y", "-q", "chromium"]
+    for step in ([install], [[*prefix, "apt-get", "update", "-q"], install]):
+        try:
+            if all(subprocess.run(c, env=env, capture_output=True).returncode == 0 for c in step):
+                break
+        except FileNotFoundError:  # no apt-get or sudo
+            break
+    if not Path("/usr/bin/chromium").exists():
+        pytest.fail(
+            "The browser tests need Debian's chromium package and could not install it. "
+            "Run `apt-get install chromium` as root, or set RAG_SKIP_BROWSER=1 to skip them."
+        )
+    return "/usr/bin/chromium"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_served(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"rag serve exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"rag serve did not answer on {url} within 5 minutes:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`rag serve` on a free loopback port, over an index of the sample articles."""
+    work = tmp_path_factory.mktemp("browser")
+    index_dir = work / "index"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAG_CONFIG": str(work / "none.toml")}
+    (work / "none.toml").write_text("")
+    subprocess.run(
+        [BIN / "rag", "index", SAMPLES, "--index-dir", index_dir],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    log = work / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [
+                BIN / "rag",
+                "serve",
+                "--index-dir",
+                index_dir,
+                "--port",
+                str(port),
+                "--examples",
+                ROOT / "samples" / "example_questions.txt",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_served(url, server, log)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = find_or_install_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+class Session:
+    """One browser session on the app, and what it noticed running."""
+
+    def __init__(self, browser, url: str, **context_options) -> None:
+        self.context = browser.new_context(**context_options)
+        self.page = self.context.new_page()
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.goto(url)
+        self.page.locator("#question textarea").wait_for()
+
+    def type_question(self, question: str) -> None:
+        self.page.locator("#question textarea").fill(question)
+
+    def ask(self, question: str) -> None:
+        """Ask and wait until the checked answer has replaced the draft."""
+        self.type_question(question)
+        self.page.locator("#ask").click()
+        self.wait_for_answer(question)
+
+    def wait_for_answer(self, question: str) -> None:
+        # The checked answer ends the turn: the panel then shows this question's cards.
+        self.page.wait_for_function(
+            """(n) => document.querySelectorAll('#sources .newsrag-turn').length >= n""",
+            arg=self.answers() + 1,
+            timeout=ANSWER_TIMEOUT_MS,
+        )
+        assert question in self.chat_text()
+
+    def answers(self) -> int:
+        return self.page.locator("#sources .newsrag-turn").count()
+
+    def chat_text(self) -> str:
+        return self.page.locator("#chat").inner_text()
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def session(browser, app_url):
+    opened = Session(browser, app_url, viewport={"width": 1280, "height": 900})
+    yield opened
+    opened.close()
+
+
+RECORD_CHAT_TEXT = """() => {
+  window.__chatTexts = [];
+  const chat = document.querySelector('#chat');
+  new MutationObserver(() => window.__chatTexts.push(chat.innerText))
+    .observe(chat, { childList: true, subtree: true, characterData: true });
+}"""
+
+
+def test_answer_streams_and_a_marker_brings_its_source_into_view(session):
+    page = session.page
+    page.evaluate(RECORD_CHAT_TEXT)
+    session.ask("When was Qassem Soleimani killed?")
+    answer = page.locator("#chat .bot").first.inner_text()
+    assert "January 3, 2020" in answer
+    # The answer grew in steps while the model wrote it: several partial drafts
+    # of it were on the page before the checked answer.
+    drafts = {
+        t.split("When was Qassem Soleimani killed?", 1)[-1].strip()
+        for t in page.evaluate("window.__chatTexts")
+    }
+    partial = {d for d in drafts if d and "January 3, 2020" not in d}
+    assert len(partial) >= 2, drafts
+    session.shot("01-answer-with-sources")
+
+    marker = page.locator("#chat a.newsrag-marker").first
+    target = marker.get_attribute("href")
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    card = page.locator(f"#sources {target}")
+    marker.click()
+    page.wait_for_function(
+        """(id) => { const r = document.querySelector(id).getBoundingClientRect();
+                     return r.top >= 0 && r.top < window.innerHeight; }""",
+        arg=target,
+    )
+    assert card.evaluate("c => c.open")
+    assert "January 3, 2020" in card.locator("mark").first.inner_text()
+    assert "similarity" in card.inner_text()
+    # Retrieved passages that were not cited are listed apart, collapsed.
+    others = page.locator("#sources details.newsrag-card:not([open])")
+    assert others.count() >= 1
+    assert "Retrieved, not cited" in page.locator("#sources").inner_text()
+    session.shot("02-marker-clicked-source-in-view")
+
+
+def test_a_question_the_articles_do_not_answer_says_so(session):
+    session.ask("How tall is Mount Everest?")
+    assert "The articles do not say." in session.chat_text()
+    panel = session.page.locator("#sources").inner_text()
+    assert "The articles don't answer this." in panel and "Closest passages" in panel
+    session.shot("03-no-answer-in-the-articles")
+
+
+def test_follow_up_keeps_earlier_sources_and_new_conversation_clears(session):
+    page = session.page
+    session.ask("Who delivered Trump's letter to Khamenei?")
+    session.ask("When was Qassem Soleimani killed?")
+    first_turn = page.locator("#sources details#turn-1")
+    assert not first_turn.evaluate("d => d.open")
+    # A marker in the first answer still opens its card, under the first question.
+    page.locator('#chat a.newsrag-marker[href^="#source-1-"]').first.click()
+    page.wait_for_function("() => document.querySelector('#turn-1').open")
+    session.shot("04-two-answers-earlier-sources-reopened")
+    page.locator("#new-chat").click()
+    page.wait_for_function("() => !document.querySelector('#sources .newsrag-turn')")
+    assert "Qassem" not in session.chat_text()
+
+
+def upload(session: Session, *files: Path) -> str:
+    page = session.page
+    page.get_by_role("tab", name="Articles").click()
+    page.locator("#upload input[type=file]").set_input_files([str(f) for f in files])
+    page.locator("#add").click()
+    status = page.locator("#upload-status")
+    status.filter(has_text="Added").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    return status.inner_text()
+
+
+FERRY = """# Glenmore island ferry returns after winter repairs
+
+GLENMORE, March 4, 2026 - The ferry between Glenmore island and the mainland
+returned to service on Tuesday after eleven weeks in dry dock. The harbour
+office said the vessel, the Saint Brendan, received a new propeller and
+repainted hull. Islanders had relied on a smaller water taxi since December.
+
+Source: Newsrag Test Desk
+"""
+
+
+def test_an_uploaded_article_is_listed_answered_from_and_removable(session, tmp_path):
+    article = tmp_path / "glenmore-ferry.md"
+    article.write_text(FERRY, encoding="utf-8")
+    page = session.page
+    status = upload(session, article)
+    assert "Added 1 article(s)" in status
+    table = page.locator("#articles")
+    table.filter(has_text="Glenmore island ferry returns").wait_for()
+    session.shot("05-article-uploaded")
+
+    page.get_by_role("tab", name="Chat").click()
+    session.ask("Which ship returned to the Glenmore ferry service?")
+    assert "Glenmore island ferry returns" in page.locator("#sources").inner_text()
+    assert "Saint Brendan" in session.chat_text()
+    session.shot("06-answer-from-uploaded-article")
+
+    # Search the table, pick the row, remove it.
+    page.get_by_role("tab", name="Articles").click()
+    page.get_by_label("Search the articles").fill("Glenmore")
+    cells = page.locator("#articles [role=gridcell]")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#articles [role=gridcell]').length === 5",
+        timeout=20_000,
+    )
+    cells.first.click()
+    remove_box = page.get_by_label("Article to remove (pick a row, or paste its id)")
+    page.wait_for_function(
+        "(el) => el.value.length > 0", arg=remove_box.element_handle(), timeout=20_000
+    )
+    page.get_by_role("button", name="Remove").click()
+    page.locator("#upload-status").filter(has_text="Removed").wait_for()
+    assert "Glenmore island ferry returns" in page.locator("#upload-status").inner_text()
+    page.wait_for_function(
+        "() => document.querySelectorAll('#articles [role=gridcell]').length === 0",
+        timeout=20_000,
+    )
+
+
+HOSTILE_NAME = "<img src=x onerror=\"window.__pwned='name'\">.md"
+HOSTILE = """# Harbor <script>window.__pwned="title"</script> notice
+
+The Dunmore port authority <img src=x onerror="window.__pwned='body'"> said on
+Monday that the north pier will close for repairs until March.
+<script>window.__pwned = "script"; alert("script ran")</script>
+"""
+
+
+def test_article_markup_is_shown_as_text_and_runs_nothing(session, tmp_path):
+    hostile = tmp_path / HOSTILE_NAME
+    hostile.write_text(HOSTILE, encoding="utf-8")
+    page = session.page
+    status = upload(session, hostile)
+    assert "Added 1 article(s)" in status
+    page.locator("#articles").filter(has_text="Harbor").wait_for()
+    page.get_by_role("tab", name="Chat").click()
+    session.ask("When will the Dunmore north pier reopen after repairs?")
+    page.locator("#sources details").evaluate_all("ds => ds.forEach(d => d.open = true)")
+    panel = page.locator("#sources").inner_text()
+    # The markup is on the page as text a person can read...
+    assert "<script>" in panel and "onerror=" in panel
+    # ...and nothing in it ran, in any panel.
+    page.get_by_role("tab", name="Articles").click()
+    page.locator("#articles").filter(has_text="<script>").wait_for()
+    session.shot("07-hostile-article-shown-as-text")
+    assert page.evaluate("window.__pwned") is None
+    assert session.dialogs == []
+    assert page.locator("#sources script, #articles script, #chat script").count() == 0
+    assert page.locator("#sources img, #articles img").count() == 0
+
+
+def test_two_sessions_at_once_each_get_their_own_answer(browser, app_url):
+    first = Session(browser, app_url)
+    second = Session(browser, app_url)
+    try:
+        first.type_question("What did Rouhani say about resigning?")
+        second.type_question("When was Qassem Soleimani killed?")
+        first.page.locator("#ask").click()
+        second.page.locator("#ask").click()
+        # One model, one question at a time: the second session is told it waits.
+        second.page.locator("#chat").filter(has_text="queue").wait_for(timeout=20_000)
+        second.shot("08-second-session-waiting-in-queue")
+        first.wait_for_answer("What did Rouhani say about resigning?")
+        second.wait_for_answer("When was Qassem Soleimani killed?")
+        first_text, second_text = first.chat_text(), second.chat_text()
+        assert "Rouhani" in first_text and "Soleimani" not in first_text
+        assert "January 3, 2020" in second_text and "resigning" not in second_text
+        second.shot("09-second-session-answered")
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_phone_width_window_still_works(browser, app_url):
+    phone = Session(browser, app_url, viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        phone.ask("When was Qassem Soleimani killed?")
+        page = phone.page
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+        marker = page.locator("#chat a.newsrag-marker").first
+        marker.click()
+        target = marker.get_attribute("href")
+        page.wait_for_function(
+            """(id) => { const r = document.querySelector(id).getBoundingClientRect();
+                         return r.top >= 0 && r.top < window.innerHeight; }""",
+            arg=target,
+        )
+        phone.shot("10-phone-width-source-in-view")
+    finally:
+        phone.close()
+
+
+def test_settings_filter_by_date_and_refuse_a_missing_model_file(session):
+    page = session.page
+    page.locator("#settings").get_by_text("Settings").click()
+    page.get_by_label("From date").fill("2025-01-01")
+    session.ask("When was Qassem Soleimani killed?")
+    panel = page.locator("#sources").inner_text()
+    # The 2020 article about the strike is outside the dates asked for.
+    assert "Drone strike on Soleimani" not in panel
+    assert "2020-" not in panel
+    page.get_by_label("Model file (.gguf), for everyone using this server").fill(
+        "/nonexistent/model.gguf"
+    )
+    page.get_by_role("button", name="Load model").click()
+    page.get_by_text("does not exist").first.wait_for(timeout=20_000)
+    session.shot("11-settings-date-filter-and-model-error")
