@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from rag.chunk import split_sentences
+from rag.injection import is_instruction
 from rag.lexical import STOPWORDS, lexical_tokens
 from rag.types import Citation, ScoredPassage
 
@@ -70,6 +71,8 @@ def best_support(claim: str, passage_text: str, question: str = "") -> Support |
     asked = content_words(question) - words
     best: Support | None = None
     for start, end in split_sentences(passage_text):
+        if is_instruction(passage_text[start:end]):
+            continue  # an order to the model supports nothing
         sentence = content_words(passage_text[start:end])
         shared = len(words & sentence)
         if shared == 0:
@@ -230,6 +233,8 @@ def closest_quote(question: str, passages: Sequence[ScoredPassage]) -> Citation 
     for i, passage in enumerate(passages[:QUOTE_PASSAGES]):
         text = passage.text
         for start, end in split_sentences(text):
+            if is_instruction(text[start:end]):
+                continue
             coverage = len(asked & set(lexical_tokens(text[start:end]))) / len(asked)
             if best is None or coverage > best[0]:
                 best = (coverage, i, start, end)

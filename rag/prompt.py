@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from rag.chunk import split_sentences
 from rag.errors import InputError
+from rag.injection import mask_instructions
 from rag.lexical import lexical_tokens
 from rag.types import ScoredPassage, Turn
 
@@ -42,7 +43,8 @@ class PromptPlan:
 def passage_block(marker: int, passage: ScoredPassage, text: str | None = None) -> str:
     meta = ", ".join(x for x in (passage.source, passage.date) if x)
     heading = f"[{marker}] {passage.title}" + (f" ({meta})" if meta else "")
-    return f"{heading}\n{text if text is not None else passage.text}"
+    # Orders to an AI inside an article never reach the model as orders.
+    return f"{heading}\n{mask_instructions(text if text is not None else passage.text)}"
 
 
 def _conversation(history: Sequence[Turn]) -> str:
