@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES, free_port
 
 pytestmark = [pytest.mark.model, pytest.mark.browser]
 
@@ -64,12 +63,6 @@ def find_or_install_chromium() -> str:
             "Run `apt-get install chromium` as root, or set RAG_SKIP_BROWSER=1 to skip them."
         )
     return "/usr/bin/chromium"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until_served(url: str, server: subprocess.Popen[bytes], log: Path) -> None:

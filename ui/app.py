@@ -17,6 +17,7 @@ import gradio as gr
 
 from rag.errors import ConfigError, IndexNotFoundError, RagError
 from rag.pipeline import RagService, make_filter
+from rag.serialize import answer_to_dict
 from rag.types import Answer, AnswerEvent, TokenEvent, Turn
 from ui.render import (
     CSS,
@@ -187,6 +188,23 @@ def load_model(service: RagService, path: str) -> str:
     return escape_chat(f"Answering with {name}.")
 
 
+def ask_api(
+    service: RagService,
+    question: str,
+    k: int,
+    temperature: float,
+    since: str = "",
+    until: str = "",
+) -> dict[str, Any]:
+    """One question, answered whole: the same JSON as `rag ask --json`."""
+    try:
+        where = make_filter(since, until)
+        answer = service.ask(question, k=int(k), temperature=float(temperature), where=where)
+    except RagError as err:
+        raise gr.Error(str(err)) from None
+    return answer_to_dict(answer)
+
+
 def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks:
     settings = service.settings
     with gr.Blocks(title="newsrag") as app:
@@ -330,6 +348,19 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
             concurrency_id="index",
             api_name=False,
         )
+
+        def ask(
+            question: str,
+            k: int = settings.k,
+            temperature: float = settings.temperature,
+            since: str = "",
+            until: str = "",
+        ) -> dict:
+            """Answer a question from the indexed articles, with checked citations."""
+            return ask_api(service, question, k, temperature, since, until)
+
+        # For scripts (gradio_client): the same queue as the chat.
+        gr.api(ask, api_name="ask", concurrency_id="model")
         app.load(lambda: list_articles(service), None, table, api_name=False)
         app.load(
             lambda: gr.Dropdown(choices=source_names(service)),
@@ -357,8 +388,12 @@ def launch(
     share: bool = False,
     password: str | None = None,
     examples: Sequence[str] = (),
-) -> None:
-    """Serve the app; binding anything but loopback, or a share link, requires a password."""
+    block: bool = True,
+) -> gr.Blocks:
+    """Serve the app; binding anything but loopback, or a share link, requires a password.
+
+    ``block=False`` returns once the server runs (tests close it with ``app.close()``).
+    """
     if not _is_loopback(host) and not password:
         raise ConfigError(
             f"Serving on {host} would let other machines in without a password. "
@@ -382,4 +417,6 @@ def launch(
         footer_links=[],
         show_error=False,
         quiet=True,
+        prevent_thread_lock=not block,
     )
+    return app
