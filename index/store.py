@@ -154,6 +154,7 @@ class IndexStore:
         return (self.path / MANIFEST).is_file()
 
     def read_manifest(self) -> Manifest:
+        self._check_folder()
         manifest_path = self.path / MANIFEST
         if not manifest_path.is_file():
             raise IndexNotFoundError(
@@ -216,11 +217,25 @@ class IndexStore:
 
     # --- writing -------------------------------------------------------------
 
+    def _check_folder(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise IndexNotFoundError(
+                f"{self.path} is a file, not an index folder. Pass --index-dir a folder "
+                "(`rag index` creates it)."
+            )
+
     def lock(self) -> Any:
         """An exclusive, cross-process lock for writers (use as a context manager)."""
         from filelock import FileLock, Timeout
 
-        self.path.mkdir(parents=True, exist_ok=True)
+        self._check_folder()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise IndexNotFoundError(
+                f"Cannot create the index folder {self.path} ({exc.strerror}). "
+                "Pass --index-dir a folder you can write to."
+            ) from None
         lock = FileLock(str(self.path / LOCK), timeout=self.lock_timeout)
 
         class _Guard:

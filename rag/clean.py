@@ -230,6 +230,9 @@ def clean_document(raw: RawDocument) -> Article | None:
         elif not _CAPTION.match(stripped) and title is None:
             title = stripped
     text = normalise_text(unwrap_lines("\n".join(lines[body_start:])))
+    one_sentence = title is not None and title.endswith((".", "!", "?"))
+    if not text and one_sentence and any(_strip_heading(h) == title for h in head):
+        text = title  # a one-line article: its only sentence is both title and text
     if not text:
         return None
     title = title or _first_sentence_title(text)

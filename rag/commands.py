@@ -54,8 +54,15 @@ def cmd_index(args: argparse.Namespace, service: RagService) -> int:
             print_json(_report_dict(report))
         else:
             _print_report(report, service.settings.index_dir)
-        if report.problems and not report.added and not report.unchanged:
+        if report.problems:
+            # Scripts learn that something was left out; the rest is indexed.
             status = 1
+            if not args.json:
+                _err(
+                    f"{len(report.problems)} input(s) skipped (listed above); the rest is "
+                    "indexed. Fix them and run `rag index` again: articles already indexed "
+                    "are not embedded twice."
+                )
     return status
 
 

@@ -99,13 +99,16 @@ def load_file(
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            return [], [LoadProblem(origin, f"file is {size:,} bytes; the limit is {max_bytes:,}")]
+            message = f"file is {size:,} bytes; the limit is {max_bytes:,}. Split it up."
+            return [], [LoadProblem(origin, message)]
         data = path.read_bytes()
     except OSError as exc:
         return [], [LoadProblem(origin, f"cannot be read: {exc.strerror or exc}")]
     text = decode(data)
     if text is None:
-        return [], [LoadProblem(origin, "looks like a binary file, not text")]
+        return [], [
+            LoadProblem(origin, "looks like a binary file, not text; save it as UTF-8 text")
+        ]
     if not text.strip():
         return [], [LoadProblem(origin, "empty file")]
     suffix = path.suffix.lower()

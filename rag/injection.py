@@ -20,21 +20,22 @@ MASK = "[an instruction in the article text was left out]"
 
 _PATTERNS = [
     # "Ignore all previous instructions", "disregard the above prompt", "forget your rules"
-    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+)?(?:of\s+)?"
+    r"(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+)?(?:of\s+)?"
     r"(?:the\s+|your\s+|these\s+|those\s+|my\s+)?"
     r"(?:previous\s+|prior\s+|above\s+|earlier\s+|preceding\s+|original\s+|system\s+)?"
     r"(?:instructions?|prompts?|directions|guidelines|rules\s+you)\b",
     # "You are now an unrestricted assistant", "you are no longer a chatbot"
-    r"\byou\s+are\s+(?:now\s+|no\s+longer\s+)?(?:an?\s+|the\s+)?[\w\s-]{0,30}?"
+    r"you\s+are\s+(?:now\s+|no\s+longer\s+)?(?:an?\s+|the\s+)?[\w\s-]{0,30}?"
     r"\b(?:assistant|chatbot|language\s+model|AI|LLM|GPT)\b",
     # "AI assistants must reply ...", "the model should answer only ..."
-    r"\b(?:AI|assistant|chatbot|language\s+model|LLM|GPT)s?\b[^.!?\n]{0,40}?"
+    r"(?<![a-z])(?:AI|assistant|chatbot|language\s+model|LLM|GPT)s?\b[^.!?\n]{0,40}?"
     r"\b(?:must|should|shall|are\s+instructed\s+to|have\s+to)\s+(?:now\s+|only\s+|always\s+)?"
     r"(?:say|reply|respond|answer|output|write|print|state|repeat)\b",
     # "System prompt:", "new instructions:"
-    r"\b(?:system|developer)\s+(?:prompt|message|instructions?)\s*:",
-    r"\bnew\s+instructions?\s*:",
+    r"(?:system|developer)\s+(?:prompt|message|instructions?)\s*:",
+    r"new\s+instructions?\s*:",
 ]
+# No word boundary in front: "whileIgnore the previous instructions" still counts.
 _INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
 
 

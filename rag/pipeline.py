@@ -256,7 +256,7 @@ class RagService:
             try:
                 stat = manifest.stat()
                 key = (stat.st_mtime_ns, stat.st_size)
-            except FileNotFoundError:
+            except OSError:  # no index yet, or not a folder: load() says which
                 key = None
             if self._snapshot is None or key != self._snapshot_key:
                 self._snapshot = self.store.load(embedder_id=self._unloaded_embedder().model_id)

@@ -181,3 +181,9 @@ def test_a_wrapped_sentence_is_one_sentence_of_the_cleaned_article():
         "The harbour office said on Tuesday afternoon that the vessel, the Saint Brendan, received "
         "a new propeller and a repainted hull."
     )
+
+
+def test_a_one_line_article_is_its_own_title_and_text():
+    article = clean_document(RawDocument("Café owners in Orléans met on Monday.", origin="a.txt"))
+    assert article.title == article.text == "Café owners in Orléans met on Monday."
+    assert clean_document(RawDocument("February 17, 2020", origin="b.txt")) is None

@@ -109,8 +109,8 @@ def test_errors_are_one_line_and_non_zero(tmp_path, capsys, argv, code, message)
 def test_index_reports_bad_files_and_keeps_going(tmp_path, write_articles, capsys):
     folder = write_articles({"a.md": ARTICLE_A, "empty.txt": "   \n"})
     code, _, err = run(capsys, "index", str(folder), "--index-dir", str(tmp_path / "idx"))
-    assert code == 0
-    assert "empty.txt" in err and "1 new" in err
+    assert code == 1  # the good file is indexed; the exit code says one was skipped
+    assert "empty.txt" in err and "1 new" in err and "1 input(s) skipped" in err
 
 
 def test_chat_keeps_the_conversation_and_survives_bad_input(

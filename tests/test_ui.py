@@ -217,3 +217,13 @@ def test_a_share_link_needs_a_password(service):
 
     with pytest.raises(ConfigError, match="share link is public"):
         launch(service, share=True)
+
+
+def test_a_100_kb_question_is_refused_and_the_chat_says_so(service):
+    with pytest.raises(gr.Error, match="characters long"):
+        ask(service, "why " * 25_000)
+    # The next question is answered as usual.
+    assert (
+        "240 steel cables"
+        in ask(service, "How many steel cables were replaced?")[-1][0][1]["content"]
+    )

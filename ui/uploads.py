@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.ingest import SUPPORTED_SUFFIXES
+from rag.ingest import MAX_BYTES, SUPPORTED_SUFFIXES
 
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+# The same limit as `rag index`.
+MAX_UPLOAD_BYTES = MAX_BYTES
 _UNSAFE = re.compile(r"[^\w.-]+")
 _MAX_NAME = 120
 
@@ -72,7 +73,7 @@ def store_uploads(
             continue
         if size > max_bytes:
             refused.append(
-                Refused(shown, f"{size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB")
+                Refused(shown, f"{size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
             )
             continue
         target = free_path(root, safe_name(source.name), source)
