@@ -80,6 +80,8 @@ class Phase:
             "rss_mb_start": self.rss_mb[0] if self.rss_mb else None,
             "rss_mb_peak": max(self.rss_mb) if self.rss_mb else None,
             "rss_mb_end": self.rss_mb[-1] if self.rss_mb else None,
+            # One sample a second: whether memory levels off or keeps climbing.
+            "rss_mb_series": self.rss_mb,
         }
 
 

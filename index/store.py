@@ -133,12 +133,15 @@ class IndexSnapshot:
         scores, rows = self.faiss_index.search(query, k, params=params)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
 
+    def stored_vectors(self, rows: Sequence[int]) -> np.ndarray:
+        """The stored vectors of ``rows``, in that order."""
+        return np.vstack([self.faiss_index.reconstruct(int(r)) for r in rows])
+
     def similarities(self, query: np.ndarray, rows: Sequence[int]) -> list[float]:
         """Inner products of ``query`` with the stored vectors of ``rows``."""
         if not rows:
             return []
-        vectors = np.vstack([self.faiss_index.reconstruct(int(r)) for r in rows])
-        return [float(x) for x in vectors @ query.astype(np.float32)]
+        return [float(x) for x in self.stored_vectors(rows) @ query.astype(np.float32)]
 
 
 class IndexStore:

@@ -199,7 +199,7 @@ class Indexer:
                 new_chunks.extend(self._chunk(article, chunker))
         indexed = [chunk_context(docs[c.doc_id], c) for c in kept_chunks + new_chunks]
         embed_started = time.perf_counter()
-        new_vectors = self._embed(indexed[len(kept_chunks) :], progress)
+        new_vectors, embedded = self._vectors_for(indexed[len(kept_chunks) :], snapshot, progress)
         embed_seconds = time.perf_counter() - embed_started
         old_vectors = snapshot.vectors()[kept_rows] if kept_rows else None
         parts = [v for v in (old_vectors, new_vectors) if v is not None and len(v)]
@@ -214,7 +214,36 @@ class Indexer:
             embedder_id=self.embedder.model_id,
             chunker=chunker.as_dict(),
         )
-        return len(new_chunks), len(kept_chunks) + len(new_chunks), embed_seconds
+        return embedded, len(kept_chunks) + len(new_chunks), embed_seconds
+
+    def _vectors_for(
+        self, texts: list[str], snapshot: IndexSnapshot, progress: Progress | None
+    ) -> tuple[np.ndarray, int]:
+        """Vectors for ``texts``, embedding only those the index has no vector for.
+
+        A text already in the current generation (an edited article's untouched
+        paragraphs, a wire story filed twice) reuses its stored vector: what is
+        embedded is keyed by its exact content. Returns the vectors and how many
+        texts were embedded.
+        """
+        stored: dict[str, int] = {}
+        for row, chunk in enumerate(snapshot.chunks):
+            article = snapshot.documents.get(chunk.doc_id)
+            if article is not None:
+                stored.setdefault(chunk_context(article, chunk), row)
+        missing = list(dict.fromkeys(t for t in texts if t not in stored))
+        fresh = dict(zip(missing, self._embed(missing, progress), strict=True))
+        dimension = self.embedder.dimension
+        out = np.zeros((len(texts), dimension), dtype=np.float32)
+        reused = [i for i, t in enumerate(texts) if t in stored]
+        if reused:
+            out[reused] = snapshot.stored_vectors([stored[texts[i]] for i in reused])
+        for i, text in enumerate(texts):
+            if text in fresh:
+                out[i] = fresh[text]
+        if reused:
+            log.info("Reused %d stored vectors; embedded %d passages.", len(reused), len(missing))
+        return out, len(missing)
 
     def _chunk(self, article: Article, chunker: ChunkerSettings) -> list[Chunk]:
         # The title is indexed with every chunk; leave room for it (plus a line break).

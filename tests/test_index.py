@@ -201,3 +201,34 @@ def test_index_files_follow_the_umask(tmp_path, write_articles):
     generation = next((tmp_path / "idx").glob("gen-*"))
     assert stat.S_IMODE((tmp_path / "idx" / "manifest.json").stat().st_mode) == 0o644
     assert stat.S_IMODE(generation.stat().st_mode) == 0o755
+
+
+def test_an_edited_article_embeds_only_its_changed_passages(tmp_path, write_articles):
+    paragraphs = [
+        f"Paragraph {i}: the harbor board discussed item {i} of the agenda at length, "
+        f"hearing from residents about berth {i} and the ferry timetable."
+        for i in range(12)
+    ]
+    folder = write_articles({"a.md": "# Harbor board meets\n\n" + "\n\n".join(paragraphs)})
+    embedder = FakeEmbedder(max_tokens=60)
+    indexer = make_indexer(tmp_path / "idx", embedder)
+    first = indexer.index_paths([folder])
+    assert first.n_chunks >= 4
+    before = IndexStore(tmp_path / "idx").load()
+    # Append a paragraph: the article is new (its hash changed), its old passages are not.
+    (folder / "a.md").write_text(
+        "# Harbor board meets\n\n" + "\n\n".join([*paragraphs, "The board adjourned at nine."])
+    )
+    embedded_before = len(embedder.embedded)
+    second = indexer.index_paths([folder])
+    assert (second.added, second.replaced) == (1, 1)
+    assert 1 <= second.chunks_embedded < second.n_chunks
+    assert len(embedder.embedded) - embedded_before == second.chunks_embedded
+    after = IndexStore(tmp_path / "idx").load()
+    # A reused vector is the stored one, row for row.
+    old_rows = {c.text: i for i, c in enumerate(before.chunks)}
+    for row, chunk in enumerate(after.chunks):
+        if chunk.text in old_rows and chunk.start == before.chunks[old_rows[chunk.text]].start:
+            assert np.array_equal(
+                after.stored_vectors([row]), before.stored_vectors([old_rows[chunk.text]])
+            )
