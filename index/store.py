@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from index.vectors import FLAT_LIMIT, build_vector_index, read_vector_index, search_params
 from rag.errors import (
     IndexCorruptError,
     IndexLockedError,
@@ -118,7 +119,6 @@ class IndexSnapshot:
 
         ``allowed`` (a boolean mask over rows) restricts the search to those rows.
         """
-        import faiss
 
         if self.faiss_index is None or self.faiss_index.ntotal == 0:
             return []
@@ -127,7 +127,7 @@ class IndexSnapshot:
             rows_ok = np.flatnonzero(allowed).astype(np.int64)
             if len(rows_ok) == 0:
                 return []
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows_ok))
+            params = search_params(self.faiss_index, rows_ok)
         k = min(k, self.faiss_index.ntotal)
         query = query.reshape(1, -1).astype(np.float32)
         scores, rows = self.faiss_index.search(query, k, params=params)
@@ -135,7 +135,9 @@ class IndexSnapshot:
 
     def stored_vectors(self, rows: Sequence[int]) -> np.ndarray:
         """The stored vectors of ``rows``, in that order."""
-        return np.vstack([self.faiss_index.reconstruct(int(r)) for r in rows])
+        if len(rows) == 0:
+            return np.zeros((0, self.faiss_index.d), dtype=np.float32)
+        return self.faiss_index.reconstruct_batch(np.asarray(rows, dtype=np.int64))
 
     def similarities(self, query: np.ndarray, rows: Sequence[int]) -> list[float]:
         """Inner products of ``query`` with the stored vectors of ``rows``."""
@@ -147,9 +149,17 @@ class IndexSnapshot:
 class IndexStore:
     """Reads and writes one index directory. The constructor touches nothing."""
 
-    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 600.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        lock_timeout: float = 600.0,
+        flat_limit: int = FLAT_LIMIT,
+    ) -> None:
         self.path = Path(path)
         self.lock_timeout = lock_timeout
+        # Up to this many passages the vector index is exact (flat); above it, IVF.
+        self.flat_limit = flat_limit
 
     # --- reading -------------------------------------------------------------
 
@@ -285,10 +295,9 @@ class IndexStore:
         try:
             _write_jsonl(tmp_dir / "documents.jsonl", (_article_json(a) for a in documents))
             _write_jsonl(tmp_dir / "chunks.jsonl", (_chunk_json(c) for c in chunks))
-            faiss_index = faiss.IndexFlatIP(dimension)
-            if len(chunks):
-                faiss_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            faiss_index, info = build_vector_index(vectors, flat_limit=self.flat_limit)
             faiss.write_index(faiss_index, str(tmp_dir / "vectors.faiss"))
+            info.save(tmp_dir)
             LexicalIndex.build(lexical_texts).save(tmp_dir)
             for path in sorted(tmp_dir.rglob("*")):
                 if path.is_file():
@@ -388,11 +397,9 @@ def _read_chunks(path: Path, documents: dict[str, Article]) -> Iterable[Chunk]:
 
 
 def _read_faiss(path: Path) -> Any:
-    import faiss
-
     if not path.is_file():
         raise OSError(f"{path.name} is missing")
-    return faiss.read_index(str(path))
+    return read_vector_index(path)
 
 
 def _read_jsonl(path: Path) -> Iterable[dict[str, Any]]:

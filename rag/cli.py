@@ -22,6 +22,12 @@ SETTING_FLAGS = (
     # (flag, settings field, type, help)
     ("--index-dir", "index_dir", str, "index folder (env RAG_INDEX_DIR)"),
     ("--embedder", "embedder", str, "sentence-transformers model folder (env RAG_EMBEDDER)"),
+    (
+        "--embed-backend",
+        "embed_backend",
+        str,
+        "torch or onnx-int8, the faster one (env RAG_EMBED_BACKEND)",
+    ),
     ("--model", "model", str, "GGUF model file (env RAG_MODEL)"),
     ("--k", "k", int, "passages to retrieve (env RAG_K)"),
     ("--temperature", "temperature", float, "sampling temperature (env RAG_TEMPERATURE)"),

@@ -26,11 +26,16 @@ def _config_home() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
 
 
+EMBED_BACKENDS = ("torch", "onnx-int8")
+
+
 @dataclass(frozen=True)
 class Settings:
     index_dir: Path = _data_home() / "newsrag" / "index"
     # None means the packaged defaults: all-MiniLM-L6-v2 and Gemma 3 270M.
     embedder: str | None = None
+    # "torch" runs the embedder with PyTorch; "onnx-int8" with ONNX Runtime, weights in int8.
+    embed_backend: str = "torch"
     model: Path | None = None
     k: int = 4
     temperature: float = 0.0
@@ -45,6 +50,12 @@ class Settings:
     port: int = 7860
 
     def __post_init__(self) -> None:
+        _check(
+            self.embed_backend in EMBED_BACKENDS,
+            "embed_backend",
+            self.embed_backend,
+            " or ".join(EMBED_BACKENDS),
+        )
         _check(self.k > 0, "k", self.k, "greater than 0")
         _check(self.k <= 100, "k", self.k, "at most 100")
         _check(0.0 <= self.temperature <= 2.0, "temperature", self.temperature, "between 0 and 2")

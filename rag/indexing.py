@@ -201,7 +201,7 @@ class Indexer:
         embed_started = time.perf_counter()
         new_vectors, embedded = self._vectors_for(indexed[len(kept_chunks) :], snapshot, progress)
         embed_seconds = time.perf_counter() - embed_started
-        old_vectors = snapshot.vectors()[kept_rows] if kept_rows else None
+        old_vectors = snapshot.stored_vectors(kept_rows) if kept_rows else None
         parts = [v for v in (old_vectors, new_vectors) if v is not None and len(v)]
         vectors = (
             np.vstack(parts) if parts else np.zeros((0, self.embedder.dimension), dtype=np.float32)

@@ -200,11 +200,20 @@ class RagService:
     def _unloaded_embedder(self) -> Embedder:
         # Constructing is cheap; reading the model id must not load the model.
         if self._embedder is None:
-            from rag.embed import SentenceTransformerEmbedder
+            if self.settings.embed_backend == "onnx-int8":
+                from rag.embed_onnx import OnnxEmbedder
 
-            self._embedder = SentenceTransformerEmbedder(
-                self.settings.embedder, batch_size=self.settings.embed_batch_size
-            )
+                self._embedder = OnnxEmbedder(
+                    self.settings.embedder,
+                    batch_size=self.settings.embed_batch_size,
+                    threads=self.settings.threads,
+                )
+            else:
+                from rag.embed import SentenceTransformerEmbedder
+
+                self._embedder = SentenceTransformerEmbedder(
+                    self.settings.embedder, batch_size=self.settings.embed_batch_size
+                )
         return self._embedder
 
     @property
@@ -404,7 +413,7 @@ class RagService:
                 abstained=answer.abstained,
                 citations=answer.citations,
                 passages=tuple(passages),
-                timings=Timings(retrieve_ms, first_token_ms, total_ms),
+                timings=Timings(retrieve_ms, first_token_ms, total_ms, len(raw)),
                 search_query=query,
                 unsupported=answer.unsupported,
                 reason=answer.reason,

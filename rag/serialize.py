@@ -54,5 +54,6 @@ def answer_to_dict(a: Answer) -> dict[str, Any]:
             "retrieve_ms": ms(a.timings.retrieve_ms),
             "first_token_ms": ms(a.timings.first_token_ms),
             "total_ms": ms(a.timings.total_ms),
+            "generated_tokens": a.timings.generated_tokens,
         },
     }

@@ -157,6 +157,7 @@ class Timings:
     retrieve_ms: float = 0.0
     first_token_ms: float | None = None
     total_ms: float = 0.0
+    generated_tokens: int = 0  # pieces the model streamed (one token each with llama.cpp)
 
 
 @dataclass(frozen=True)

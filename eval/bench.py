@@ -1,0 +1,412 @@
+"""How fast newsrag is on this machine, from a thousand passages to a million.
+
+    rag bench                                  # or: python -m eval.bench
+    rag bench --sizes 1000 10000 100000 1000000 --questions 200 --out eval/runs/bench
+
+Corpus. Real passages come from the RealTimeQA articles in ``../shared/benchmarks``:
+the first articles (in the dataset's order) are indexed until about 1,000 and
+then about 10,000 passages are in the index, with the configured embedder,
+which gives the indexing throughput. Larger corpora are the 10,000 real
+vectors replicated and perturbed: copy j of a vector is that vector plus
+Gaussian noise of norm ``--noise`` (0.3 by default: cosine about 0.96 to the
+original), renormalised, like the same wire story rewritten by another outlet.
+Their passages are not embedded again (that would take hours here), so the
+large sizes measure the vector index, not indexing.
+
+Search. Each size is searched with the RealTimeQA questions (embedded once)
+by two indexes: exact flat search ("before") and the index newsrag builds for
+that size ("auto": flat below 50,000 vectors, IVF above). Reported per index:
+build time, p50/p95 latency per question, recall@10 against exact search,
+size in memory. For the real sizes, the whole retrieval step the product runs
+(BM25 and vectors, fused) is timed too.
+
+Model. Time to first token, generation tokens/s and answer latency with the
+configured model and k, over questions on the 10,000-passage index; then the
+same question asked again as a follow-up, to show what the model's cached
+prompt prefix saves. Start-up: time to load the models and to load the index.
+
+Writes ``bench.json`` and ``bench.md`` (a Markdown table) to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eval.datasets import load_dataset
+from rag.types import RawDocument
+
+ROOT = Path(__file__).resolve().parents[1]
+DESCRIPTION = "Measure indexing, search and answer speed at growing corpus sizes."
+log = logging.getLogger(__name__)
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def percentiles(values_ms: Sequence[float]) -> dict[str, float | None]:
+    if not values_ms:
+        return {"p50_ms": None, "p95_ms": None}
+    ordered = sorted(values_ms)
+    q = statistics.quantiles(ordered, n=100, method="inclusive") if len(ordered) > 1 else None
+    return {
+        "p50_ms": round(statistics.median(ordered), 2),
+        "p95_ms": round(q[94], 2) if q else round(ordered[0], 2),
+    }
+
+
+def perturbed_copies(base: np.ndarray, total: int, noise: float, seed: int = 0) -> np.ndarray:
+    """``total`` unit vectors: ``base`` first, then noisy copies of it, renormalised."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((total, base.shape[1]), dtype=np.float32)
+    out[: len(base)] = base
+    for start in range(len(base), total, len(base)):
+        end = min(total, start + len(base))
+        block = base[: end - start] + (
+            rng.normal(size=(end - start, base.shape[1])) * noise / np.sqrt(base.shape[1])
+        ).astype(np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        out[start:end] = block
+    return out
+
+
+def time_searches(index: Any, queries: np.ndarray, k: int = 10) -> tuple[list[float], np.ndarray]:
+    """Per-question latencies (ms), one question at a time, and the rows found."""
+    found = np.empty((len(queries), k), dtype=np.int64)
+    times = []
+    for i, q in enumerate(queries):
+        started = time.perf_counter()
+        _, rows = index.search(q.reshape(1, -1), k)
+        times.append((time.perf_counter() - started) * 1000)
+        found[i] = rows[0]
+    return times, found
+
+
+def bench_vectors(vectors: np.ndarray, queries: np.ndarray, *, real: bool) -> dict[str, Any]:
+    """Exact flat search against the automatically chosen index, at one size."""
+    import faiss
+
+    from index.vectors import build_vector_index, recall_at
+
+    n, dimension = vectors.shape
+    row: dict[str, Any] = {"vectors": n, "real": real}
+    _, exact = faiss.knn(queries, vectors, 10, metric=faiss.METRIC_INNER_PRODUCT)
+    started = time.perf_counter()
+    flat = faiss.IndexFlatIP(dimension)
+    flat.add(vectors)
+    row["flat"] = {
+        "build_s": round(time.perf_counter() - started, 2),
+        **percentiles(time_searches(flat, queries)[0]),
+        "recall_at_10": 1.0,
+        "memory_mb": round(n * dimension * 4 / 2**20, 1),
+    }
+    del flat
+    started = time.perf_counter()
+    index, info = build_vector_index(vectors)
+    build_s = time.perf_counter() - started
+    times, found = time_searches(index, queries)
+    row["auto"] = {
+        "kind": info.kind if info.kind == "flat" else f"ivf{info.lists},nprobe={info.nprobe}",
+        "build_s": round(build_s, 2),
+        **percentiles(times),
+        "recall_at_10": round(recall_at(found, exact), 4),
+        "memory_mb": round((n * dimension * 4 + n * 8 * (info.kind == "ivf")) / 2**20, 1),
+    }
+    with tempfile.TemporaryDirectory(prefix="newsrag-bench-") as tmp:
+        path = Path(tmp) / "vectors.faiss"
+        faiss.write_index(index, str(path))
+        del index
+        started = time.perf_counter()
+        from index.vectors import read_vector_index
+
+        loaded = read_vector_index(path)
+        row["auto"]["load_mmap_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        del loaded
+    row["rss_mb"] = rss_mb()
+    return row
+
+
+def articles_for(documents: Sequence[RawDocument], chunks_wanted: int, per_doc: float) -> int:
+    return max(1, min(len(documents), round(chunks_wanted / per_doc)))
+
+
+def bench_indexing(service_factory, documents: Sequence[RawDocument], wanted: int, tmp: Path):
+    """Index the first articles until about ``wanted`` passages; time it."""
+    from rag.pipeline import RagService
+
+    per_doc = 15.0  # RealTimeQA articles give about 15 passages each; corrected below
+    count = articles_for(documents, wanted, per_doc)
+    service: RagService = service_factory(tmp / f"index-{wanted}")
+    indexer = service.indexer()
+    started = time.perf_counter()
+    report = indexer.index_documents(documents[:count])
+    seconds = time.perf_counter() - started
+    return service, {
+        "articles": report.n_documents,
+        "chunks": report.n_chunks,
+        "seconds": round(seconds, 1),
+        "articles_per_s": round(report.n_documents / seconds, 2),
+        "chunks_per_s": round(report.n_chunks / seconds, 1),
+        "embed_chunks_per_s": round(report.chunks_per_second, 1),
+        "words_per_chunk": round(
+            statistics.mean(len(c.text.split()) for c in service.snapshot().chunks), 1
+        ),
+    }
+
+
+def passages_of(documents: Sequence[RawDocument], words: int, count: int) -> list[str]:
+    """``count`` passages of exactly ``words`` words, cut from the articles in order."""
+    out: list[str] = []
+    for doc in documents:
+        tokens = doc.text.split()
+        for start in range(0, len(tokens) - words + 1, words):
+            out.append(" ".join(tokens[start : start + words]))
+            if len(out) == count:
+                return out
+    return out
+
+
+def bench_embedding(settings, passages: Sequence[str]) -> dict[str, Any]:
+    """Passages per second for each embedding backend, on the same passages."""
+    from rag.pipeline import RagService
+
+    rows: dict[str, Any] = {}
+    reference: np.ndarray | None = None
+    for backend in ("torch", "onnx-int8"):
+        service = RagService(settings.updated(embed_backend=backend))
+        try:
+            started = time.perf_counter()
+            embedder = service.embedder
+            load_s = time.perf_counter() - started
+        except Exception as exc:  # a backend that cannot load is reported, not fatal
+            rows[backend] = {"error": str(exc)}
+            continue
+        embedder.embed(passages[:32])  # warm the kernels
+        started = time.perf_counter()
+        vectors = embedder.embed(passages)
+        seconds = time.perf_counter() - started
+        rows[backend] = {
+            "passages": len(passages),
+            "load_s": round(load_s, 2),
+            "passages_per_s": round(len(passages) / seconds, 1),
+        }
+        if reference is None:
+            reference = vectors
+        else:
+            cosine = np.sum(reference * vectors, axis=1)
+            rows[backend]["cosine_to_torch_min"] = round(float(cosine.min()), 4)
+            rows[backend]["cosine_to_torch_mean"] = round(float(cosine.mean()), 4)
+    return rows
+
+
+def bench_retrieval(service, questions: Sequence[str]) -> dict[str, Any]:
+    times = []
+    for q in questions:
+        started = time.perf_counter()
+        service.search(q, k=service.settings.k)
+        times.append((time.perf_counter() - started) * 1000)
+    return percentiles(times)
+
+
+def bench_answers(service, questions: Sequence[str]) -> dict[str, Any]:
+    from rag.types import Turn
+
+    first, total, rates, follow_first = [], [], [], []
+    for q in questions:
+        answer = service.ask(q)
+        t = answer.timings
+        if t.first_token_ms is not None:
+            first.append(t.first_token_ms)
+            if t.generated_tokens > 1 and t.total_ms > t.first_token_ms:
+                rates.append((t.generated_tokens - 1) / ((t.total_ms - t.first_token_ms) / 1000))
+        total.append(t.total_ms)
+        again = service.ask(q, history=[Turn(q, answer.text)])
+        if again.timings.first_token_ms is not None:
+            follow_first.append(again.timings.first_token_ms)
+    return {
+        "questions": len(questions),
+        "first_token": percentiles(first),
+        "answer": percentiles(total),
+        "tokens_per_s_median": round(statistics.median(rates), 1) if rates else None,
+        "follow_up_first_token": percentiles(follow_first),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from rag.config import load_settings
+    from rag.pipeline import RagService
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = load_dataset("realtimeqa")
+    documents = list(dataset.documents)
+    questions = [q.question for q in dataset.questions][: args.questions]
+    settings = load_settings({})
+    report: dict[str, Any] = {"settings": {"k": settings.k, "embedder": settings.embedder}}
+    with tempfile.TemporaryDirectory(prefix="newsrag-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        started = time.perf_counter()
+        first = RagService(settings.updated(index_dir=tmp / "warm"))
+        first.warm_up()
+        report["startup"] = {"models_load_s": round(time.perf_counter() - started, 2)}
+        report["embedding"] = bench_embedding(
+            settings, passages_of(documents, 130, args.embed_passages)
+        )
+        embedder, generator = first.embedder, first.generator
+
+        def service_for(index_dir: Path) -> RagService:
+            return RagService(
+                settings.updated(index_dir=index_dir), embedder=embedder, generator=generator
+            )
+
+        real_sizes = [s for s in args.sizes if s <= args.real_limit]
+        indexing, services = {}, {}
+        for size in real_sizes:
+            services[size], indexing[size] = bench_indexing(service_for, documents, size, tmp)
+            log.info("indexed %s", indexing[size])
+        report["indexing"] = indexing
+        largest = services[max(real_sizes)]
+        started = time.perf_counter()
+        service_for(largest.settings.index_dir).snapshot()
+        report["startup"]["index_load_s"] = round(time.perf_counter() - started, 3)
+        query_vectors = embedder.embed(questions, kind="query").astype(np.float32)
+        base = largest.snapshot().stored_vectors(list(range(largest.snapshot().size)))
+        search = []
+        for size in args.sizes:
+            if size in services:
+                vectors = (
+                    services[size]
+                    .snapshot()
+                    .stored_vectors(list(range(services[size].snapshot().size)))
+                )
+                row = bench_vectors(vectors, query_vectors, real=True)
+                row["retrieval"] = bench_retrieval(services[size], questions[:50])
+            else:
+                vectors = perturbed_copies(base, size, args.noise)
+                row = bench_vectors(vectors, query_vectors, real=False)
+            del vectors
+            log.info("searched %s", row)
+            search.append(row)
+        report["search"] = search
+        report["answers"] = bench_answers(largest, questions[: args.answer_questions])
+    report["peak_rss_mb"] = peak_rss_mb()
+    (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown(report)
+    (out / "bench.md").write_text(table)
+    print(table)
+    return 0
+
+
+def markdown(r: dict[str, Any]) -> str:
+    lines = ["### Embedding 130-word passages", ""]
+    lines.append("| backend | passages/s | load s | cosine to torch (min / mean) |")
+    lines.append("|---|---|---|---|")
+    for name, row in r["embedding"].items():
+        if "error" in row:
+            lines.append(f"| {name} | failed: {row['error']} | | |")
+            continue
+        cos = (
+            f"{row['cosine_to_torch_min']} / {row['cosine_to_torch_mean']}"
+            if "cosine_to_torch_min" in row
+            else "–"
+        )
+        lines.append(f"| {name} | {row['passages_per_s']} | {row['load_s']} | {cos} |")
+    lines += ["", "### Indexing (real RealTimeQA passages)", ""]
+    lines.append("| passages | articles | words/passage | seconds | articles/s | passages/s |")
+    lines.append("|---|---|---|---|---|---|")
+    for row in r["indexing"].values():
+        lines.append(
+            f"| {row['chunks']:,} | {row['articles']:,} | {row['words_per_chunk']} "
+            f"| {row['seconds']} | {row['articles_per_s']} | {row['chunks_per_s']} |"
+        )
+    lines += ["", "### Search (one question at a time, k=10)", ""]
+    lines.append(
+        "| vectors | corpus | index | build s | p50 ms | p95 ms | recall@10 | memory MB "
+        "| full retrieval p50 / p95 ms |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for row in r["search"]:
+        corpus = "real" if row["real"] else "replicated"
+        retrieval = row.get("retrieval")
+        full = f"{retrieval['p50_ms']} / {retrieval['p95_ms']}" if retrieval else "–"
+        for name in ("flat", "auto"):
+            x = row[name]
+            kind = "flat (exact)" if name == "flat" else x["kind"]
+            lines.append(
+                f"| {row['vectors']:,} | {corpus} | {kind} | {x['build_s']} | {x['p50_ms']} "
+                f"| {x['p95_ms']} | {x['recall_at_10']} | {x['memory_mb']} "
+                f"| {full if name == 'auto' else ''} |"
+            )
+    a = r["answers"]
+    lines += [
+        "",
+        "### Answers and start-up",
+        "",
+        f"- {a['questions']} questions: first token p50 {a['first_token']['p50_ms']} ms, "
+        f"p95 {a['first_token']['p95_ms']} ms; answer p50 {a['answer']['p50_ms']} ms, "
+        f"p95 {a['answer']['p95_ms']} ms; generation {a['tokens_per_s_median']} tokens/s.",
+        f"- The same questions as follow-ups: first token p50 "
+        f"{a['follow_up_first_token']['p50_ms']} ms.",
+        f"- Models loaded in {r['startup']['models_load_s']} s; the largest real index "
+        f"loaded in {r['startup']['index_load_s']} s. Peak memory {r['peak_rss_mb']} MB.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000, 1_000_000])
+    parser.add_argument(
+        "--real-limit",
+        type=int,
+        default=10_000,
+        help="sizes up to this are real indexed passages; larger ones are replicated",
+    )
+    parser.add_argument("--noise", type=float, default=0.3, help="norm of the perturbation")
+    parser.add_argument("--questions", type=int, default=200, help="search questions")
+    parser.add_argument("--answer-questions", type=int, default=20)
+    parser.add_argument(
+        "--embed-passages", type=int, default=1000, help="130-word passages per backend"
+    )
+    parser.add_argument("--out", default=str(ROOT / "eval" / "runs" / "bench"))
+    parser.add_argument("-v", "--verbose", action="store_true")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench`` to the ``rag`` command (the ``newsrag.commands`` entry point)."""
+    parser = subparsers.add_parser("bench", help=DESCRIPTION.lower().rstrip("."))
+    add_arguments(parser)
+    parser.set_defaults(plugin=run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parser = argparse.ArgumentParser(prog="python -m eval.bench", description=DESCRIPTION)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
