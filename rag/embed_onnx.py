@@ -14,11 +14,13 @@ itself uses the PyTorch model once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -143,9 +145,10 @@ class OnnxEmbedder:
         quantized = target / "model_qint8.onnx"
         if quantized.is_file():
             return quantized
-        log.warning("Exporting %s to ONNX int8 once (about a minute); cached in %s", folder, target)
+        log.warning("Exporting %s to ONNX int8 once; it is kept in %s", folder, target)
         target.mkdir(parents=True, exist_ok=True)
-        export_int8(folder, target)
+        with _quiet():
+            export_int8(folder, target)
         return quantized
 
     def _require(self) -> Any:
@@ -201,6 +204,20 @@ class OnnxEmbedder:
         if self._normalize:
             pooled = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         return np.ascontiguousarray(pooled, dtype=np.float32)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The exporter's tracer warnings and the quantiser's advice are not for users."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
 
 
 def export_int8(folder: Path, target: Path) -> None:
