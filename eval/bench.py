@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import resource
 import statistics
 import sys
@@ -45,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from eval.commands import script_main, subcommand
 from eval.datasets import load_dataset
 from rag.types import RawDocument
 
@@ -391,21 +391,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``bench`` to the ``rag`` command (the ``newsrag.commands`` entry point)."""
-    parser = subparsers.add_parser("bench", help=DESCRIPTION.lower().rstrip("."))
-    add_arguments(parser)
-    parser.set_defaults(plugin=run)
+register = subcommand("bench", DESCRIPTION, add_arguments, run)
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    parser = argparse.ArgumentParser(prog="python -m eval.bench", description=DESCRIPTION)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-    return run(args)
+    return script_main("python -m eval.bench", DESCRIPTION, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -15,13 +15,12 @@ Writes ``results.json``, ``report.md`` and PNG plots into ``--out`` (by default
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
 import time
 from pathlib import Path
 
 from eval import RETRIEVERS, SYSTEMS
+from eval.commands import script_main, subcommand
 from rag.errors import ConfigError, RagError
 
 DATASETS = ("gold", "realtimeqa", "rgb", "rgb-counterfactual")
@@ -56,27 +55,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int, help="passages the product retrieves")
     parser.add_argument("--config", help="TOML config file, as for rag")
     parser.add_argument("-v", "--verbose", action="store_true")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rag-eval", description=DESCRIPTION)
-    add_arguments(parser)
-    return parser
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``eval`` to the ``rag`` command (the ``newsrag.commands`` entry point)."""
-    parser = subparsers.add_parser("eval", help=DESCRIPTION.lower().rstrip("."))
-    add_arguments(parser)
-    parser.set_defaults(plugin=run)
-
-
-def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-    return run(args)
 
 
 def _require_extras() -> None:
@@ -131,6 +109,13 @@ def run(args: argparse.Namespace) -> int:
     print((out / "report.md").read_text(encoding="utf-8"))
     print(f"Run written to {out}/ (results.json, report.md, answer_in_top_k.png, latency.png)")
     return 0
+
+
+register = subcommand("eval", DESCRIPTION, add_arguments, run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return script_main("rag-eval", DESCRIPTION, add_arguments, run, argv)
 
 
 if __name__ == "__main__":
