@@ -107,7 +107,7 @@ def bench_vectors(vectors: np.ndarray, queries: np.ndarray, *, real: bool) -> di
     """Exact flat search against the automatically chosen index, at one size."""
     import faiss
 
-    from index.vectors import build_vector_index, recall_at
+    from index.vectors import build_vector_index, read_vector_index, recall_at
 
     n, dimension = vectors.shape
     row: dict[str, Any] = {"vectors": n, "real": real}
@@ -140,8 +140,6 @@ def bench_vectors(vectors: np.ndarray, queries: np.ndarray, *, real: bool) -> di
         faiss.write_index(index, str(path))
         del index
         started = time.perf_counter()
-        from index.vectors import read_vector_index
-
         loaded = read_vector_index(path)
         row["auto"]["load_mmap_ms"] = round((time.perf_counter() - started) * 1000, 1)
         del loaded

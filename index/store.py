@@ -119,7 +119,6 @@ class IndexSnapshot:
 
         ``allowed`` (a boolean mask over rows) restricts the search to those rows.
         """
-
         if self.faiss_index is None or self.faiss_index.ntotal == 0:
             return []
         params = None

@@ -97,9 +97,7 @@ class SentenceTransformerEmbedder:
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text, special tokens included, without truncation."""
-        tokenizer = self._require().tokenizer
-        encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False)
-        return [len(ids) for ids in encoded["input_ids"]]
+        return count_word_pieces(self._require().tokenizer, texts)
 
     def embed(self, texts: Sequence[str], *, kind: str = "passage") -> np.ndarray:
         model = self._require()
@@ -113,6 +111,12 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def count_word_pieces(tokenizer: Any, texts: Sequence[str]) -> list[int]:
+    """Word pieces per text, special tokens included, without truncation."""
+    encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False)
+    return [len(ids) for ids in encoded["input_ids"]]
 
 
 def _quiet_transformers() -> None:

@@ -226,6 +226,8 @@ class Indexer:
         embedded is keyed by its exact content. Returns the vectors and how many
         texts were embedded.
         """
+        if not texts:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32), 0
         stored: dict[str, int] = {}
         for row, chunk in enumerate(snapshot.chunks):
             article = snapshot.documents.get(chunk.doc_id)

@@ -113,7 +113,10 @@ def chat_turn(
 
 
 def upload_articles(
-    service: RagService, files: Sequence[Any] | None, progress: Callable[..., Any]
+    service: RagService,
+    files: Sequence[Any] | None,
+    progress: Callable[..., Any],
+    query: str = "",
 ) -> tuple[str, list[list[object]]]:
     """Index uploaded files; the status lists what was added and what was refused."""
     if not files:
@@ -141,7 +144,7 @@ def upload_articles(
             f"{result.n_documents} articles.",
         )
         lines += [f"- skipped {Path(p.origin).name}: {p.message}" for p in result.problems]
-    return "\n".join(escape_chat(line) for line in lines), list_articles(service)
+    return "\n".join(escape_chat(line) for line in lines), list_articles(service, query)
 
 
 def list_articles(service: RagService, query: str = "") -> list[list[object]]:
@@ -298,8 +301,7 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
             )
 
         def on_upload(files, query, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
-            status_text, _ = upload_articles(service, files, progress)
-            return status_text, list_articles(service, query), None
+            return (*upload_articles(service, files, progress, query), None)
 
         def pick(evt: gr.SelectData) -> str:
             row = evt.row_value or []
