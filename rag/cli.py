@@ -82,6 +82,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="remove these documents (ids or source paths)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    ray = p.add_argument_group("distributed (Ray)")
+    ray.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="read, chunk and embed on Ray: a local instance, or the cluster at ADDRESS "
+        "('auto', or ray://HOST:10001)",
+    )
+    ray.add_argument(
+        "--ray-actors",
+        type=int,
+        default=None,
+        metavar="N",
+        help="embedding actors (default: one per CPU)",
+    )
+    ray.add_argument(
+        "--ray-cpus-per-actor", type=int, default=1, metavar="N", help="CPUs (threads) per actor"
+    )
+    ray.add_argument(
+        "--shard-dir",
+        default=None,
+        metavar="DIR",
+        help="where workers write their shards: a folder every node can reach "
+        "(default: inside the index folder, removed after merging)",
+    )
     _common(p)
 
     p = sub.add_parser("remove", help="remove documents by id or source path")

@@ -49,7 +49,18 @@ def cmd_index(args: argparse.Namespace, service: RagService) -> int:
         removed = service.remove(args.remove)
         _err(f"Removed {len(removed)} article(s).")
     if args.paths:
-        report = service.index_paths(args.paths, rebuild=args.rebuild)
+        if args.ray:
+            from rag.ray_ingest import RayOptions, index_with_ray
+
+            options = RayOptions(
+                address=args.ray,
+                actors=args.ray_actors,
+                cpus_per_actor=args.ray_cpus_per_actor,
+                shard_dir=args.shard_dir,
+            )
+            report = index_with_ray(service, args.paths, options, rebuild=args.rebuild)
+        else:
+            report = service.index_paths(args.paths, rebuild=args.rebuild)
         if args.json:
             print_json(_report_dict(report))
         else:

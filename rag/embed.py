@@ -12,11 +12,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag.errors import ModelError, NotWarmedUpError
+
+if TYPE_CHECKING:
+    from rag.config import Settings
+    from rag.types import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +115,17 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder ``settings`` ask for, not loaded yet (call ``warm_up()``)."""
+    if settings.embed_backend == "onnx-int8":
+        from rag.embed_onnx import OnnxEmbedder
+
+        return OnnxEmbedder(
+            settings.embedder, batch_size=settings.embed_batch_size, threads=settings.threads
+        )
+    return SentenceTransformerEmbedder(settings.embedder, batch_size=settings.embed_batch_size)
 
 
 def count_word_pieces(tokenizer: Any, texts: Sequence[str]) -> list[int]:

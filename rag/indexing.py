@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -45,6 +45,18 @@ class IndexReport:
     @property
     def chunks_per_second(self) -> float:
         return self.chunks_embedded / self.embed_seconds if self.embed_seconds else 0.0
+
+
+@dataclass(frozen=True)
+class PreparedArticle:
+    """An article already chunked and embedded elsewhere (e.g. by Ray workers).
+
+    ``vectors`` row i is the vector of ``chunk_context(article, chunks[i])``.
+    """
+
+    article: Article
+    chunks: tuple[Chunk, ...]
+    vectors: np.ndarray
 
 
 def _origin_file(origin: str) -> str:
@@ -107,7 +119,6 @@ class Indexer:
         started: float | None = None,
     ) -> IndexReport:
         """Clean, chunk and embed documents already in memory (e.g. a benchmark's corpus)."""
-        started = time.perf_counter() if started is None else started
         problems = list(problems)
         articles: list[Article] = []
         for raw in raws:
@@ -116,8 +127,30 @@ class Indexer:
                 problems.append(LoadProblem(raw.origin, "no article text left after cleaning"))
             else:
                 articles.append(article)
+        return self.index_articles(
+            articles, problems=problems, rebuild=rebuild, progress=progress, started=started
+        )
+
+    def index_articles(
+        self,
+        articles: Sequence[Article],
+        *,
+        problems: Sequence[LoadProblem] = (),
+        rebuild: bool = False,
+        progress: Progress | None = None,
+        started: float | None = None,
+        prepared: Mapping[str, PreparedArticle] | None = None,
+    ) -> IndexReport:
+        """Bring the index up to date with cleaned ``articles``.
+
+        Articles in ``prepared`` (by doc id) bring their own chunks and vectors;
+        the rest are chunked and embedded here.
+        """
+        started = time.perf_counter() if started is None else started
         with self.store.lock():
-            return self._update(articles, problems, rebuild, progress, started)
+            return self._update(
+                list(articles), list(problems), rebuild, progress, started, prepared or {}
+            )
 
     def _update(
         self,
@@ -126,6 +159,7 @@ class Indexer:
         rebuild: bool,
         progress: Progress | None,
         started: float,
+        prepared: Mapping[str, PreparedArticle],
     ) -> IndexReport:
         snapshot = self._current(rebuild)
         old = snapshot.documents
@@ -151,7 +185,7 @@ class Indexer:
         for doc_id in replaced:
             del docs[doc_id]
 
-        report = self._commit(snapshot, docs, progress)
+        report = self._commit(snapshot, docs, progress, prepared)
         return IndexReport(
             added=added,
             unchanged=unchanged,
@@ -173,11 +207,15 @@ class Indexer:
             snapshot = self.store.load(embedder_id=self.embedder.model_id)
             victims = select_documents(snapshot.documents, selectors)
             docs = {d: a for d, a in snapshot.documents.items() if d not in victims}
-            self._commit(snapshot, docs, None)
+            self._commit(snapshot, docs, None, {})
             return [snapshot.documents[d] for d in victims]
 
     def _commit(
-        self, snapshot: IndexSnapshot, docs: dict[str, Article], progress: Progress | None
+        self,
+        snapshot: IndexSnapshot,
+        docs: dict[str, Article],
+        progress: Progress | None,
+        prepared: Mapping[str, PreparedArticle],
     ) -> tuple[int, int, float]:
         """Write ``docs`` as the new generation, embedding only chunks not stored yet."""
         if snapshot.manifest is not None and docs == snapshot.documents:
@@ -187,6 +225,7 @@ class Indexer:
         kept_rows: list[int] = []
         kept_chunks: list[Chunk] = []
         new_chunks: list[Chunk] = []
+        given: dict[str, np.ndarray] = {}
         rows_of: dict[str, list[int]] = {}
         for row, chunk in enumerate(snapshot.chunks):
             rows_of.setdefault(chunk.doc_id, []).append(row)
@@ -195,11 +234,18 @@ class Indexer:
                 rows = rows_of.get(doc_id, [])
                 kept_rows.extend(rows)
                 kept_chunks.extend(snapshot.chunks[i] for i in rows)
+            elif doc_id in prepared:
+                ready = prepared[doc_id]
+                new_chunks.extend(ready.chunks)
+                for chunk, vector in zip(ready.chunks, ready.vectors, strict=True):
+                    given[chunk_context(article, chunk)] = vector
             else:
                 new_chunks.extend(self._chunk(article, chunker))
         indexed = [chunk_context(docs[c.doc_id], c) for c in kept_chunks + new_chunks]
         embed_started = time.perf_counter()
-        new_vectors, embedded = self._vectors_for(indexed[len(kept_chunks) :], snapshot, progress)
+        new_vectors, embedded = self._vectors_for(
+            indexed[len(kept_chunks) :], snapshot, progress, given
+        )
         embed_seconds = time.perf_counter() - embed_started
         old_vectors = snapshot.stored_vectors(kept_rows) if kept_rows else None
         parts = [v for v in (old_vectors, new_vectors) if v is not None and len(v)]
@@ -217,14 +263,18 @@ class Indexer:
         return embedded, len(kept_chunks) + len(new_chunks), embed_seconds
 
     def _vectors_for(
-        self, texts: list[str], snapshot: IndexSnapshot, progress: Progress | None
+        self,
+        texts: list[str],
+        snapshot: IndexSnapshot,
+        progress: Progress | None,
+        given: Mapping[str, np.ndarray],
     ) -> tuple[np.ndarray, int]:
-        """Vectors for ``texts``, embedding only those the index has no vector for.
+        """Vectors for ``texts``, embedding only those with no vector yet.
 
         A text already in the current generation (an edited article's untouched
         paragraphs, a wire story filed twice) reuses its stored vector: what is
-        embedded is keyed by its exact content. Returns the vectors and how many
-        texts were embedded.
+        embedded is keyed by its exact content. ``given`` holds vectors made
+        elsewhere. Returns the vectors and how many texts were embedded here.
         """
         if not texts:
             return np.zeros((0, self.embedder.dimension), dtype=np.float32), 0
@@ -233,7 +283,7 @@ class Indexer:
             article = snapshot.documents.get(chunk.doc_id)
             if article is not None:
                 stored.setdefault(chunk_context(article, chunk), row)
-        missing = list(dict.fromkeys(t for t in texts if t not in stored))
+        missing = list(dict.fromkeys(t for t in texts if t not in stored and t not in given))
         fresh = dict(zip(missing, self._embed(missing, progress), strict=True))
         dimension = self.embedder.dimension
         out = np.zeros((len(texts), dimension), dtype=np.float32)
@@ -243,6 +293,8 @@ class Indexer:
         for i, text in enumerate(texts):
             if text in fresh:
                 out[i] = fresh[text]
+            elif text in given and text not in stored:
+                out[i] = given[text]
         if reused:
             log.info("Reused %d stored vectors; embedded %d passages.", len(reused), len(missing))
         return out, len(missing)

@@ -29,6 +29,7 @@ from rag.cite import (
 )
 from rag.config import Settings
 from rag.dates import mentioned_window, recent_window, within
+from rag.embed import make_embedder
 from rag.errors import InputError
 from rag.indexing import Indexer, IndexReport, Progress
 from rag.lexical import STOPWORDS
@@ -200,20 +201,7 @@ class RagService:
     def _unloaded_embedder(self) -> Embedder:
         # Constructing is cheap; reading the model id must not load the model.
         if self._embedder is None:
-            if self.settings.embed_backend == "onnx-int8":
-                from rag.embed_onnx import OnnxEmbedder
-
-                self._embedder = OnnxEmbedder(
-                    self.settings.embedder,
-                    batch_size=self.settings.embed_batch_size,
-                    threads=self.settings.threads,
-                )
-            else:
-                from rag.embed import SentenceTransformerEmbedder
-
-                self._embedder = SentenceTransformerEmbedder(
-                    self.settings.embedder, batch_size=self.settings.embed_batch_size
-                )
+            self._embedder = make_embedder(self.settings)
         return self._embedder
 
     @property
