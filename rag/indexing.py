@@ -237,8 +237,10 @@ class Indexer:
             elif doc_id in prepared:
                 ready = prepared[doc_id]
                 new_chunks.extend(ready.chunks)
+                # Keyed by what was embedded: a copy filed under another title
+                # indexes other text, and is embedded here.
                 for chunk, vector in zip(ready.chunks, ready.vectors, strict=True):
-                    given[chunk_context(article, chunk)] = vector
+                    given[chunk_context(ready.article, chunk)] = vector
             else:
                 new_chunks.extend(self._chunk(article, chunker))
         indexed = [chunk_context(docs[c.doc_id], c) for c in kept_chunks + new_chunks]

@@ -389,7 +389,8 @@ def read_shards(
                 f"{dimension} for {len(chunks)} chunks of {article.doc_id}: the workers ran "
                 f"another embedder than {embedder_id!r}. Install the same models on every node."
             )
-        prepared[article.doc_id] = PreparedArticle(article, chunks, vectors)
+        # The first copy of an article is the one indexed, as in a local run.
+        prepared.setdefault(article.doc_id, PreparedArticle(article, chunks, vectors))
     return articles, prepared, problems
 
 

@@ -55,7 +55,10 @@ def test_a_ray_run_builds_the_index_a_local_run_builds_and_reuses_it(tmp_path, e
     (corpus / "notes.jsonl").write_text(
         '{"title": "Harbour notes", "text": "The Glenmore ferry returned to service on '
         'Monday after repairs to its ramp. Crews tested the ramp twice."}\n'
-        "this line is not JSON\n",
+        "this line is not JSON\n"
+        # The same story under another title: the first copy is the one indexed.
+        '{"title": "Ferry back", "text": "The Glenmore ferry returned to service on '
+        'Monday after repairs to its ramp. Crews tested the ramp twice."}\n',
         encoding="utf-8",
     )
     (corpus / "broken.txt").write_bytes(b"\x00\x01\x02 binary")
