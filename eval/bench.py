@@ -47,6 +47,7 @@ import numpy as np
 
 from eval.commands import script_main, subcommand
 from eval.datasets import load_dataset
+from rag.config import EMBED_BACKENDS
 from rag.types import RawDocument
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,7 +194,7 @@ def bench_embedding(settings, passages: Sequence[str]) -> dict[str, Any]:
 
     rows: dict[str, Any] = {}
     reference: np.ndarray | None = None
-    for backend in ("torch", "onnx-int8"):
+    for backend in EMBED_BACKENDS:
         service = RagService(settings.updated(embed_backend=backend))
         try:
             started = time.perf_counter()

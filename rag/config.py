@@ -26,7 +26,7 @@ def _config_home() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
 
 
-EMBED_BACKENDS = ("torch", "onnx-int8")
+EMBED_BACKENDS = ("torch", "onnx-int8", "openvino-int8")
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,13 @@ class Settings:
     index_dir: Path = _data_home() / "newsrag" / "index"
     # None means the packaged defaults: all-MiniLM-L6-v2 and Gemma 3 270M.
     embedder: str | None = None
-    # "torch" runs the embedder with PyTorch; "onnx-int8" with ONNX Runtime, weights in int8.
+    # "torch" runs the embedder with PyTorch; "onnx-int8" with ONNX Runtime, weights in int8;
+    # "openvino-int8" with OpenVINO, weights and activations in int8 (the fastest).
     embed_backend: str = "torch"
     model: Path | None = None
     k: int = 4
+    # Words of each passage the model reads: the sentences around the best match.
+    passage_words: int = 90
     temperature: float = 0.0
     max_tokens: int = 160
     context_size: int = 2048
@@ -58,6 +61,7 @@ class Settings:
         )
         _check(self.k > 0, "k", self.k, "greater than 0")
         _check(self.k <= 100, "k", self.k, "at most 100")
+        _check(self.passage_words >= 10, "passage_words", self.passage_words, "at least 10")
         _check(0.0 <= self.temperature <= 2.0, "temperature", self.temperature, "between 0 and 2")
         _check(self.max_tokens > 0, "max_tokens", self.max_tokens, "greater than 0")
         _check(self.context_size >= 256, "context_size", self.context_size, "at least 256")

@@ -125,6 +125,12 @@ def make_embedder(settings: Settings) -> Embedder:
         return OnnxEmbedder(
             settings.embedder, batch_size=settings.embed_batch_size, threads=settings.threads
         )
+    if settings.embed_backend == "openvino-int8":
+        from rag.embed_openvino import OpenVinoEmbedder
+
+        return OpenVinoEmbedder(
+            settings.embedder, batch_size=settings.embed_batch_size, threads=settings.threads
+        )
     return SentenceTransformerEmbedder(settings.embedder, batch_size=settings.embed_batch_size)
 
 

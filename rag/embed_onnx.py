@@ -1,12 +1,13 @@
-"""Faster CPU embeddings: the same sentence-transformers model run by ONNX Runtime, in int8.
+"""Faster CPU embeddings: the same sentence-transformers model run by another runtime, in int8.
 
-The first use exports the model's transformer to ONNX and quantises its
-weights to 8-bit integers (dynamic quantisation: activations stay float) into
-a cache folder; later runs load the cached file. Pooling
-and normalisation follow the model folder's own configuration (mean or CLS
-pooling, then unit length), so the vectors are the model's, up to rounding;
-`rag bench` and `rag eval` measure how much that rounding costs. Texts are
-embedded in batches of similar length, so little time goes to padding.
+The first use exports the model's transformer to ONNX and quantises it into a
+cache folder; later runs load the cached file. Here, ONNX Runtime with int8
+weights (dynamic quantisation: activations stay float); ``rag.embed_openvino``
+runs OpenVINO with int8 weights and activations. Pooling and normalisation
+follow the model folder's own configuration (mean or CLS pooling, then unit
+length), so the vectors are the model's, up to rounding; `rag bench` and
+`rag eval` measure how much that rounding costs. Texts are embedded in batches
+of similar length, so little time goes to padding.
 
 Only ``onnxruntime`` and ``onnx`` are needed (the ``fast`` extra); the export
 itself uses the PyTorch model once.
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 
 from rag.embed import DEFAULT_EMBEDDER_ID, count_word_pieces, default_embedder_path
 from rag.errors import ModelError, NotWarmedUpError
@@ -32,15 +34,22 @@ from rag.generate import machine_cores
 
 log = logging.getLogger(__name__)
 
-SUFFIX = "onnx-int8"
-
 
 def cache_home() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "newsrag" / "onnx"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "newsrag"
 
 
-class OnnxEmbedder:
-    """An ``Embedder`` running a sentence-transformers folder with ONNX Runtime (int8)."""
+class ExportedEmbedder:
+    """An ``Embedder`` running a sentence-transformers folder's transformer, exported once.
+
+    Subclasses name the runtime: they export the model into the cache folder
+    (``_export``), load it (``_load``) and run one padded batch (``_run``).
+    Tokenising, length-sorted batching, pooling and normalisation are shared.
+    """
+
+    suffix = ""  # ends the embedder id, so an index knows which runtime made its vectors
+    runtime = ""  # the cache subfolder
+    artifact = ""  # the file the export leaves last: it marks a complete export
 
     def __init__(
         self,
@@ -58,6 +67,7 @@ class OnnxEmbedder:
         self._cache = cache
         self._session: Any = None
         self._tokenizer: Any = None
+        self._inputs: set[str] = set()
         self._max_tokens = 256
         self._pooling = "mean"
         self._normalize = True
@@ -70,45 +80,47 @@ class OnnxEmbedder:
         else:
             path = Path(self._spec)
             base = path.name if path.exists() else self._spec
-        return f"{base}+{SUFFIX}"
+        return f"{base}+{self.suffix}"
 
     def _folder(self) -> Path:
         return default_embedder_path() if self._spec is None else Path(self._spec)
+
+    def _check_runtime(self) -> None:
+        """Import what the runtime needs, or raise ``ModelError`` naming the extra."""
+        raise NotImplementedError
+
+    def _export(self, folder: Path, target: Path) -> None:
+        raise NotImplementedError
+
+    def _load(self, path: Path) -> Any:
+        raise NotImplementedError
+
+    def _run(self, session: Any, feed: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
 
     def warm_up(self) -> None:
         if self._session is not None:
             return
         os.environ["HF_HUB_OFFLINE"] = "1"
-        try:
-            import onnxruntime as ort
-            from transformers import AutoTokenizer
-        except ImportError:
-            raise ModelError(
-                "The ONNX embedder needs onnxruntime and onnx: run "
-                "`pip install -e '.[fast]'`, or leave embed_backend at torch."
-            ) from None
+        self._check_runtime()
+        from transformers import AutoTokenizer
+
         folder = self._folder()
         if not (folder / "modules.json").is_file():
             raise ModelError(
                 f"{folder} is not a sentence-transformers folder (no modules.json); "
-                "the ONNX embedder needs one."
+                f"the {self.suffix} embedder needs one."
             )
         self._read_config(folder)
-        quantized = self._quantized_model(folder)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self._threads
-        options.inter_op_num_threads = 1
+        exported = self._exported_model(folder)
         try:
-            self._session = ort.InferenceSession(
-                str(quantized), options, providers=["CPUExecutionProvider"]
-            )
+            self._session = self._load(exported)
             self._tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        except Exception as exc:  # onnxruntime raises its own exception types
+        except Exception as exc:  # each runtime raises its own exception types
             raise ModelError(
-                f"Could not load the ONNX model {quantized} ({exc}). Delete that folder "
-                "to export it again."
+                f"Could not load the exported model {exported} ({exc}). Delete "
+                f"{exported.parent} to export it again."
             ) from exc
-        self._inputs = {i.name for i in self._session.get_inputs()}
         self._dimension = int(self.embed(["dimension probe"])[0].shape[0])
 
     def _read_config(self, folder: Path) -> None:
@@ -117,8 +129,8 @@ class OnnxEmbedder:
         unknown = set(kinds) - {"Transformer", "Pooling", "Normalize"}
         if unknown:
             raise ModelError(
-                f"The ONNX embedder handles Transformer, Pooling and Normalize modules; "
-                f"{folder} also has {sorted(unknown)}. Use embed_backend torch for it."
+                f"The {self.suffix} embedder handles Transformer, Pooling and Normalize "
+                f"modules; {folder} also has {sorted(unknown)}. Use embed_backend torch for it."
             )
         self._normalize = "Normalize" in kinds
         for module in modules:
@@ -134,22 +146,27 @@ class OnnxEmbedder:
         if bert_config.is_file():
             self._max_tokens = int(json.loads(bert_config.read_text()).get("max_seq_length", 256))
 
-    def _quantized_model(self, folder: Path) -> Path:
-        """The int8 ONNX file for ``folder``, exported on first use."""
+    def _exported_model(self, folder: Path) -> Path:
+        """The runtime's file for ``folder``, exported on first use."""
         weights = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
         digest = hashlib.sha256()
         for path in weights:
             digest.update(path.name.encode())
             digest.update(str(path.stat().st_size).encode())
-        target = (self._cache or cache_home()) / f"{folder.name}-{digest.hexdigest()[:12]}"
-        quantized = target / "model_qint8.onnx"
-        if quantized.is_file():
-            return quantized
-        log.warning("Exporting %s to ONNX int8 once; it is kept in %s", folder, target)
+        home = self._cache or cache_home() / self.runtime
+        target = home / f"{folder.name}-{digest.hexdigest()[:12]}"
+        exported = target / self.artifact
+        if exported.is_file():
+            return exported
         target.mkdir(parents=True, exist_ok=True)
-        with _quiet():
-            export_int8(folder, target)
-        return quantized
+        # Processes that start together (Ray's embedding actors) export once.
+        with FileLock(str(target / ".export.lock")):
+            if exported.is_file():
+                return exported
+            log.warning("Exporting %s for %s once; it is kept in %s", folder, self.suffix, target)
+            with _quiet():
+                self._export(folder, target)
+        return exported
 
     def _require(self) -> Any:
         if self._session is None:
@@ -194,7 +211,7 @@ class OnnxEmbedder:
             return_tensors="np",
         )
         feed = {k: v.astype(np.int64) for k, v in encoded.items() if k in self._inputs}
-        hidden = session.run(None, feed)[0]
+        hidden = self._run(session, feed)
         mask = encoded["attention_mask"].astype(np.float32)[:, :, None]
         if self._pooling == "cls":
             pooled = hidden[:, 0]
@@ -203,6 +220,40 @@ class OnnxEmbedder:
         if self._normalize:
             pooled = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         return np.ascontiguousarray(pooled, dtype=np.float32)
+
+
+class OnnxEmbedder(ExportedEmbedder):
+    """The embedder run by ONNX Runtime, with int8 weights (dynamic quantisation)."""
+
+    suffix = "onnx-int8"
+    runtime = "onnx"
+    artifact = "model_qint8.onnx"
+
+    def _check_runtime(self) -> None:
+        try:
+            import onnx  # noqa: F401  (the export needs it)
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise ModelError(
+                "The ONNX embedder needs onnxruntime and onnx: run "
+                "`pip install -e '.[fast]'`, or leave embed_backend at torch."
+            ) from None
+
+    def _export(self, folder: Path, target: Path) -> None:
+        export_int8(folder, target)
+
+    def _load(self, path: Path) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in session.get_inputs()}
+        return session
+
+    def _run(self, session: Any, feed: dict[str, np.ndarray]) -> np.ndarray:
+        return session.run(None, feed)[0]
 
 
 @contextlib.contextmanager
@@ -219,21 +270,18 @@ def _quiet() -> Iterator[None]:
         root.setLevel(level)
 
 
-def export_int8(folder: Path, target: Path) -> None:
-    """Export the folder's transformer to ONNX, fuse it, then quantise its weights to int8.
+def export_onnx(folder: Path, path: Path) -> Any:
+    """Export the folder's transformer to ONNX at ``path``; return the model's config.
 
-    Measured on 130-word passages with 2 threads (``rag bench``): the plain export
-    runs at the speed of PyTorch; fusing attention, layer norms and GELU (ONNX
-    Runtime's transformer optimiser, which needs the eager attention export)
-    and int8 weights, per output channel, make it 2.3 to 2.5 times faster, with
-    vectors at cosine 0.99 (mean) to the full-precision ones.
+    Inputs are named as the tokenizer names them, batch and tokens dynamic; the
+    one output is the token vectors. Attention is exported eagerly, which ONNX
+    Runtime's transformer optimiser can fuse.
     """
-    import onnx
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.transformers.optimizer import optimize_model
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # a bar for a 90 MB load is noise
     model = AutoModel.from_pretrained(
         str(folder), local_files_only=True, attn_implementation="eager"
     ).eval()
@@ -242,7 +290,6 @@ def export_int8(folder: Path, target: Path) -> None:
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
     axes = {n: {0: "batch", 1: "tokens"} for n in names}
     axes["last_hidden_state"] = {0: "batch", 1: "tokens"}
-    plain, fused = target / "model.onnx", target / "model_fused.onnx"
 
     class HiddenStates(torch.nn.Module):
         """The transformer with its inputs by name and only the token vectors out."""
@@ -258,14 +305,31 @@ def export_int8(folder: Path, target: Path) -> None:
         torch.onnx.export(
             HiddenStates(),
             tuple(sample[n] for n in names),
-            str(plain),
+            str(path),
             input_names=names,
             output_names=["last_hidden_state"],
             dynamic_axes=axes,
             opset_version=17,
             dynamo=False,
         )
-    config = model.config
+    return model.config
+
+
+def export_int8(folder: Path, target: Path) -> None:
+    """Export the folder's transformer to ONNX, fuse it, then quantise its weights to int8.
+
+    Measured on 130-word passages with 2 threads (``rag bench``): the plain export
+    runs at the speed of PyTorch; fusing attention, layer norms and GELU (ONNX
+    Runtime's transformer optimiser, which needs the eager attention export)
+    and int8 weights, per output channel, make it 2.3 to 2.5 times faster, with
+    vectors at cosine 0.99 (mean) to the full-precision ones.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    plain, fused = target / "model.onnx", target / "model_fused.onnx"
+    config = export_onnx(folder, plain)
     optimize_model(
         str(plain),
         model_type="bert",

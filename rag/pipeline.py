@@ -51,8 +51,6 @@ from rag.types import (
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
-# Words of each passage the model reads: the sentences around the best match.
-FOCUS_WORDS = 90
 # An answer stands only when a passage that supports it shares at least this
 # share of the question's terms; below it the passage is about something else.
 MIN_RELEVANCE = 0.5
@@ -364,7 +362,7 @@ class RagService:
             return
         generator = self.generator
         max_tokens = max_tokens or self.settings.max_tokens
-        focused = [focus_passage(p, question, FOCUS_WORDS) for p in passages]
+        focused = [focus_passage(p, question, self.settings.passage_words) for p in passages]
         plan = build_prompt(
             question,
             focused,

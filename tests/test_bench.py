@@ -34,8 +34,9 @@ def test_bench_measures_every_stage(tmp_path):
     )
     assert code == 0
     report = json.loads((tmp_path / "bench.json").read_text())
-    assert set(report["embedding"]) == {"torch", "onnx-int8"}
+    assert set(report["embedding"]) == {"torch", "onnx-int8", "openvino-int8"}
     assert report["embedding"]["onnx-int8"]["cosine_to_torch_mean"] > 0.98
+    assert report["embedding"]["openvino-int8"]["cosine_to_torch_mean"] > 0.98
     (indexed,) = report["indexing"].values()
     assert indexed["chunks"] > 100 and indexed["chunks_per_s"] > 0
     small, large = report["search"]

@@ -32,6 +32,7 @@ def test_newsrag_table_is_accepted(tmp_path):
         ({"temperature": 5.0}, "temperature must be between 0 and 2, got 5.0"),
         ({"context_size": 10}, "context_size must be at least 256, got 10"),
         ({"port": 70000}, "port must be a TCP port"),
+        ({"passage_words": 5}, "passage_words must be at least 10, got 5"),
     ],
 )
 def test_bad_values_are_named(changes, message):

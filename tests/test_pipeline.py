@@ -52,6 +52,20 @@ def test_prompt_carries_the_retrieved_passages(service):
     assert "Laketon" in prompt and "When does the Laketon library close?" in prompt
 
 
+def test_passage_words_bounds_what_the_model_reads(tmp_path, write_articles):
+    def prompt_words(passage_words):
+        svc = RagService(
+            Settings(index_dir=tmp_path / f"idx{passage_words}", passage_words=passage_words),
+            embedder=FakeEmbedder(),
+            generator=FakeGenerator(["The articles do not say."]),
+        )
+        svc.index_paths([write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})])
+        svc.ask("How many steel cables were replaced on the harbor bridge?", k=1)
+        return len(svc.generator.prompts[-1].split())
+
+    assert prompt_words(12) < prompt_words(90)
+
+
 def test_abstention_keeps_the_closest_passages(service):
     svc = service(["The articles do not say."])
     answer = svc.ask("Who won the football match?")
