@@ -194,7 +194,7 @@ def bench_embedding(settings, passages: Sequence[str]) -> dict[str, Any]:
 
     rows: dict[str, Any] = {}
     reference: np.ndarray | None = None
-    for backend in EMBED_BACKENDS:
+    for backend in EMBED_BACKENDS:  # torch first: the others are compared with it
         service = RagService(settings.updated(embed_backend=backend))
         try:
             started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The fastest CPU embeddings here: the sentence-transformers model run by OpenVINO, in int8.
+"""The default embeddings: the sentence-transformers model run by OpenVINO, in int8.
 
 The first use exports the model's transformer to ONNX, reads it into OpenVINO
 and quantises weights and activations to 8-bit integers with NNCF's
@@ -10,8 +10,7 @@ the matrix products run on the CPU's integer dot-product instructions
 
 Measured with ``rag bench`` on 130-word RealTimeQA passages, 2 threads: about
 3.5 times PyTorch's throughput, vectors at cosine 0.996 (mean) to PyTorch's.
-Needs ``openvino`` and, for the one export, ``nncf`` and ``onnx`` (the ``fast``
-extra).
+Needs ``openvino`` and, for the one export, ``nncf`` and ``onnx``.
 """
 
 from __future__ import annotations
@@ -56,14 +55,14 @@ class OpenVinoEmbedder(ExportedEmbedder):
         except ImportError:
             raise ModelError(
                 "The OpenVINO embedder needs openvino (and nncf and onnx for its one "
-                "export): run `pip install -e '.[fast]'`, or set embed_backend to torch."
+                "export): run `pip install -e .`, or set embed_backend to torch."
             ) from None
 
     def _export(self, folder: Path, target: Path) -> None:
         if not all(importlib.util.find_spec(name) for name in ("nncf", "onnx")):
             raise ModelError(
-                "Exporting the OpenVINO embedder needs nncf and onnx: run "
-                "`pip install -e '.[fast]'`."
+                "Exporting the OpenVINO embedder needs nncf and onnx: run `pip install -e .`, "
+                "or set embed_backend to torch."
             )
         export_openvino_int8(folder, target, calibration_texts(), self._max_tokens)
 
@@ -112,7 +111,7 @@ def calibration_texts() -> list[str]:
         raise ModelError(
             f"The OpenVINO export calibrates on the sample articles in {SAMPLES / 'articles'}, "
             "which are not there. Run it from a newsrag source tree, or set embed_backend "
-            "to onnx-int8."
+            "to torch."
         )
     texts: list[str] = []
     for path in articles:
