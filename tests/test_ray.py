@@ -77,7 +77,9 @@ def test_a_ray_run_builds_the_index_a_local_run_builds_and_reuses_it(tmp_path, e
     docs_l, chunk_ids_l, origins_l, vectors_l = contents(local)
     assert docs == docs_l and chunk_ids == chunk_ids_l and origins == origins_l
     assert len(chunk_ids) > len(docs) == 11
-    np.testing.assert_allclose(vectors, vectors_l, atol=1e-5)
+    # The int8 embedders round a passage a little differently in another batch.
+    np.testing.assert_allclose(vectors, vectors_l, atol=5e-3)
+    assert np.min(np.sum(vectors * vectors_l, axis=1)) > 0.9999
     ray_manifest, local_manifest = (
         IndexStore(on_ray).read_manifest(),
         IndexStore(local).read_manifest(),
