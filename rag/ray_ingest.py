@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -277,8 +278,25 @@ def _shard_location(index_dir: Path, given: str | None) -> tuple[str, bool]:
     return str(folder), True
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail at once when nothing listens at a HOST:PORT address (Ray retries for minutes)."""
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise DistributedError(
+            f"Nothing answers at {address!r} ({exc.strerror or exc}). Start the cluster's head "
+            "with `ray start --head`, or pass its address (HEAD:6379, or ray://HEAD:10001)."
+        ) from None
+
+
 def _start(ray: Any, address: str) -> None:
     quiet = log.getEffectiveLevel() > logging.INFO
+    if address != LOCAL:
+        _check_reachable(address)
     try:
         if address == LOCAL:
             ray.init(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -137,6 +138,22 @@ def test_bad_ray_options_get_a_message(tmp_path, env):
     assert done.returncode == 2
     assert "--ray-actors must be greater than 0" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:{port}", "ray://127.0.0.1:{port}"])
+def test_a_cluster_address_where_nothing_listens_fails_at_once(tmp_path, env, address):
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Ferry\n\nThe ferry returned to service on Monday.\n")
+    address = address.format(port=port)
+    done = rag("index", corpus, "--index-dir", tmp_path / "idx", "--ray", address, env=env)
+    assert done.returncode == 6, done.stderr
+    assert f"Nothing answers at {address!r}" in done.stderr
+    assert "ray start --head" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "idx" / "manifest.json").exists()
 
 
 def test_without_ray_installed_the_message_says_what_to_install(monkeypatch):
