@@ -292,7 +292,7 @@ class IndexStore:
         generation = self._next_generation()
         tmp_dir = Path(tempfile.mkdtemp(prefix=f".{generation}-", dir=self.path))
         try:
-            _write_jsonl(tmp_dir / "documents.jsonl", (_article_json(a) for a in documents))
+            _write_jsonl(tmp_dir / "documents.jsonl", (article_to_json(a) for a in documents))
             _write_jsonl(tmp_dir / "chunks.jsonl", (_chunk_json(c) for c in chunks))
             faiss_index, info = build_vector_index(vectors, flat_limit=self.flat_limit)
             faiss.write_index(faiss_index, str(tmp_dir / "vectors.faiss"))
@@ -345,7 +345,8 @@ class IndexStore:
 # --- file formats ------------------------------------------------------------
 
 
-def _article_json(a: Article) -> dict[str, Any]:
+def article_to_json(a: Article) -> dict[str, Any]:
+    """An article as stored in ``documents.jsonl`` (and in Ray's shards)."""
     return {
         "doc_id": a.doc_id,
         "title": a.title,
@@ -368,17 +369,21 @@ def _chunk_json(c: Chunk) -> dict[str, Any]:
     }
 
 
+def article_from_json(data: dict[str, Any]) -> Article:
+    return Article(
+        doc_id=data["doc_id"],
+        title=data["title"],
+        text=data["text"],
+        date=data.get("date"),
+        source=data.get("source"),
+        url=data.get("url"),
+        origins=tuple(data.get("origins", ())),
+    )
+
+
 def _read_documents(path: Path) -> Iterable[Article]:
     for data in _read_jsonl(path):
-        yield Article(
-            doc_id=data["doc_id"],
-            title=data["title"],
-            text=data["text"],
-            date=data.get("date"),
-            source=data.get("source"),
-            url=data.get("url"),
-            origins=tuple(data.get("origins", ())),
-        )
+        yield article_from_json(data)
 
 
 def _read_chunks(path: Path, documents: dict[str, Article]) -> Iterable[Chunk]:

@@ -9,8 +9,8 @@ length), so the vectors are the model's, up to rounding; `rag bench` and
 `rag eval` measure how much that rounding costs. Texts are embedded in batches
 of similar length, so little time goes to padding.
 
-Only ``onnxruntime`` and ``onnx`` are needed (the ``fast`` extra); the export
-itself uses the PyTorch model once.
+The ONNX Runtime embedder needs ``onnxruntime`` (the ``fast`` extra) and
+``onnx``; the export itself uses the PyTorch model once.
 """
 
 from __future__ import annotations

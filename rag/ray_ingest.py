@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from index.store import article_from_json, article_to_json
 from rag.chunk import chunk_article, chunk_context
 from rag.clean import clean_document
 from rag.config import Settings
@@ -181,7 +182,7 @@ class ArticleEmbedder:
         problem: tuple[str, str] | None = None,
     ) -> None:
         out["seq"].append(int(seq))
-        out["article"].append(json.dumps(_article_json(article)) if article else None)
+        out["article"].append(json.dumps(article_to_json(article)) if article else None)
         out["chunks"].append(None)
         out["vectors"].append(None)
         out["known"].append(known)
@@ -199,18 +200,6 @@ def _table(columns: dict[str, list[Any]], types: dict[str, str]) -> Any:
 
 def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _article_json(a: Article) -> dict[str, Any]:
-    return {
-        "doc_id": a.doc_id,
-        "title": a.title,
-        "text": a.text,
-        "date": a.date,
-        "source": a.source,
-        "url": a.url,
-        "origins": list(a.origins),
-    }
 
 
 def _chunk_json(c: Chunk) -> list[Any]:
@@ -383,16 +372,7 @@ def read_shards(
         if row["problem"] is not None:
             problems.append(LoadProblem(row["origin"], row["problem"]))
             continue
-        data = json.loads(row["article"])
-        article = Article(
-            doc_id=data["doc_id"],
-            title=data["title"],
-            text=data["text"],
-            date=data["date"],
-            source=data["source"],
-            url=data["url"],
-            origins=tuple(data["origins"]),
-        )
+        article = article_from_json(json.loads(row["article"]))
         articles.append(article)
         if row["known"] or row["chunks"] is None:
             continue
