@@ -37,7 +37,10 @@ class Settings:
     # "openvino-int8" runs the embedder with OpenVINO, weights and activations in int8 (the
     # fastest); "onnx-int8" with ONNX Runtime, weights in int8; "torch" with PyTorch.
     embed_backend: str = "openvino-int8"
-    model: Path | None = None
+    # A model pack name (`rag models`) or a GGUF path; None means the default pack.
+    model: str | None = None
+    # Check answers by meaning with the model's own yes/no judgement (instruction models).
+    judge: bool = True
     k: int = 4
     # Words of each passage the model reads: the sentences around the best match.
     passage_words: int = 90
@@ -107,6 +110,15 @@ def _coerce(name: str, raw: object, origin: str) -> object:
             if isinstance(raw, bool):
                 raise ValueError
             return int(raw)
+        if kind.startswith("bool"):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError
         if kind.startswith("float"):
             return float(raw)
         return str(raw)

