@@ -24,9 +24,14 @@ _ABBREVIATIONS = frozenset(
     u.s u.k u.n u.s.a e.u inc ltd co corp dept est fig approx""".split()
 )
 # A candidate boundary: terminal punctuation, optional closing quotes/brackets, whitespace.
-_BOUNDARY = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)")
-_NEXT_STARTS_SENTENCE = re.compile(r"\s+[\"'“‘«(\[]*[A-Z0-9À-ÖØ-Þ]")
+# It starts only where a run of punctuation starts and takes the run whole (possessive),
+# so a line of ten thousand dots is read once, not once from each dot (quadratic).
+_BOUNDARY = re.compile(r"(?<![.!?…])[.!?…]++[\"'”’»)\]]*+(?=\s)")
+_NEXT_STARTS_SENTENCE = re.compile(r"\s++[\"'“‘«(\[]*[A-Z0-9À-ÖØ-Þ]")
 _LAST_WORD = re.compile(r"([\w.]+)[.]+[\"'”’»)\]]*$")
+# Where an over-long sentence may be cut: between words, and inside a "word" longer
+# than any real one (a URL, a run of digits), which the embedder could not read whole.
+_PIECE = re.compile(r"\S{1,100}")
 
 
 @dataclass(frozen=True)
@@ -101,21 +106,39 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 def _split_long(
     text: str, span: tuple[int, int], count_tokens: CountTokens, max_tokens: int
 ) -> list[tuple[int, int]]:
-    """Split one over-long sentence at word boundaries into pieces within ``max_tokens``."""
-    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[span[0] : span[1]])]
-    words = [(span[0] + s, span[0] + e) for s, e in words]
+    """Split one over-long sentence at word boundaries into pieces within ``max_tokens``.
+
+    Every word is at least one token, so a piece never holds more than
+    ``max_tokens`` words: the search for each piece's end looks no further, and
+    the whole split costs time linear in the sentence (searching up to the end
+    of the sentence for every piece made unpunctuated text quadratic). The
+    search starts from the length of the piece before, which in running text
+    is nearly always right: two tokenizer calls confirm it.
+    """
+    words = [(m.start(), m.end()) for m in _PIECE.finditer(text, span[0], span[1])]
+
+    def fits(first: int, end: int) -> bool:
+        return count_tokens([text[words[first][0] : words[end - 1][1]]])[0] <= max_tokens
+
     pieces: list[tuple[int, int]] = []
-    i = 0
+    i, guess = 0, 1
     while i < len(words):
-        # Grow the piece by halving the step: few tokenizer calls even for huge sentences.
-        lo, hi = i + 1, len(words)
-        while lo < hi:
+        lo, hi = i + 1, min(len(words), i + max_tokens)  # the answer lies in [lo, hi]
+        probe = min(max(lo, i + guess), hi)
+        if fits(i, probe):
+            lo = probe
+            if probe < hi and not fits(i, probe + 1):
+                hi = probe
+        else:
+            hi = probe - 1
+        while lo < hi:  # halve the rest
             mid = (lo + hi + 1) // 2
-            if count_tokens([text[words[i][0] : words[mid - 1][1]]])[0] <= max_tokens:
+            if fits(i, mid):
                 lo = mid
             else:
                 hi = mid - 1
         pieces.append((words[i][0], words[lo - 1][1]))
+        guess = lo - i
         i = lo
     return pieces
 

@@ -52,7 +52,7 @@ _DATELINE_TAIL = re.compile(
 _SOURCE_LINE = re.compile(r"^\s*source\s*:\s*(?P<source>.{1,120}?)\s*$", re.IGNORECASE)
 _ABOUT_LINE = re.compile(r"^\s*about\s+\S.{0,60}$", re.IGNORECASE)
 _FURNITURE = re.compile(
-    r"^\s*(?:"
+    r"^\s*+(?:"
     r"(?:sign up|subscribe)\b.{0,100}"
     r"|follow us\b.{0,80}"
     r"|share (?:this|on)\b.{0,60}"
@@ -163,7 +163,7 @@ def _first_sentence_title(text: str) -> str:
 
 
 _ENDS_UNIT = re.compile(r"[.!?:;\"”’)\]…]$")
-_STARTS_BLOCK = re.compile(r"^\s*(?:[#>|*•–—-]|\d+[.)]\s)")
+_STARTS_BLOCK = re.compile(r"^\s*+(?:[#>|*•–—-]|\d+[.)]\s)")
 # A line shorter than this is a heading or a label, not a wrapped line of prose.
 _MIN_WRAPPED = 30
 # Subheadings are shorter than this; a line as long as a folded one runs on
@@ -181,22 +181,31 @@ def unwrap_lines(text: str) -> str:
     either the next line starts in lower case or the line is as long as a
     folded one (a short sentence-case subheading stays on its own line).
     """
-    lines = text.split("\n")
     out: list[str] = []
-    for line in lines:
-        previous = out[-1] if out else ""
+    # The paragraph being joined, kept as parts: joining a growing string line by
+    # line copies it each time, quadratic for a long paragraph folded into many lines.
+    parts: list[str] = []
+    length = 0  # of the joined paragraph: its parts plus a space between each two
+    for line in text.split("\n"):
+        previous_end = parts[-1][-1:] if parts else ""
         runs_on = (
             line.strip()
-            and len(previous) >= _MIN_WRAPPED
-            and not _ENDS_UNIT.search(previous)
-            and not _STARTS_BLOCK.match(previous)
+            and length >= _MIN_WRAPPED
+            and not _ENDS_UNIT.search(previous_end)
+            and not _STARTS_BLOCK.match(parts[0])
             and not _STARTS_BLOCK.match(line)
-            and (line.lstrip()[:1].islower() or len(previous) >= _FOLDED)
+            and (line.lstrip()[:1].islower() or length >= _FOLDED)
         )
         if runs_on:
-            out[-1] = f"{previous} {line.strip()}"
+            stripped = line.strip()
+            parts.append(stripped)
+            length += 1 + len(stripped)
         else:
-            out.append(line)
+            if parts:
+                out.append(" ".join(parts))
+            parts, length = [line], len(line)
+    if parts:
+        out.append(" ".join(parts))
     return "\n".join(out)
 
 
