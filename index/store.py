@@ -18,9 +18,11 @@ generation is kept so readers that just read the old manifest can finish.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -33,10 +35,12 @@ import numpy as np
 
 from index.vectors import FLAT_LIMIT, build_vector_index, read_vector_index, search_params
 from rag.errors import (
+    ConfigError,
     IndexCorruptError,
     IndexLockedError,
     IndexMismatchError,
     IndexNotFoundError,
+    StorageError,
 )
 from rag.lexical import LexicalIndex
 from rag.types import Article, Chunk
@@ -47,6 +51,17 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 LOCK = ".lock"
+UPLOADS = "uploads"
+# What newsrag creates in an index folder, and so all it may delete there: a
+# generation, a generation being written, a manifest being replaced, Ray shards.
+_GENERATION = re.compile(r"gen-\d{6}")
+_OWN_NAMES = re.compile(
+    r"manifest\.json|\.lock|uploads|gen-\d{6}|\.gen-\d{6}-\w+|\.manifest\.json-\w+|\.shards-\w+"
+)
+# The files of a generation (bm25/ is a folder); a folder holding anything else is not ours.
+_GENERATION_FILES = frozenset(
+    {"documents.jsonl", "chunks.jsonl", "vectors.faiss", "vectors.json", "bm25"}
+)
 
 
 @dataclass(frozen=True)
@@ -236,19 +251,47 @@ class IndexStore:
                 "(`rag index` creates it)."
             )
 
+    def check_owned(self) -> None:
+        """Refuse to write into a folder that is not an index and not empty.
+
+        ``manifest.json`` marks an index. A folder without one is used only when
+        it holds nothing but what newsrag itself makes (a first write that was
+        interrupted); any other folder is someone's data, and is left alone.
+        """
+        self._check_folder()
+        if not self.path.is_dir() or _is_manifest(self.path / MANIFEST):
+            return
+        try:
+            names = sorted(e.name for e in self.path.iterdir())
+        except OSError as exc:
+            raise self._storage_error(exc) from None
+        foreign = [
+            n
+            for n in names
+            if not _OWN_NAMES.fullmatch(n)
+            or ("gen-" in n and not _is_generation_folder(self.path / n))
+        ]
+        if MANIFEST in names and not any(_GENERATION.fullmatch(n) for n in names):
+            foreign.insert(0, MANIFEST)  # someone else's manifest.json, not a damaged index
+        if foreign:
+            more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+            raise ConfigError(
+                f"{self.path} is not a newsrag index (it has no newsrag {MANIFEST}) and is not "
+                f"empty: it holds {foreign[0]!r}{more}. newsrag writes only into a new or empty "
+                "folder or an existing index; pass --index-dir another folder."
+            )
+
     def lock(self) -> Any:
         """An exclusive, cross-process lock for writers (use as a context manager)."""
         from filelock import FileLock, Timeout
 
-        self._check_folder()
+        self.check_owned()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise IndexNotFoundError(
-                f"Cannot create the index folder {self.path} ({exc.strerror}). "
-                "Pass --index-dir a folder you can write to."
-            ) from None
+            raise self._storage_error(exc, f"Cannot create the index folder {self.path}") from None
         lock = FileLock(str(self.path / LOCK), timeout=self.lock_timeout)
+        storage_error = self._storage_error
 
         class _Guard:
             def __enter__(self_inner) -> None:
@@ -263,11 +306,30 @@ class IndexStore:
                             f"Another `rag index` has held {self.path} for over "
                             f"{self.lock_timeout:.0f}s. Wait for it to finish, or stop it."
                         ) from None
+                except OSError as exc:  # a read-only folder, or one we may not write to
+                    raise storage_error(exc) from None
 
             def __exit__(self_inner, *exc: object) -> None:
                 lock.release()
 
         return _Guard()
+
+    def _storage_error(self, exc: BaseException, what: str = "") -> StorageError:
+        """A failed write as one sentence: what happened, that nothing changed, what to do."""
+        code = getattr(exc, "errno", None)
+        if code == errno.ENOSPC or code == errno.EDQUOT or "write error" in str(exc):
+            reason, fix = "the disk is full", "Free some space and run the command again."
+        elif code == errno.EROFS:
+            reason = "the folder is on a read-only file system"
+            fix = "Pass --index-dir a folder you can write to."
+        elif code in (errno.EACCES, errno.EPERM):
+            reason, fix = "permission denied", "Pass --index-dir a folder you can write to."
+        else:
+            lines = str(exc).strip().splitlines() or [type(exc).__name__]
+            reason = getattr(exc, "strerror", None) or lines[-1]
+            fix = "Check the disk and the folder, and run the command again."
+        what = what or f"Could not write the index at {self.path}"
+        return StorageError(f"{what}: {reason}. The index is unchanged. {fix}")
 
     def write(
         self,
@@ -288,9 +350,13 @@ class IndexStore:
         if len(lexical_texts) != len(chunks):
             raise ValueError(f"{len(lexical_texts)} lexical texts for {len(chunks)} chunks")
         dimension = int(vectors.shape[1])
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.check_owned()
         generation = self._next_generation()
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{generation}-", dir=self.path))
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            tmp_dir = Path(tempfile.mkdtemp(prefix=f".{generation}-", dir=self.path))
+        except OSError as exc:
+            raise self._storage_error(exc) from None
         try:
             _write_jsonl(tmp_dir / "documents.jsonl", (article_to_json(a) for a in documents))
             _write_jsonl(tmp_dir / "chunks.jsonl", (_chunk_json(c) for c in chunks))
@@ -303,6 +369,9 @@ class IndexStore:
                     _fsync_file(path)
             _chmod_as_umask(tmp_dir, 0o777)
             os.rename(tmp_dir, self.path / generation)
+        except (OSError, RuntimeError) as exc:  # faiss reports a full disk as RuntimeError
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise self._storage_error(exc) from None
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise
@@ -316,17 +385,24 @@ class IndexStore:
             n_chunks=len(chunks),
             updated_at=time.time(),
         )
-        _atomic_write_text(self.path / MANIFEST, json.dumps(manifest.to_json(), indent=2) + "\n")
+        try:
+            _atomic_write_text(
+                self.path / MANIFEST, json.dumps(manifest.to_json(), indent=2) + "\n"
+            )
+        except OSError as exc:
+            # The old manifest still names the old generation; the new one is an orphan.
+            shutil.rmtree(self.path / generation, ignore_errors=True)
+            raise self._storage_error(exc) from None
         self._remove_stale_generations(keep={generation, self._previous_generation(generation)})
         return manifest
 
     def _generations(self) -> list[str]:
         if not self.path.is_dir():
             return []
-        return sorted(p.name for p in self.path.iterdir() if p.name.startswith("gen-"))
+        return sorted(p.name for p in self.path.iterdir() if _GENERATION.fullmatch(p.name))
 
     def _next_generation(self) -> str:
-        numbers = [int(g.split("-")[1]) for g in self._generations() if g[4:].isdigit()]
+        numbers = [int(g.split("-")[1]) for g in self._generations()]
         return f"gen-{max(numbers, default=0) + 1:06d}"
 
     def _previous_generation(self, current: str) -> str | None:
@@ -334,12 +410,36 @@ class IndexStore:
         return older[-1] if older else None
 
     def _remove_stale_generations(self, keep: set[str | None]) -> None:
+        """Delete old generations and leftovers of killed writes; nothing else.
+
+        Only a real folder (not a link) named as newsrag names them and holding
+        only the files newsrag writes there: a ``gen-photos`` folder, or a
+        ``gen-000001`` with someone's files in it, stays.
+        """
         for entry in self.path.iterdir():
-            stale_gen = entry.name.startswith("gen-") and entry.name not in keep
+            stale_gen = _GENERATION.fullmatch(entry.name) and entry.name not in keep
             # Leftovers of a write that was killed before its rename.
-            stale_tmp = entry.name.startswith(".gen-")
-            if entry.is_dir() and (stale_gen or stale_tmp):
+            stale_tmp = re.fullmatch(r"\.gen-\d{6}-\w+", entry.name)
+            if (stale_gen or stale_tmp) and _is_generation_folder(entry):
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+def _is_generation_folder(path: Path) -> bool:
+    if path.is_symlink() or not path.is_dir():
+        return False
+    try:
+        return all(p.name in _GENERATION_FILES for p in path.iterdir())
+    except OSError:
+        return False
+
+
+def _is_manifest(path: Path) -> bool:
+    """Is ``path`` a newsrag manifest (even one of another format version)?"""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "format_version" in data and "generation" in data
 
 
 # --- file formats ------------------------------------------------------------

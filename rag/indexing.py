@@ -20,7 +20,7 @@ import numpy as np
 from index.store import IndexSnapshot, IndexStore
 from rag.chunk import ChunkerSettings, chunk_article, chunk_context
 from rag.clean import clean_document
-from rag.errors import IndexMismatchError, InputError
+from rag.errors import IndexMismatchError, InputError, RagError
 from rag.ingest import load_documents
 from rag.types import Article, Chunk, Embedder, LoadProblem, RawDocument
 
@@ -94,6 +94,15 @@ class Indexer:
             )
         return snapshot
 
+    def _previous_size(self) -> int:
+        """How many articles the index held before a rebuild replaces them all."""
+        if not self.store.exists():
+            return 0
+        try:
+            return self.store.read_manifest().n_documents
+        except RagError:  # a damaged index is what a rebuild is for
+            return 0
+
     def index_paths(
         self,
         paths: Sequence[str | os.PathLike[str]],
@@ -161,6 +170,7 @@ class Indexer:
         started: float,
         prepared: Mapping[str, PreparedArticle],
     ) -> IndexReport:
+        dropped = self._previous_size() if rebuild else 0
         snapshot = self._current(rebuild)
         old = snapshot.documents
         seen_files = {_origin_file(o) for a in articles for o in a.origins}
@@ -190,7 +200,7 @@ class Indexer:
             added=added,
             unchanged=unchanged,
             replaced=len(replaced),
-            removed=0,
+            removed=dropped,
             chunks_embedded=report[0],
             problems=tuple(problems),
             n_documents=len(docs),
@@ -199,13 +209,21 @@ class Indexer:
             embed_seconds=report[2],
         )
 
-    def remove(self, selectors: Sequence[str]) -> list[Article]:
-        """Remove articles by doc id (or unique prefix) or by the path they came from."""
+    def remove(self, selectors: Sequence[str], *, recursive: bool = False) -> list[Article]:
+        """Remove articles by exact doc id or the path of the file they came from.
+
+        A folder removes the articles of the files under it only with ``recursive``.
+        Returns the removed articles.
+        """
         if not selectors:
             raise InputError("Nothing to remove: give document ids or file paths.")
+        if any(not s.strip() for s in selectors):
+            select_documents({}, selectors)  # says a blank argument is an error
+        if not self.store.exists():
+            self.store.read_manifest()  # says there is no index, and creates no folder
         with self.store.lock():
             snapshot = self.store.load(embedder_id=self.embedder.model_id)
-            victims = select_documents(snapshot.documents, selectors)
+            victims = select_documents(snapshot.documents, selectors, recursive=recursive)
             docs = {d: a for d, a in snapshot.documents.items() if d not in victims}
             self._commit(snapshot, docs, None, {})
             return [snapshot.documents[d] for d in victims]
@@ -335,26 +353,72 @@ class Indexer:
         return np.vstack(out)
 
 
-def select_documents(documents: dict[str, Article], selectors: Sequence[str]) -> list[str]:
-    """Doc ids matching each selector: an id, a unique id prefix, or an origin path."""
+def select_documents(
+    documents: dict[str, Article], selectors: Sequence[str], *, recursive: bool = False
+) -> list[str]:
+    """Doc ids matching each selector exactly: a whole id, or the path of a file they came from.
+
+    A folder selects the articles of every file under it only when ``recursive``
+    is set: removal never reaches further than what was named. An empty selector
+    (a script's unset variable) is an error, never "the current folder".
+    """
     chosen: list[str] = []
     for selector in selectors:
-        by_id = [d for d in documents if d.startswith(selector)] if len(selector) >= 4 else []
-        path = os.path.abspath(selector)
-        by_path = [
-            d
-            for d, a in documents.items()
-            if any(
-                _origin_file(o) == path or _origin_file(o).startswith(path + os.sep)
-                for o in a.origins
-            )
-        ]
-        matches = by_id or by_path
-        if not matches:
+        if not selector.strip():
             raise InputError(
-                f"No indexed article matches {selector!r}. `rag list` shows ids and sources."
+                "An empty argument was given to remove. Give document ids (`rag list` shows "
+                "them) or file paths."
             )
-        if by_id and len(by_id) > 1:
-            raise InputError(f"{selector!r} matches {len(by_id)} articles; give more of the id.")
+        matches = _exact_matches(documents, selector, recursive)
+        if not matches:
+            raise InputError(_no_match_message(documents, selector))
         chosen.extend(d for d in matches if d not in chosen)
     return chosen
+
+
+def _selector_paths(selector: str) -> set[str]:
+    """The absolute path a selector names, as typed and with links resolved."""
+    path = os.path.abspath(os.path.expanduser(selector))
+    try:
+        return {path, os.path.realpath(path)}
+    except (OSError, ValueError):
+        return {path}
+
+
+def _exact_matches(documents: dict[str, Article], selector: str, recursive: bool) -> list[str]:
+    if selector in documents:
+        return [selector]
+    paths = _selector_paths(selector)
+    by_file = [
+        d
+        for d, a in documents.items()
+        if any(o in paths or _origin_file(o) in paths for o in a.origins)
+    ]
+    if by_file or not recursive:
+        return by_file
+    folders = tuple(p.rstrip(os.sep) + os.sep for p in paths)
+    return [
+        d
+        for d, a in documents.items()
+        if any(_origin_file(o).startswith(folders) for o in a.origins)
+    ]
+
+
+def _no_match_message(documents: dict[str, Article], selector: str) -> str:
+    """Why nothing matches, with the exact form to type when the user was close."""
+    prefixed = [d for d in documents if d.startswith(selector.strip())]
+    if len(prefixed) == 1:
+        return (
+            f"No indexed article has the id {selector!r}; give the whole id "
+            f"{prefixed[0]!r} to remove {documents[prefixed[0]].title!r}."
+        )
+    folders = tuple(p.rstrip(os.sep) + os.sep for p in _selector_paths(selector))
+    under = sum(
+        1 for a in documents.values() if any(_origin_file(o).startswith(folders) for o in a.origins)
+    )
+    if under:
+        return (
+            f"{selector!r} is a folder holding {under} indexed article(s); nothing was removed. "
+            "Add --recursive to remove them all, or name the files or ids."
+        )
+    return f"No indexed article matches {selector!r}. `rag list` shows ids and sources."

@@ -7,11 +7,15 @@ a path that does not exist at all stops it, since that is a typo to fix first.
 from __future__ import annotations
 
 import codecs
+import errno
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 from rag.errors import InputError
 from rag.types import LoadProblem, RawDocument
@@ -25,20 +29,56 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
 MAX_BYTES = 50_000_000
 
 
-def iter_files(paths: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[Path, bool]]:
-    """Files under ``paths`` in a stable order, each with whether it was named explicitly."""
+def iter_files(
+    paths: Sequence[str | os.PathLike[str]], problems: list[LoadProblem] | None = None
+) -> Iterator[tuple[Path, bool]]:
+    """Files under ``paths`` in a stable order, each with whether it was named explicitly.
+
+    Symbolic links to folders are not followed (a link back up the tree would
+    loop). A folder that cannot be listed is added to ``problems`` when given.
+    Anything that is not a folder is yielded, FIFOs and devices included:
+    ``load_file`` skips what is not a regular file without opening it.
+    """
     for raw in paths:
+        if not str(raw).strip():
+            raise InputError("An empty path was given. Name the files or folders to index.")
         path = Path(raw).expanduser()
-        if not path.exists():
-            raise InputError(f"{path} does not exist. Check the path and try again.")
-        if path.is_file():
-            yield path.resolve(), True
+        try:
+            path.stat()
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise InputError(f"{path} is a symbolic link that points to itself.") from None
+            if exc.errno == errno.ENOENT:
+                raise InputError(f"{path} does not exist. Check the path and try again.") from None
+            raise InputError(f"{path} cannot be read ({exc.strerror}).") from None
+        if not path.is_dir():
+            yield _resolved(path), True
             continue
-        for root, dirs, files in os.walk(path):
+
+        for root, dirs, files in os.walk(path, onerror=_listing_problem(path, problems)):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(files):
                 if not name.startswith("."):
-                    yield (Path(root) / name).resolve(), False
+                    yield _resolved(Path(root) / name), False
+
+
+def _listing_problem(folder: Path, problems: list[LoadProblem] | None) -> Callable[[OSError], None]:
+    """``os.walk``'s error handler: a folder it cannot list becomes a problem, not silence."""
+
+    def unreadable(exc: OSError) -> None:
+        if problems is not None:
+            where = exc.filename or str(folder)
+            problems.append(LoadProblem(str(where), f"cannot be listed: {exc.strerror}"))
+
+    return unreadable
+
+
+def _resolved(path: Path) -> Path:
+    """The absolute path with links resolved; a link loop stays as named (and is reported)."""
+    try:
+        return path.resolve(strict=True)
+    except (OSError, RuntimeError):  # a loop, or a link to nothing
+        return path.absolute()
 
 
 def decode(data: bytes) -> str | None:
@@ -72,10 +112,13 @@ def load_documents(
 ) -> tuple[list[RawDocument], list[LoadProblem]]:
     documents: list[RawDocument] = []
     problems: list[LoadProblem] = []
-    for path, explicit in iter_files(paths):
+    for path, explicit in iter_files(paths, problems):
         suffix = path.suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
-            if explicit:
+            special = _special_file(path)  # a FIFO or a link loop is worth a line either way
+            if special:
+                problems.append(LoadProblem(str(path), special))
+            elif explicit:
                 problems.append(
                     LoadProblem(
                         str(path),
@@ -97,13 +140,11 @@ def load_file(
 ) -> tuple[list[RawDocument], list[LoadProblem]]:
     origin = str(path)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            message = f"file is {size:,} bytes; the limit is {max_bytes:,}. Split it up."
-            return [], [LoadProblem(origin, message)]
-        data = path.read_bytes()
+        data = _read_regular_file(path, max_bytes)
+    except _NotAnArticle as exc:
+        return [], [LoadProblem(origin, str(exc))]
     except OSError as exc:
-        return [], [LoadProblem(origin, f"cannot be read: {exc.strerror or exc}")]
+        return [], [LoadProblem(origin, f"cannot be read: {_os_reason(exc)}")]
     text = decode(data)
     if text is None:
         return [], [
@@ -120,6 +161,69 @@ def load_file(
             return [], [LoadProblem(origin, "no article text found in the HTML")]
         return [doc], []
     return [RawDocument(text=text, origin=origin)], []
+
+
+class _NotAnArticle(Exception):
+    """A path that is not a regular file of an acceptable size; the message says why."""
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _check_regular(mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    raise _NotAnArticle(f"is {kind}, not a file of text; skipped")
+
+
+def _read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file; anything else is refused before it is opened.
+
+    Opening a FIFO for reading blocks until a writer appears, forever in a
+    folder nobody writes to; a device can stream without end. The kind is
+    checked with ``stat`` first, and checked again on the open descriptor
+    (opened non-blocking), in case the path was swapped in between.
+    """
+    _check_regular(os.stat(path).st_mode)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        _check_regular(info.st_mode)
+        if info.st_size > max_bytes:
+            raise _NotAnArticle(
+                f"file is {info.st_size:,} bytes; the limit is {max_bytes:,}. Split it up."
+            )
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(max_bytes + 1)[: max_bytes + 1]
+    finally:
+        os.close(fd)
+
+
+def _special_file(path: Path) -> str | None:
+    """Why a file found in a folder is no file at all (a FIFO, a link loop), or None."""
+    try:
+        _check_regular(os.stat(path).st_mode)
+    except _NotAnArticle as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"cannot be read: {_os_reason(exc)}"
+    return None
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "it is a symbolic link loop"
+    if exc.errno == errno.ENOENT:
+        return "it vanished, or is a link to nothing"
+    return exc.strerror or str(exc)
 
 
 def _optional_str(record: dict[str, object], key: str) -> str | None:
@@ -167,12 +271,27 @@ def parse_jsonl(text: str, origin: str) -> tuple[list[RawDocument], list[LoadPro
 
 
 def parse_html(html: str, origin: str) -> RawDocument | None:
-    """The main text of a web page, without scripts, styles, navigation or footers."""
+    """The main text of a web page, without scripts, styles, navigation or footers.
+
+    Markup nested deeper than the HTML parser goes (libxml2 stops at 256
+    elements, 2048 with ``huge_tree``) would lose everything below that depth
+    and after it, silently. Such a page is read whole by Python's own parser
+    instead, with a warning: all its text is kept, boilerplate included.
+    """
     import trafilatura
 
+    tree = _parse_tree(html)
+    if tree is not None and _too_deep(tree):
+        log.warning(
+            "%s: markup nested over %d elements deep; read whole, page furniture included",
+            origin,
+            _MAX_DEPTH,
+        )
+        body = _all_visible_text(html)
+        return RawDocument(text=body, origin=origin) if body else None
     try:
         result = trafilatura.bare_extraction(
-            html,
+            tree if tree is not None else html,
             with_metadata=True,
             include_comments=False,
             include_tables=False,
@@ -184,7 +303,7 @@ def parse_html(html: str, origin: str) -> RawDocument | None:
     data = result.as_dict() if hasattr(result, "as_dict") else (result or {})
     body = (data.get("text") or "").strip()
     if not body:
-        body = _visible_text(html)
+        body = _visible_text(_parse_tree(html))  # trafilatura may have pruned the tree
     if not body:
         return None
     return RawDocument(
@@ -197,15 +316,66 @@ def parse_html(html: str, origin: str) -> RawDocument | None:
     )
 
 
-def _visible_text(html: str) -> str:
-    """Fallback: all text outside script, style and page chrome."""
+# libxml2's deepest element with huge_tree; a tree that reaches it may have lost text.
+_MAX_DEPTH = 2048
+_SKIPPED = frozenset({"script", "style", "noscript", "nav", "footer", "header", "aside"})
+
+
+def _parse_tree(html: str) -> Any:
     from lxml import html as lxml_html
 
     try:
-        tree = lxml_html.fromstring(html)
+        return lxml_html.fromstring(html, parser=lxml_html.HTMLParser(huge_tree=True))
     except Exception:  # lxml rejects empty or pathological documents
+        return None
+
+
+def _too_deep(tree: Any) -> bool:
+    from lxml import etree
+
+    depth = 0
+    for event, _ in etree.iterwalk(tree, events=("start", "end")):
+        depth += 1 if event == "start" else -1
+        if depth >= _MAX_DEPTH - 8:
+            return True
+    return False
+
+
+def _visible_text(tree: Any) -> str:
+    """Fallback: all text outside script, style and page chrome."""
+    if tree is None:
         return ""
     for bad in tree.xpath("//script|//style|//noscript|//nav|//footer|//header|//aside"):
         bad.drop_tree()
     lines = (" ".join(t.split()) for t in tree.itertext())
     return "\n".join(line for line in lines if line)
+
+
+class _TextCollector(HTMLParser):
+    """Text outside script, style and page chrome, at any depth (no tree is built)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in _SKIPPED:
+            self._skipping += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIPPED and self._skipping:
+            self._skipping -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            line = " ".join(data.split())
+            if line:
+                self.parts.append(line)
+
+
+def _all_visible_text(html: str) -> str:
+    collector = _TextCollector()
+    collector.feed(html)
+    collector.close()
+    return "\n".join(collector.parts)

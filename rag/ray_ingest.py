@@ -81,7 +81,7 @@ def list_inputs(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[str], lis
     """The article files under ``paths`` and the explicitly named files that are not articles."""
     files: list[str] = []
     problems: list[LoadProblem] = []
-    for path, explicit in iter_files(paths):
+    for path, explicit in iter_files(paths, problems):
         suffix = path.suffix.lower()
         if suffix in SUPPORTED_SUFFIXES:
             files.append(str(path))
@@ -228,6 +228,7 @@ def index_with_ray(
     known: frozenset[str] = frozenset()
     if not rebuild and store.exists():
         known = frozenset(store.load(embedder_id=indexer.embedder.model_id).documents)
+    store.check_owned()  # before a shard folder is made inside it
     shard_dir, owned = _shard_location(store.path, options.shard_dir)
     ray = _ray()
     embed_started = time.perf_counter()

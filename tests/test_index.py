@@ -16,6 +16,7 @@ from rag.errors import (
     IndexMismatchError,
     IndexNotFoundError,
     InputError,
+    StorageError,
 )
 from rag.indexing import Indexer
 from tests.fakes import FakeEmbedder
@@ -96,13 +97,16 @@ def test_chunks_are_slices_of_their_article_and_vectors_embed_them_with_the_titl
         np.testing.assert_allclose(vectors[row], embedder.embed([indexed])[0], atol=1e-6)
 
 
-def test_remove_by_id_prefix_and_by_path(tmp_path, write_articles):
+def test_remove_by_exact_id_and_by_path(tmp_path, write_articles):
     folder = write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})
     indexer = make_indexer(tmp_path / "idx")
     indexer.index_paths([folder])
     snapshot = IndexStore(tmp_path / "idx").load()
     a_id = next(d for d, a in snapshot.documents.items() if "bridge" in a.title.lower())
-    removed = indexer.remove([a_id[:8]])
+    # A prefix is not the id: the message gives the whole id, and nothing is removed.
+    with pytest.raises(InputError, match=f"give the whole id '{a_id}'"):
+        indexer.remove([a_id[:8]])
+    removed = indexer.remove([a_id])
     assert [a.doc_id for a in removed] == [a_id]
     removed = indexer.remove([str(folder / "b.md")])
     assert len(removed) == 1
@@ -165,7 +169,7 @@ def test_failed_write_leaves_previous_generation_loadable(tmp_path, write_articl
 
     monkeypatch.setattr(faiss, "write_index", explode)
     (folder / "b.md").write_text(ARTICLE_B)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StorageError, match=r"disk full.*The index is unchanged"):
         indexer.index_paths([folder])
     after = IndexStore(tmp_path / "idx").load()
     assert after.documents == before.documents
