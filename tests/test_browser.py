@@ -291,7 +291,7 @@ def test_an_uploaded_article_is_listed_answered_from_and_removable(session, tmp_
     assert "Saint Brendan" in session.chat_text()
     session.shot("06-answer-from-uploaded-article")
 
-    # Search the table, pick the row, remove it.
+    # Search the table, pick the row, remove it: Remove asks, naming it; the confirm removes.
     page.get_by_role("tab", name="Articles").click()
     page.get_by_label("Search the articles").fill("Glenmore")
     cells = page.locator("#articles [role=gridcell]")
@@ -300,11 +300,17 @@ def test_an_uploaded_article_is_listed_answered_from_and_removable(session, tmp_
         timeout=20_000,
     )
     cells.first.click()
-    remove_box = page.get_by_label("Article to remove (pick a row, or paste its id)")
+    remove_box = page.get_by_label("Articles to remove (pick rows, or paste their ids)")
     page.wait_for_function(
         "(el) => el.value.length > 0", arg=remove_box.element_handle(), timeout=20_000
     )
-    page.get_by_role("button", name="Remove").click()
+    page.get_by_role("button", name="Remove", exact=True).click()
+    question = page.locator("#remove-confirm-text")
+    question.filter(has_text="Glenmore island ferry returns").wait_for()
+    assert "Remove 1 article(s)" in question.inner_text()
+    assert page.locator("#articles [role=gridcell]").count() == 5  # nothing gone yet
+    session.shot("06b-remove-asks-first")
+    page.locator("#remove-confirm").click()
     page.locator("#upload-status").filter(has_text="Removed").wait_for()
     assert "Glenmore island ferry returns" in page.locator("#upload-status").inner_text()
     page.wait_for_function(

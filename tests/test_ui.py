@@ -16,7 +16,8 @@ from ui.app import (
     launch,
     list_articles,
     load_model,
-    remove_article,
+    removal_request,
+    remove_articles,
     show_question,
     source_names,
     upload_articles,
@@ -112,11 +113,18 @@ def test_upload_indexes_files_and_remove_takes_them_out(service, tmp_path):
     bad = tmp_path / "upload" / "empty.txt"
     bad.write_text("")
     status, rows = upload_articles(service, [str(new), str(bad)], lambda *a, **k: None)
-    assert "Added 1 article(s)" in status and "skipped empty.txt" in status
+    assert "Added 1 article(s)" in status and "not added empty.txt: empty file" in status
+    # A refused upload leaves no copy behind.
+    assert sorted(p.name for p in service.upload_dir.iterdir()) == ["ferry.md"]
     ferry = next(r for r in rows if r[0] == "Ferry service resumes")
-    status, rows = remove_article(service, ferry[4])
-    assert "Removed: Ferry service resumes" in status
+    # Two steps: the confirmation names what goes, then exactly that goes.
+    confirmation, ids = removal_request(service, ferry[4])
+    assert "Remove 1 article(s)" in confirmation and "Ferry service resumes" in confirmation
+    assert ids == [ferry[4]]
+    status, rows = remove_articles(service, ids)
+    assert "Removed 1 article(s)" in status and "Ferry service resumes" in status
     assert all(r[0] != "Ferry service resumes" for r in rows)
+    assert len(rows) == 2
 
 
 def test_app_builds(service):

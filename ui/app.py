@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import gradio as gr
 
 from rag.errors import ConfigError, IndexNotFoundError, RagError
+from rag.overrides import checked_settings
 from rag.pipeline import RagService, make_filter
 from rag.serialize import answer_to_dict
 from rag.types import Answer, AnswerEvent, TokenEvent, Turn
@@ -35,10 +37,17 @@ from ui.uploads import MAX_UPLOAD_BYTES, store_uploads
 log = logging.getLogger(__name__)
 
 UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".jsonl"]
+# Named in the message when a setting sent by the browser or a script is refused.
+API_ORIGIN = "the request"
 
 Messages = list[dict[str, str]]
 # Per browser session: (question, its sources cards HTML) for each answer so far.
 Panel = list[tuple[str, str]]
+
+
+def user_error(message: str) -> gr.Error:
+    """An error for the person at the browser; a refused input needs no traceback in the log."""
+    return gr.Error(message, print_exception=False)
 
 
 def answer_message(answer: Answer, turn: int) -> str:
@@ -61,7 +70,7 @@ def show_question(question: str, messages: Messages) -> tuple[Messages, str, str
     """
     question = (question or "").strip()
     if not question:
-        raise gr.Error("Type a question about the articles first.")
+        raise user_error("Type a question about the articles first.")
     return [*messages, {"role": "user", "content": escape_chat(question)}], "", question
 
 
@@ -84,14 +93,15 @@ def chat_turn(
     """
     try:
         where = make_filter(since, until, sources or ())
+        options = checked_settings(service.settings, API_ORIGIN, k=k, temperature=temperature)
     except RagError as err:
-        raise gr.Error(str(err)) from None
+        raise user_error(str(err)) from None
     messages = [*messages, {"role": "assistant", "content": ""}]
     written = ""
     turn = len(panel) + 1
     try:
         for event in service.ask_stream(
-            question, history=turns, k=int(k), temperature=float(temperature), where=where
+            question, history=turns, k=options.k, temperature=options.temperature, where=where
         ):
             if isinstance(event, TokenEvent):
                 written += event.text
@@ -109,7 +119,7 @@ def chat_turn(
     except RagError as err:
         messages[-1] = {"role": "assistant", "content": escape_chat(f"Not answered: {err}")}
         yield messages, turns, panel, gr.skip()
-        raise gr.Error(str(err)) from None
+        raise user_error(str(err)) from None
 
 
 def upload_articles(
@@ -120,12 +130,15 @@ def upload_articles(
 ) -> tuple[str, list[list[object]]]:
     """Index uploaded files; the status lists what was added and what was refused."""
     if not files:
-        raise gr.Error("Choose one or more files to add.")
+        raise user_error("Choose one or more files to add.")
     paths = [getattr(f, "name", f) for f in files]
     try:
+        service.store.check_owned()  # nothing is copied into a folder that is not an index
         saved, refused = store_uploads(paths, service.upload_dir)
+    except RagError as err:
+        raise user_error(str(err)) from None
     except OSError as err:
-        raise gr.Error(f"Could not keep the uploaded files ({err}).") from None
+        raise user_error(f"Could not keep the uploaded files ({err}).") from None
     lines = [f"- not added {r.name}: {r.reason}" for r in refused]
     if saved:
 
@@ -136,7 +149,7 @@ def upload_articles(
         try:
             result = service.index_paths(saved, progress=report)
         except RagError as err:
-            raise gr.Error(str(err)) from None
+            raise user_error(str(err)) from None
         lines.insert(
             0,
             f"Added {result.added} article(s), {result.unchanged} already indexed; "
@@ -154,7 +167,7 @@ def list_articles(service: RagService, query: str = "") -> list[list[object]]:
     except IndexNotFoundError:
         return []
     except RagError as err:
-        raise gr.Error(str(err)) from None
+        raise user_error(str(err)) from None
     words = query.lower().split()
     return [r for r in rows if all(w in " ".join(map(str, r)).lower() for w in words)]
 
@@ -167,27 +180,69 @@ def source_names(service: RagService) -> list[str]:
         return []
 
 
-def remove_article(
-    service: RagService, doc_id: str, query: str = ""
-) -> tuple[str, list[list[object]]]:
-    doc_id = (doc_id or "").strip()
-    if not doc_id:
-        raise gr.Error("Pick an article in the table (or paste its id), then press Remove.")
+def removal_request(service: RagService, text: str) -> tuple[str, list[str]]:
+    """Step one of removing: the articles ``text`` names, for the user to confirm.
+
+    ``text`` holds article ids (picked rows, or pasted), each exactly as in the
+    table. A path, a folder above all, is refused: one click must never reach
+    more articles than the rows it shows. Returns the confirmation (titles and
+    ids) and the ids that step two removes.
+    """
+    tokens = [t for t in re.split(r"[\s,;]+", text or "") if t]
+    if not tokens:
+        raise user_error("Pick the articles in the table (or paste their ids), then press Remove.")
     try:
-        removed = service.remove([doc_id])
+        documents = {i.article.doc_id: i.article for i in service.documents()}
     except RagError as err:
-        raise gr.Error(str(err)) from None
-    titles = ", ".join(a.title for a in removed)
-    return escape_chat(f"Removed: {titles}"), list_articles(service, query)
+        raise user_error(str(err)) from None
+    ids: list[str] = []
+    for token in tokens:
+        if token not in documents:
+            if re.search(r"[\\/~]", token) or token.startswith("."):
+                raise user_error(
+                    f"{token} is a path, not an article id. This box takes the ids of rows in "
+                    "the table; a folder is never accepted here."
+                )
+            raise user_error(f"No indexed article has the id {token}. Pick it in the table.")
+        if token not in ids:
+            ids.append(token)
+    lines = [f"**Remove {len(ids)} article(s) from the index?**"]
+    lines += [f"- {escape_chat(documents[i].title)} (`{i}`)" for i in ids]
+    return "\n".join(lines), ids
+
+
+def remove_articles(
+    service: RagService, ids: Sequence[str], query: str = ""
+) -> tuple[str, list[list[object]]]:
+    """Step two: remove exactly the confirmed ids, and say what was removed."""
+    if not ids:
+        raise user_error("Nothing to remove: press Remove first and confirm the list it shows.")
+    try:
+        removed = service.indexer().remove(list(ids))
+    except RagError as err:
+        raise user_error(str(err)) from None
+    lines = [f"Removed {len(removed)} article(s):"]
+    lines += [f"- {a.title} ({a.doc_id})" for a in removed]
+    return "\n".join(escape_chat(line) for line in lines), list_articles(service, query)
+
+
+def toggle_pick(current: str, doc_id: str) -> str:
+    """The ids in the remove box with ``doc_id`` added, or taken out if it was there."""
+    ids = [t for t in re.split(r"[\s,;]+", current or "") if t]
+    if doc_id in ids:
+        ids.remove(doc_id)
+    elif doc_id:
+        ids.append(doc_id)
+    return " ".join(ids)
 
 
 def load_model(service: RagService, path: str) -> str:
     if not (path or "").strip():
-        raise gr.Error("Type the path of a .gguf model file on this computer.")
+        raise user_error("Type the path of a .gguf model file on this computer.")
     try:
         name = service.use_model(path)
     except RagError as err:
-        raise gr.Error(str(err)) from None
+        raise user_error(str(err)) from None
     return escape_chat(f"Answering with {name}.")
 
 
@@ -202,9 +257,10 @@ def ask_api(
     """One question, answered whole: the same JSON as `rag ask --json`."""
     try:
         where = make_filter(since, until)
-        answer = service.ask(question, k=int(k), temperature=float(temperature), where=where)
+        options = checked_settings(service.settings, API_ORIGIN, k=k, temperature=temperature)
+        answer = service.ask(question, k=options.k, temperature=options.temperature, where=where)
     except RagError as err:
-        raise gr.Error(str(err)) from None
+        raise user_error(str(err)) from None
     return answer_to_dict(answer)
 
 
@@ -272,9 +328,19 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
             )
             with gr.Row():
                 remove_id = gr.Textbox(
-                    label="Article to remove (pick a row, or paste its id)", scale=3
+                    label="Articles to remove (pick rows, or paste their ids)",
+                    elem_id="remove-ids",
+                    scale=3,
                 )
-                remove = gr.Button("Remove", variant="stop", scale=1)
+                remove = gr.Button("Remove", variant="stop", scale=1, elem_id="remove")
+            # Step two of removing: the list of what goes, and a button that removes it.
+            confirm_text = gr.Markdown(visible=False, elem_id="remove-confirm-text")
+            with gr.Row():
+                confirm = gr.Button(
+                    "Yes, remove them", variant="stop", visible=False, elem_id="remove-confirm"
+                )
+                cancel = gr.Button("Cancel", visible=False, elem_id="remove-cancel")
+            pending_removal = gr.State([])
             upload = gr.File(
                 label="Add articles (.txt, .md, .html, .jsonl; 50 MB each at most)",
                 file_count="multiple",
@@ -303,9 +369,22 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
         def on_upload(files, query, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
             return (*upload_articles(service, files, progress, query), None)
 
-        def pick(evt: gr.SelectData) -> str:
+        def pick(current: str, evt: gr.SelectData) -> str:
             row = evt.row_value or []
-            return str(row[-1]) if row else ""
+            return toggle_pick(current, str(row[-1])) if row else current
+
+        def ask_to_remove(text: str):
+            message, ids = removal_request(service, text)
+            shown = gr.update(visible=True)
+            return gr.update(value=message, visible=True), ids, shown, shown
+
+        def hide_confirmation():
+            hidden = gr.update(visible=False)
+            return gr.update(value="", visible=False), [], hidden, hidden
+
+        def do_remove(ids, query):
+            status_text, rows = remove_articles(service, ids, query)
+            return (status_text, rows, "", *hide_confirmation())
 
         chat_inputs = [pending, chatbot, turns, panel, k, temperature, since, until, source_filter]
         chat_outputs = [chatbot, turns, panel, sources]
@@ -342,11 +421,16 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
         )
         search.change(lambda q: list_articles(service, q), search, table, api_name=False)
         refresh.click(lambda q: list_articles(service, q), search, table, api_name=False)
-        table.select(pick, None, remove_id, api_name=False)
-        remove.click(
-            lambda i, q: (*remove_article(service, i, q), ""),
-            [remove_id, search],
-            [status, table, remove_id],
+        table.select(pick, remove_id, remove_id, api_name=False)
+        confirmation = [confirm_text, pending_removal, confirm, cancel]
+        remove.click(ask_to_remove, remove_id, confirmation, api_name=False)
+        # Editing the list after Remove withdraws the question: what is confirmed is what is shown.
+        remove_id.change(hide_confirmation, None, confirmation, api_name=False)
+        cancel.click(hide_confirmation, None, confirmation, api_name=False)
+        confirm.click(
+            do_remove,
+            [pending_removal, search],
+            [status, table, remove_id, *confirmation],
             concurrency_id="index",
             api_name=False,
         )

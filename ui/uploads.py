@@ -1,6 +1,8 @@
 """Files added through the web chat: checked, renamed safely, kept beside the index.
 
-An upload is copied into ``<index dir>/uploads/`` before it is indexed, so the
+An upload is read first: one that gives no article (binary, empty, not text, a
+JSONL file without one good line) is refused and never copied. The others are
+copied into ``<index dir>/uploads/`` before they are indexed, so the
 articles it gave keep a stable origin (re-adding the same file changes
 nothing) and the text survives the browser's temporary copy. Its name comes
 from the browser and is not trusted: only its last component is used, with
@@ -11,6 +13,7 @@ point outside that folder.
 from __future__ import annotations
 
 import filecmp
+import os
 import re
 import shutil
 import unicodedata
@@ -18,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.ingest import MAX_BYTES, SUPPORTED_SUFFIXES
+from rag.clean import clean_document
+from rag.ingest import MAX_BYTES, SUPPORTED_SUFFIXES, load_file
 
 # The same limit as `rag index`.
 MAX_UPLOAD_BYTES = MAX_BYTES
@@ -52,7 +56,6 @@ def store_uploads(
     max_bytes: int = MAX_UPLOAD_BYTES,
 ) -> tuple[list[Path], list[Refused]]:
     """Copy acceptable uploads into ``folder``; say why the others were refused."""
-    folder.mkdir(parents=True, exist_ok=True)
     root = folder.resolve()
     saved: list[Path] = []
     refused: list[Refused] = []
@@ -76,14 +79,44 @@ def store_uploads(
                 Refused(shown, f"{size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
             )
             continue
+        unreadable = _why_not_articles(source)
+        if unreadable:
+            refused.append(Refused(shown, unreadable))
+            continue
         target = free_path(root, safe_name(source.name), source)
         if target.parent != root:  # safe_name makes this impossible; keep it so
             refused.append(Refused(shown, "its name points outside the upload folder"))
             continue
         if not target.exists():
-            shutil.copyfile(source, target)
+            root.mkdir(parents=True, exist_ok=True)  # only once something is kept
+            _copy_whole(source, target)
         saved.append(target)
     return saved, refused
+
+
+def _copy_whole(source: Path, target: Path) -> None:
+    """Copy under a temporary name, then rename: a full disk leaves no half file to index."""
+    partial = target.with_name(f".{target.name}.part")
+    try:
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _why_not_articles(source: Path) -> str | None:
+    """Why the file would give no article (binary, empty, no text in the HTML...), or None.
+
+    Read before copying, so a refused upload leaves nothing behind in the folder.
+    """
+    documents, problems = load_file(source)
+    if any(clean_document(d) is not None for d in documents):
+        return None
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        return f"{problems[0].message}{more}"
+    return "no article text left after cleaning"
 
 
 def free_path(root: Path, name: str, source: Path) -> Path:
