@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from rag.chunk import split_sentences
 from rag.injection import is_instruction
 from rag.lexical import STOPWORDS, lexical_tokens
+from rag.support import Judge, check_support
 from rag.types import Citation, ScoredPassage
 
 MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
@@ -83,12 +84,12 @@ def best_support(claim: str, passage_text: str, question: str = "") -> Support |
     return best
 
 
-def is_supported(claim: str, support: Support | None) -> bool:
+def is_supported(claim: str, support: Support | None, floor: float = MIN_SUPPORT) -> bool:
     if support is None:
         return False
     if len(content_words(claim)) <= SHORT_CLAIM_WORDS:
         return support.score >= 1.0
-    return support.score >= MIN_SUPPORT
+    return support.score >= floor
 
 
 def relevance(question: str, passage: ScoredPassage) -> float:
@@ -107,6 +108,40 @@ class CheckedAnswer:
     unsupported: tuple[str, ...]  # answer sentences no passage supports
 
 
+# With a judge, fewer shared words may carry a paraphrase; the judge decides.
+JUDGED_MIN_SUPPORT = 0.34
+# Candidate passages asked about one answer sentence, best first.
+JUDGED_CANDIDATES = 2
+
+
+def _by_meaning(
+    claim: str,
+    question: str,
+    passages: Sequence[ScoredPassage],
+    good: dict[int, Support],
+    judge: Judge | None,
+) -> dict[int, Support]:
+    """The candidates whose sentence states the claim: key facts in place, judge agreeing."""
+    kept: dict[int, Support] = {}
+    ranked = sorted(good, key=lambda n: (-good[n].score, -good[n].context, n))
+    for n in ranked[:JUDGED_CANDIDATES] if judge is not None else ranked:
+        support, text = good[n], passages[n - 1].text
+        before = [text[a:b] for a, b in split_sentences(text[: support.start])]
+        verdict = check_support(
+            claim,
+            question,
+            text[support.start : support.end],
+            before=before,
+            title=passages[n - 1].title,
+            judge=judge,
+        )
+        if verdict.supported:
+            kept[n] = support
+            if judge is not None:
+                break  # one judged support is enough; each judgement costs a forward pass
+    return kept
+
+
 def _cited_numbers(sentence: str, n_passages: int) -> list[int]:
     numbers: list[int] = []
     for group in MARKER.findall(sentence):
@@ -118,12 +153,18 @@ def _cited_numbers(sentence: str, n_passages: int) -> list[int]:
 
 
 def verify_citations(
-    answer: str, passages: Sequence[ScoredPassage], question: str = ""
+    answer: str,
+    passages: Sequence[ScoredPassage],
+    question: str = "",
+    *,
+    judge: Judge | None = None,
 ) -> CheckedAnswer:
     """Check each answer sentence against ``passages`` (marker n = passages[n-1]).
 
     Supported sentences keep (or get) a marker to a passage that supports
-    them; unsupported ones are left out of the text and listed apart.
+    them; unsupported ones are left out of the text and listed apart. A
+    sentence is supported when a passage sentence shares enough of its words,
+    holds its key names and numbers, and (given a ``judge``) is judged to state it.
     """
     pieces: list[str] = []
     citations: dict[tuple[int, int, int], Citation] = {}
@@ -140,12 +181,16 @@ def verify_citations(
             n: best_support(claim, passages[n - 1].text, question)
             for n in range(1, len(passages) + 1)
         }
-        good = {n: s for n, s in supports.items() if s is not None and is_supported(claim, s)}
+        floor = JUDGED_MIN_SUPPORT if judge is not None else MIN_SUPPORT
+        good = {
+            n: s for n, s in supports.items() if s is not None and is_supported(claim, s, floor)
+        }
         if not good:
             snapped = _snap(claim, passages, supports)
             if snapped is not None:
                 claim, n, support = snapped
                 sentence, good = claim, {n: support}
+        good = _by_meaning(claim, question, passages, good, judge)
         claimed = [n for n in _cited_numbers(sentence, len(passages)) if n in good]
         if not claimed and good:
             claimed = [max(good, key=lambda n: (good[n].score, good[n].context, -n))]

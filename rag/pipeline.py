@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from index.store import IndexSnapshot, IndexStore
@@ -28,6 +28,7 @@ from rag.cite import (
     verify_citations,
 )
 from rag.config import Settings
+from rag.conflict import sentences_conflict
 from rag.dates import mentioned_window, recent_window, within
 from rag.embed import make_embedder
 from rag.errors import InputError
@@ -35,10 +36,12 @@ from rag.indexing import Indexer, IndexReport, Progress
 from rag.lexical import STOPWORDS
 from rag.prompt import build_prompt, focus_passage
 from rag.retrieve import HybridRetriever
+from rag.support import Judge, answers_question
 from rag.types import (
     Answer,
     AnswerEvent,
     Article,
+    Citation,
     Embedder,
     Generator,
     ScoredPassage,
@@ -184,6 +187,8 @@ class RagService:
         self._snapshot: IndexSnapshot | None = None
         self._snapshot_key: tuple[int, int] | None = None
         self._lock = threading.Lock()
+        # Milliseconds spent loading models since the last question took them (timings.load_ms).
+        self._load_ms = 0.0
 
     # --- models -------------------------------------------------------------
 
@@ -193,7 +198,9 @@ class RagService:
         embedder = self._unloaded_embedder()
         warm_up = getattr(embedder, "warm_up", None)
         if warm_up is not None:
-            warm_up()  # idempotent
+            started = time.perf_counter()
+            warm_up()  # idempotent: microseconds once loaded
+            self._load_ms += (time.perf_counter() - started) * 1000
         return embedder
 
     def _unloaded_embedder(self) -> Embedder:
@@ -212,28 +219,46 @@ class RagService:
                 context_size=self.settings.context_size,
                 threads=self.settings.threads,
             )
+            started = time.perf_counter()
             generator.warm_up()
+            self._load_ms += (time.perf_counter() - started) * 1000
             self._generator = generator
         return self._generator
 
-    def use_model(self, path: str | Path) -> str:
-        """Load another GGUF file; questions asked from now on use it.
+    def judge(self) -> Judge | None:
+        """The model as a yes/no judge of support, when it is an instruction model."""
+        if not self.settings.judge:
+            return None
+        generator = self.generator
+        if not generator.has_chat_template or not hasattr(generator, "judge"):
+            return None
+        return generator  # type: ignore[return-value]
+
+    def use_model(self, model: str | Path) -> str:
+        """Load another model (a pack name or a GGUF file); questions from now on use it.
 
         The new model loads before it replaces the old one, so a bad file leaves
         the chat answering with the model it had. An answer already being written
         finishes with the model it started with.
         """
         from rag.generate import LlamaCppGenerator
+        from rag.packs import find_pack
 
-        model = Path(str(path).strip()).expanduser()
-        if model.suffix.lower() != ".gguf":
-            raise InputError(f"{model} is not a .gguf file. Give the path of a GGUF model file.")
+        name = str(model).strip()
+        if find_pack(name) is None:
+            path = Path(name).expanduser()
+            if path.suffix.lower() != ".gguf":
+                raise InputError(
+                    f"{path} is not a .gguf file or a model pack name. Give a pack name "
+                    "(`rag models`) or the path of a GGUF model file."
+                )
+            name = str(path)
         generator = LlamaCppGenerator(
-            model, context_size=self.settings.context_size, threads=self.settings.threads
+            name, context_size=self.settings.context_size, threads=self.settings.threads
         )
         generator.warm_up()
         self._generator = generator
-        self.settings = self.settings.updated(model=model)
+        self.settings = self.settings.updated(model=name)
         return generator.model_id
 
     def warm_up(self, *, generator: bool = True) -> None:
@@ -343,24 +368,23 @@ class RagService:
         ``passages`` skips retrieval and answers from the given ones (evaluation uses
         it to hand the model the gold passage).
         """
-        started = time.perf_counter()
         question = check_question(question)
         query = search_query_for(question, history)
+        loading = time.perf_counter()
+        if passages is None:
+            _ = self.embedder
+        generator = self.generator
+        load_ms = (time.perf_counter() - loading) * 1000
+        started = time.perf_counter()
         if passages is None:
             passages = self.search(query, k=k, where=where, as_of=as_of)
         retrieve_ms = (time.perf_counter() - started) * 1000
         if not passages:
+            timings = Timings(retrieve_ms=retrieve_ms, total_ms=retrieve_ms, load_ms=load_ms)
             yield AnswerEvent(
-                Answer(
-                    question=question,
-                    text=ABSTAIN_TEXT,
-                    abstained=True,
-                    timings=Timings(retrieve_ms=retrieve_ms, total_ms=retrieve_ms),
-                    search_query=query,
-                )
+                Answer(question, ABSTAIN_TEXT, abstained=True, timings=timings, search_query=query)
             )
             return
-        generator = self.generator
         max_tokens = max_tokens or self.settings.max_tokens
         focused = [focus_passage(p, question, self.settings.passage_words) for p in passages]
         plan = build_prompt(
@@ -390,21 +414,19 @@ class RagService:
             yield TokenEvent(piece)
             if piece.strip() and repeats_itself("".join(raw)):
                 break  # small models loop; a repeated sentence adds nothing
+        checking = time.perf_counter()
         answer = self._finish(question, "".join(raw), plan.passages, passages)
-        total_ms = (time.perf_counter() - started) * 1000
+        now = time.perf_counter()
+        timings = Timings(
+            retrieve_ms,
+            first_token_ms,
+            (now - started) * 1000,
+            len(raw),
+            load_ms=load_ms,
+            check_ms=(now - checking) * 1000,
+        )
         yield AnswerEvent(
-            Answer(
-                question=question,
-                text=answer.text,
-                abstained=answer.abstained,
-                citations=answer.citations,
-                passages=tuple(passages),
-                timings=Timings(retrieve_ms, first_token_ms, total_ms, len(raw)),
-                search_query=query,
-                unsupported=answer.unsupported,
-                reason=answer.reason,
-                quoted=answer.quoted,
-            )
+            replace(answer, passages=tuple(passages), timings=timings, search_query=query)
         )
 
     def _finish(
@@ -416,7 +438,7 @@ class RagService:
     ) -> Answer:
         if is_abstention(raw):
             return self._quote_or_abstain(question, passages, "the model found no answer")
-        checked = verify_citations(raw, prompt_passages, question)
+        checked = verify_citations(raw, prompt_passages, question, judge=self.judge())
         if not checked.citations:
             return self._quote_or_abstain(
                 question, passages, "no passage supports the model's answer", checked.unsupported
@@ -433,23 +455,31 @@ class RagService:
                 "the passages that support the answer are about something else",
                 (checked.text,),
             )
-        return Answer(
+        answer = Answer(
             question,
             checked.text,
             abstained=False,
             citations=checked.citations,
             unsupported=checked.unsupported,
         )
+        return with_other_side(answer, prompt_passages)
 
-    @staticmethod
     def _quote_or_abstain(
+        self,
         question: str,
         passages: Sequence[ScoredPassage],
         reason: str,
         unsupported: tuple[str, ...] = (),
     ) -> Answer:
-        """No checked answer: quote the sentence closest to the question, or abstain."""
+        """No checked answer: quote the sentence closest to the question, or abstain.
+
+        With an instruction model the quote must also be judged to answer the
+        question: a sentence that only shares its names is no answer.
+        """
         quote = closest_quote(question, passages)
+        judge = self.judge() if quote is not None else None
+        if judge is not None and not answers_question(question, quote.text, judge):
+            quote = None
         if quote is None:
             return Answer(
                 question, ABSTAIN_TEXT, abstained=True, unsupported=unsupported, reason=reason
@@ -468,3 +498,36 @@ class RagService:
             if isinstance(event, AnswerEvent):
                 return event.answer
         raise AssertionError("ask_stream ended without an answer")
+
+
+def with_other_side(answer: Answer, passages: Sequence[ScoredPassage]) -> Answer:
+    """The answer, plus the sentence of another article that states a different fact.
+
+    When a cited sentence and a sentence of another passage make the same
+    statement with a different name or number, the reader is told the sources
+    disagree and sees both, each with its marker, instead of one picked in silence.
+    """
+    cited = {c.passage.doc_id for c in answer.citations}
+    for citation in answer.citations:
+        for n, passage in enumerate(passages, 1):
+            if passage.doc_id in cited:
+                continue
+            for start, end in split_sentences(passage.text):
+                sentence = passage.text[start:end]
+                if sentences_conflict(citation.text, sentence) is None:
+                    continue
+                other = Citation(
+                    marker=n,
+                    passage=passage,
+                    text=sentence,
+                    start=passage.chunk.start + start,
+                    end=passage.chunk.start + end,
+                )
+                text = (
+                    f"{answer.text} The sources disagree: another article says "
+                    f"\u201c{sentence.strip()}\u201d [{n}]."
+                )
+                return replace(
+                    answer, text=text, citations=(*answer.citations, other), conflict=True
+                )
+    return answer

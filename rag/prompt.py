@@ -25,9 +25,21 @@ INSTRUCTIONS = (
     "Using the passages above, answer the question in one sentence and cite the passage "
     "like [1]. If no passage answers it, write: The articles do not say."
 )
+# Instruction-tuned models read this as their system message: complete sentences that name
+# who said or did what, a marker per sentence, a fixed reply when the passages do not answer,
+# and both sides when the passages disagree.
+CHAT_INSTRUCTIONS = (
+    "You answer questions about news articles using only the numbered passages the user "
+    "gives. Answer in one or two complete sentences that state the answer and name who said "
+    "or did it. End each sentence with the number of the passage it comes from, like [1]. "
+    "If the passages give different answers, say that they disagree and give each answer "
+    "with its number. If no passage answers the question, reply exactly: The articles do not "
+    "say."
+)
 STOP = ("\nQuestion:", "\n\n", "\n[", "\nPassage", "<end_of_turn>", "<eos>")
 # Tokens kept free beyond the estimate: joins can tokenise a little differently.
 SAFETY_MARGIN = 16
+CHAT_TEMPLATE_TOKENS = 24
 MIN_PASSAGE_TOKENS = 40
 
 
@@ -82,7 +94,11 @@ def build_prompt(
     history: Sequence[Turn] = (),
 ) -> PromptPlan:
     budget = context_size - max_answer_tokens - SAFETY_MARGIN
-    overhead = count_tokens(_completion([], question, history))
+    # The chat form adds its system message and the template's role tokens.
+    overhead = max(
+        count_tokens(_completion([], question, history)),
+        count_tokens(CHAT_INSTRUCTIONS + _conversation(history) + question) + CHAT_TEMPLATE_TOKENS,
+    )
     if overhead > budget:
         raise InputError(
             f"The question needs {overhead} tokens, but the model's context holds "
@@ -111,7 +127,7 @@ def build_prompt(
     text = _completion(blocks, question, history)
     user = "\n\n".join(blocks) + f"\n\n{_conversation(history)}Question: {question}"
     messages = (
-        {"role": "system", "content": INSTRUCTIONS.replace("above", "the user gives")},
+        {"role": "system", "content": CHAT_INSTRUCTIONS},
         {"role": "user", "content": user},
     )
     return PromptPlan(text, messages, tuple(included), STOP, count_tokens(text))

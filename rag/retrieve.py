@@ -15,6 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from index.store import IndexSnapshot
+from rag.conflict import passages_conflict
 from rag.types import Embedder, ScoredPassage, SearchFilter
 
 # How many candidates each side hands to fusion, at least.
@@ -143,13 +144,17 @@ def collapse_duplicates(
     """The first ``k`` passages that do not retell one ranked above them.
 
     Two passages of one article are never duplicates (chunks overlap by a
-    sentence on purpose); two articles sharing most of their word 5-grams are.
+    sentence on purpose); two articles sharing most of their word 5-grams are,
+    unless they state a different name or number in the same sentence: then
+    they disagree, and the reader should see both.
     """
     kept: list[tuple[ScoredPassage, frozenset[tuple[str, ...]]]] = []
     for p in passages:
         grams = _shingles(p.text)
         if any(
-            q.doc_id != p.doc_id and len(grams & g) / max(1, len(grams | g)) >= threshold
+            q.doc_id != p.doc_id
+            and len(grams & g) / max(1, len(grams | g)) >= threshold
+            and not passages_conflict(p.text, q.text)
             for q, g in kept
         ):
             continue

@@ -50,10 +50,13 @@ def answer_to_dict(a: Answer) -> dict[str, Any]:
         "unsupported": list(a.unsupported),
         "abstain_reason": a.reason,
         "quoted": a.quoted,
+        "conflict": a.conflict,
         "timings": {
+            "load_ms": ms(a.timings.load_ms),
             "retrieve_ms": ms(a.timings.retrieve_ms),
             "first_token_ms": ms(a.timings.first_token_ms),
             "total_ms": ms(a.timings.total_ms),
+            "check_ms": ms(a.timings.check_ms),
             "generated_tokens": a.timings.generated_tokens,
         },
     }

@@ -154,10 +154,14 @@ class Citation:
 
 @dataclass(frozen=True)
 class Timings:
+    """Milliseconds per step. Loading models is apart: the others start once they are loaded."""
+
     retrieve_ms: float = 0.0
     first_token_ms: float | None = None
     total_ms: float = 0.0
     generated_tokens: int = 0  # pieces the model streamed (one token each with llama.cpp)
+    load_ms: float = 0.0  # loading the embedder and the model, when this call loaded them
+    check_ms: float = 0.0  # checking the answer against the passages (the judge's passes)
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,9 @@ class Answer:
     reason: str | None = None
     # The model's answer could not be checked; ``text`` quotes the closest sentence instead.
     quoted: bool = False
+    # Passages of different articles state different facts in the same statement; the
+    # answer cites both sides.
+    conflict: bool = False
 
 
 @dataclass(frozen=True)

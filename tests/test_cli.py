@@ -67,7 +67,14 @@ def test_index_list_ask_search(tmp_path, write_articles, capsys):
         "end",
     }
     assert "reopened on Monday" in citation["text"]
-    assert set(data["timings"]) == {"retrieve_ms", "first_token_ms", "total_ms", "generated_tokens"}
+    assert set(data["timings"]) == {
+        "load_ms",
+        "retrieve_ms",
+        "first_token_ms",
+        "total_ms",
+        "check_ms",
+        "generated_tokens",
+    }
 
     code, out, _ = run(
         capsys,
