@@ -37,6 +37,9 @@ class EvalQuestion:
     history: tuple[Turn, ...] = ()  # earlier turns, for follow-up questions
     standalone: str | None = None  # a follow-up written out in full, by hand
     asked_on: datetime.date | None = None  # the day the question was asked, when known
+    # Two answers that the corpus's passages disagree on (rgb-counterfactual), when set up so.
+    sides: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    kind: str | None = None  # e.g. "false_premise", "unanswerable_related" (gold set)
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ def load_gold(path: Path = GOLD_FILE, corpus: Path = SAMPLES) -> EvalDataset:
                 supporting=r.get("supporting"),
                 history=history,
                 standalone=r.get("standalone"),
+                kind=r.get("kind"),
             )
         )
     return EvalDataset("gold", tuple(documents), tuple(questions))
@@ -183,7 +187,13 @@ def _rgb_answers(value: object) -> tuple[str, ...]:
 
 
 def load_rgb(path: Path = RGB_FILE, *, counterfactual: bool = False) -> EvalDataset:
-    """RGB fact questions; ``counterfactual`` swaps the positives for their altered copies."""
+    """RGB fact questions; ``counterfactual`` adds the positives' altered copies.
+
+    With ``counterfactual`` the corpus holds each supporting passage twice, as
+    written and with the answer swapped for RGB's fake one, as two outlets that
+    disagree: either answer counts as held, and the run reports how often the
+    product says that the sources disagree and cites both.
+    """
     if not path.is_file():
         raise InputError(f"RGB data not found at {path}.")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
@@ -196,11 +206,15 @@ def load_rgb(path: Path = RGB_FILE, *, counterfactual: bool = False) -> EvalData
 
     questions = []
     for r in rows:
-        positives = r["positive_wrong"] if counterfactual else r["positive"]
+        positives = [*r["positive"], *(r["positive_wrong"] if counterfactual else [])]
         gold_origins = frozenset(add(p) for p in positives)
         for p in r["negative"]:
             add(p)
-        answers = _rgb_answers(r["fakeanswer"] if counterfactual else r["answer"])
+        answers = _rgb_answers(r["answer"])
+        sides = None
+        if counterfactual:
+            sides = (answers, _rgb_answers(r["fakeanswer"]))
+            answers = tuple(dict.fromkeys(answers + sides[1]))
         questions.append(
             EvalQuestion(
                 qid=f"rgb-{r['id']}",
@@ -208,6 +222,7 @@ def load_rgb(path: Path = RGB_FILE, *, counterfactual: bool = False) -> EvalData
                 answers=answers,
                 answerable=True,
                 gold_origins=gold_origins,
+                sides=sides,
             )
         )
     name = "rgb-counterfactual" if counterfactual else "rgb"

@@ -230,6 +230,10 @@ class Evaluation:
         record["answer"] = answer.text
         record["supported_citations"] = [_supports(c.passage.text, q) for c in answer.citations]
         record["cites_support"] = any(record["supported_citations"])
+        if q.sides is not None:
+            held = [contains_answer(answer.text, side) for side in q.sides]
+            record["states_both_sides"] = float(all(held))
+            record["conflict_flagged"] = float(answer.conflict)
         generated = self.service.generator.count_tokens(answer.text) if answer.text else 0
         t = answer.timings
         gen_ms = t.total_ms - (t.first_token_ms or t.total_ms)
@@ -256,6 +260,7 @@ class Evaluation:
                     "question": q.question,
                     "gold": list(q.answers),
                     "answerable": q.answerable,
+                    "kind": q.kind,
                     "follow_up": bool(q.history),
                     "retrieval": retrieval,
                     "answers": answers,
@@ -330,6 +335,15 @@ def summarise(records: Sequence[dict[str, Any]], options: RunOptions) -> dict[st
                 row[f"{key}_p50"] = percentile(values, 50)
                 row[f"{key}_p95"] = percentile(values, 95)
             row["tokens_per_s"] = _avg(done, "tokens_per_s")
+            for key in ("conflict_flagged", "states_both_sides"):
+                if any(key in a for a in done):
+                    row[key] = _avg(done, key)
+            row["load_ms_p50"] = percentile(
+                [a["timings"]["load_ms"] for a in done if a["timings"].get("load_ms")], 50
+            )
+            row["check_ms_p50"] = percentile(
+                [a["timings"]["check_ms"] for a in done if a["timings"].get("check_ms")], 50
+            )
         else:
             values = [a["total_ms"] for a in done if a.get("total_ms") is not None]
             row["total_ms_p50"], row["total_ms_p95"] = (
