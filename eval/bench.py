@@ -41,14 +41,15 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from eval.commands import script_main, subcommand
 from eval.datasets import load_dataset
 from rag.config import EMBED_BACKENDS
 from rag.types import RawDocument
+
+if TYPE_CHECKING:  # imported where used: `rag --help` registers this command without it
+    import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DESCRIPTION = "Measure indexing, search and answer speed at growing corpus sizes."
@@ -79,6 +80,8 @@ def percentiles(values_ms: Sequence[float]) -> dict[str, float | None]:
 
 def perturbed_copies(base: np.ndarray, total: int, noise: float, seed: int = 0) -> np.ndarray:
     """``total`` unit vectors: ``base`` first, then noisy copies of it, renormalised."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     out = np.empty((total, base.shape[1]), dtype=np.float32)
     out[: len(base)] = base
@@ -94,6 +97,8 @@ def perturbed_copies(base: np.ndarray, total: int, noise: float, seed: int = 0) 
 
 def time_searches(index: Any, queries: np.ndarray, k: int = 10) -> tuple[list[float], np.ndarray]:
     """Per-question latencies (ms), one question at a time, and the rows found."""
+    import numpy as np
+
     found = np.empty((len(queries), k), dtype=np.int64)
     times = []
     for i, q in enumerate(queries):
@@ -190,6 +195,8 @@ def passages_of(documents: Sequence[RawDocument], words: int, count: int) -> lis
 
 def bench_embedding(settings, passages: Sequence[str]) -> dict[str, Any]:
     """Passages per second for each embedding backend, on the same passages."""
+    import numpy as np
+
     from rag.pipeline import RagService
 
     rows: dict[str, Any] = {}
@@ -255,6 +262,8 @@ def bench_answers(service, questions: Sequence[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from rag.config import load_settings
     from rag.pipeline import RagService
 

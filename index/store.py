@@ -9,6 +9,7 @@ Layout of an index directory::
         chunks.jsonl     chunk ids and character spans, in row order
         documents.jsonl  cleaned articles with their metadata
     .lock                held by whoever is writing
+    feeds/               subscribed feeds and what each refresh saw (rag.feeds)
 
 A write builds a new generation beside the current one and then replaces
 ``manifest.json`` with ``os.replace``, so a crash at any moment leaves either
@@ -56,7 +57,7 @@ UPLOADS = "uploads"
 # generation, a generation being written, a manifest being replaced, Ray shards.
 _GENERATION = re.compile(r"gen-\d{6}")
 _OWN_NAMES = re.compile(
-    r"manifest\.json|\.lock|uploads|gen-\d{6}|\.gen-\d{6}-\w+|\.manifest\.json-\w+|\.shards-\w+"
+    r"manifest\.json|\.lock|uploads|feeds|gen-\d{6}|\.gen-\d{6}-\w+|\.manifest\.json-\w+|\.shards-\w+"
 )
 # The files of a generation (bm25/ is a folder); a folder holding anything else is not ours.
 _GENERATION_FILES = frozenset(
@@ -204,8 +205,12 @@ class IndexStore:
             )
         return manifest
 
-    def load(self, *, embedder_id: str | None = None) -> IndexSnapshot:
-        """Load the current generation, refusing one built by another embedder."""
+    def load(self, *, embedder_id: str | None = None, vectors: bool = True) -> IndexSnapshot:
+        """Load the current generation, refusing one built by another embedder.
+
+        ``vectors=False`` reads the articles and chunks only, enough to list them:
+        the snapshot has no FAISS or BM25 index, and neither library is imported.
+        """
         manifest = self.read_manifest()
         if embedder_id is not None and manifest.embedder_id != embedder_id:
             raise IndexMismatchError(
@@ -218,6 +223,16 @@ class IndexStore:
         try:
             documents = {a.doc_id: a for a in _read_documents(gen_dir / "documents.jsonl")}
             chunks = list(_read_chunks(gen_dir / "chunks.jsonl", documents))
+            if not vectors:
+                # The manifest's counts stand in for the vectors' when they are not read.
+                if (len(chunks), len(documents)) != (manifest.n_chunks, manifest.n_documents):
+                    raise IndexCorruptError(
+                        f"The index at {self.path} is inconsistent: {len(chunks)} chunks and "
+                        f"{len(documents)} articles where its manifest lists "
+                        f"{manifest.n_chunks} and {manifest.n_documents}. Rebuild it with "
+                        f"`rag index --rebuild PATH... --index-dir {self.path}`."
+                    )
+                return IndexSnapshot(manifest, documents, chunks, None)
             faiss_index = _read_faiss(gen_dir / "vectors.faiss")
             lexical = LexicalIndex.load(gen_dir, len(chunks))
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
@@ -455,6 +470,7 @@ def article_to_json(a: Article) -> dict[str, Any]:
         "url": a.url,
         "origins": list(a.origins),
         "text": a.text,
+        **({"pages": list(a.pages)} if a.pages else {}),
     }
 
 
@@ -478,6 +494,7 @@ def article_from_json(data: dict[str, Any]) -> Article:
         source=data.get("source"),
         url=data.get("url"),
         origins=tuple(data.get("origins", ())),
+        pages=tuple(int(p) for p in data.get("pages", ())),
     )
 
 

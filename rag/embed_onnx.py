@@ -103,8 +103,6 @@ class ExportedEmbedder:
             return
         os.environ["HF_HUB_OFFLINE"] = "1"
         self._check_runtime()
-        from transformers import AutoTokenizer
-
         folder = self._folder()
         if not (folder / "modules.json").is_file():
             raise ModelError(
@@ -115,7 +113,7 @@ class ExportedEmbedder:
         exported = self._exported_model(folder)
         try:
             self._session = self._load(exported)
-            self._tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            self._tokenizer = FolderTokenizer(folder, self._max_tokens)
         except Exception as exc:  # each runtime raises its own exception types
             raise ModelError(
                 f"Could not load the exported model {exported} ({exc}). Delete "
@@ -146,15 +144,29 @@ class ExportedEmbedder:
         if bert_config.is_file():
             self._max_tokens = int(json.loads(bert_config.read_text()).get("max_seq_length", 256))
 
-    def _exported_model(self, folder: Path) -> Path:
-        """The runtime's file for ``folder``, exported on first use."""
+    @property
+    def exported(self) -> bool:
+        """Is the model exported already, so that loading it exports nothing?"""
+        if self._session is not None:
+            return True
+        try:
+            return (self._export_target(self._folder()) / self.artifact).is_file()
+        except (ModelError, OSError):
+            return False  # warm_up() will say what is wrong
+
+    def _export_target(self, folder: Path) -> Path:
+        """The cache folder of ``folder``'s export, named by its weights' names and sizes."""
         weights = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
         digest = hashlib.sha256()
         for path in weights:
             digest.update(path.name.encode())
             digest.update(str(path.stat().st_size).encode())
         home = self._cache or cache_home() / self.runtime
-        target = home / f"{folder.name}-{digest.hexdigest()[:12]}"
+        return home / f"{folder.name}-{digest.hexdigest()[:12]}"
+
+    def _exported_model(self, folder: Path) -> Path:
+        """The runtime's file for ``folder``, exported on first use."""
+        target = self._export_target(folder)
         exported = target / self.artifact
         if exported.is_file():
             return exported
@@ -184,7 +196,7 @@ class ExportedEmbedder:
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         self._require()
-        return count_word_pieces(self._tokenizer, texts)
+        return self._tokenizer.count(texts)
 
     def embed(self, texts: Sequence[str], *, kind: str = "passage") -> np.ndarray:
         session = self._require()
@@ -203,13 +215,7 @@ class ExportedEmbedder:
         return out
 
     def _embed_batch(self, session: Any, texts: list[str]) -> np.ndarray:
-        encoded = self._tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=self._max_tokens,
-            return_tensors="np",
-        )
+        encoded = self._tokenizer.batch(texts)
         feed = {k: v.astype(np.int64) for k, v in encoded.items() if k in self._inputs}
         hidden = self._run(session, feed)
         mask = encoded["attention_mask"].astype(np.float32)[:, :, None]
@@ -220,6 +226,83 @@ class ExportedEmbedder:
         if self._normalize:
             pooled = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         return np.ascontiguousarray(pooled, dtype=np.float32)
+
+
+class FolderTokenizer:
+    """A model folder's tokenizer: counts word pieces, or pads and cuts a batch.
+
+    ``tokenizer.json`` is read with the ``tokenizers`` library alone: transformers'
+    ``AutoTokenizer`` runs the same Rust tokenizer, with the same ids, but importing
+    it imports PyTorch, which was most of a cold start. The file may carry its own
+    truncation and padding (all-MiniLM-L6-v2's pads every text to 128 pieces), so
+    both are set here as transformers sets them on each call: cut at ``max_tokens``,
+    padded to the longest text of the batch. A folder without ``tokenizer.json`` or
+    a padding token falls back to transformers.
+    """
+
+    def __init__(self, folder: Path, max_tokens: int) -> None:
+        self._max_tokens = max_tokens
+        self._transformers: Any = None
+        config = _json_or_empty(folder / "tokenizer_config.json")
+        pad = _token_text(config.get("pad_token")) or _token_text(
+            _json_or_empty(folder / "special_tokens_map.json").get("pad_token")
+        )
+        if not (folder / "tokenizer.json").is_file() or pad is None:
+            from transformers import AutoTokenizer
+
+            self._transformers = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            return
+        from tokenizers import Tokenizer
+
+        self._counter = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._counter.no_truncation()
+        self._counter.no_padding()
+        # A second instance: changing one's settings per call would race between threads.
+        self._batcher = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._batcher.enable_truncation(
+            max_tokens, direction=config.get("truncation_side", "right")
+        )
+        pad_id = self._batcher.token_to_id(pad)
+        if pad_id is None:
+            raise ModelError(f"{folder}: the padding token {pad!r} is not in tokenizer.json.")
+        self._batcher.enable_padding(
+            direction=config.get("padding_side", "right"), pad_id=pad_id, pad_token=pad
+        )
+
+    def count(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces per text, special tokens included, without truncation."""
+        if self._transformers is not None:
+            return count_word_pieces(self._transformers, texts)
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts))]
+
+    def batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """``input_ids``, ``attention_mask`` and ``token_type_ids``, one padded row per text."""
+        if self._transformers is not None:
+            encoded = self._transformers(
+                list(texts),
+                padding=True,
+                truncation=True,
+                max_length=self._max_tokens,
+                return_tensors="np",
+            )
+            return {k: np.asarray(v) for k, v in encoded.items()}
+        encodings = self._batcher.encode_batch(list(texts))
+        return {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+
+
+def _json_or_empty(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _token_text(token: object) -> str | None:
+    """A special token as tokenizer_config.json writes it: a string or {"content": ...}."""
+    if isinstance(token, dict):
+        token = token.get("content")
+    return token if isinstance(token, str) and token else None
 
 
 class OnnxEmbedder(ExportedEmbedder):

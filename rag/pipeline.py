@@ -187,8 +187,7 @@ class RagService:
         self._snapshot: IndexSnapshot | None = None
         self._snapshot_key: tuple[int, int] | None = None
         self._lock = threading.Lock()
-        # Milliseconds spent loading models since the last question took them (timings.load_ms).
-        self._load_ms = 0.0
+        self._embedder_loaded = False
 
     # --- models -------------------------------------------------------------
 
@@ -197,10 +196,9 @@ class RagService:
         """The embedder, loaded on first use."""
         embedder = self._unloaded_embedder()
         warm_up = getattr(embedder, "warm_up", None)
-        if warm_up is not None:
-            started = time.perf_counter()
-            warm_up()  # idempotent: microseconds once loaded
-            self._load_ms += (time.perf_counter() - started) * 1000
+        if warm_up is not None and not self._embedder_loaded:
+            warm_up()
+        self._embedder_loaded = True
         return embedder
 
     def _unloaded_embedder(self) -> Embedder:
@@ -219,9 +217,7 @@ class RagService:
                 context_size=self.settings.context_size,
                 threads=self.settings.threads,
             )
-            started = time.perf_counter()
             generator.warm_up()
-            self._load_ms += (time.perf_counter() - started) * 1000
             self._generator = generator
         return self._generator
 
@@ -263,14 +259,68 @@ class RagService:
 
     def warm_up(self, *, generator: bool = True) -> None:
         """Load the models now rather than on the first question."""
-        _ = self.embedder
-        if generator:
-            _ = self.generator
+        self._load_models(generator=generator)
+
+    def _load_models(
+        self, *, embedder: bool = True, generator: bool = True, index: bool = False
+    ) -> float:
+        """Load what is asked for and not loaded yet; the milliseconds it took (0: nothing).
+
+        With both models to load, the language model loads in a thread while the
+        embedder loads here: most of each is native code that releases the GIL
+        (llama.cpp mapping the GGUF file, OpenVINO reading its compiled model), so
+        on two cores they overlap. ``index`` reads the index too, when it changed
+        on disk, here while the language model may still be loading. An error is
+        raised here, in the order loading one after the other would raise it.
+        """
+        embedder = embedder and not self._embedder_loaded
+        generator = generator and self._generator is None
+        if not (embedder or generator or index):
+            return 0.0
+        started = time.perf_counter()
+        snapshot = self._snapshot
+
+        def load_here() -> None:
+            if index:
+                self.snapshot()
+            if embedder:
+                _ = self.embedder
+
+        # An embedder about to be exported (once, minutes) loads alone: llama.cpp
+        # silences stderr while it loads, and the export's notice must be seen.
+        if embedder and generator and getattr(self._unloaded_embedder(), "exported", True):
+            failed: list[BaseException] = []
+
+            def load_generator() -> None:
+                try:
+                    _ = self.generator
+                except BaseException as exc:  # raised again in the caller's thread
+                    failed.append(exc)
+
+            thread = threading.Thread(target=load_generator, name="rag-load-model", daemon=True)
+            thread.start()
+            try:
+                load_here()
+            finally:
+                thread.join()
+            if failed:
+                raise failed[0]
+        else:
+            load_here()
+            if generator:
+                _ = self.generator
+        if not (embedder or generator) and self._snapshot is snapshot:
+            return 0.0  # the index was current: nothing was loaded
+        return (time.perf_counter() - started) * 1000
 
     # --- index --------------------------------------------------------------
 
-    def snapshot(self) -> IndexSnapshot:
-        """The current index, re-read only when its manifest has changed."""
+    def snapshot(self, *, vectors: bool = True) -> IndexSnapshot:
+        """The current index, re-read only when its manifest has changed.
+
+        ``vectors=False`` is enough to list the articles: unless they are loaded
+        already, the FAISS and BM25 indexes are not read (nor their libraries imported).
+        """
         manifest = self.store.path / "manifest.json"
         with self._lock:
             try:
@@ -278,8 +328,11 @@ class RagService:
                 key = (stat.st_mtime_ns, stat.st_size)
             except OSError:  # no index yet, or not a folder: load() says which
                 key = None
-            if self._snapshot is None or key != self._snapshot_key:
-                self._snapshot = self.store.load(embedder_id=self._unloaded_embedder().model_id)
+            stale = self._snapshot is None or key != self._snapshot_key
+            if stale or (vectors and self._snapshot.faiss_index is None):
+                self._snapshot = self.store.load(
+                    embedder_id=self._unloaded_embedder().model_id, vectors=vectors
+                )
                 self._snapshot_key = key
             return self._snapshot
 
@@ -307,11 +360,16 @@ class RagService:
     ) -> IndexReport:
         return self.indexer().index_paths(paths, rebuild=rebuild, progress=progress)
 
-    def remove(self, selectors: Sequence[str]) -> list[Article]:
-        return self.indexer().remove(selectors)
+    def remove(self, selectors: Sequence[str], *, recursive: bool = False) -> list[Article]:
+        """Remove articles by exact id or file path (see ``Indexer.remove``).
+
+        Nothing is embedded, so the embedder is not loaded.
+        """
+        indexer = Indexer(self.store, self._unloaded_embedder(), self.chunker_settings())
+        return indexer.remove(selectors, recursive=recursive)
 
     def documents(self) -> list[DocumentInfo]:
-        snapshot = self.snapshot()
+        snapshot = self.snapshot(vectors=False)
         counts: dict[str, int] = {}
         for chunk in snapshot.chunks:
             counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
@@ -370,11 +428,8 @@ class RagService:
         """
         question = check_question(question)
         query = search_query_for(question, history)
-        loading = time.perf_counter()
-        if passages is None:
-            _ = self.embedder
+        load_ms = self._load_models(embedder=passages is None, index=passages is None)
         generator = self.generator
-        load_ms = (time.perf_counter() - loading) * 1000
         started = time.perf_counter()
         if passages is None:
             passages = self.search(query, k=k, where=where, as_of=as_of)

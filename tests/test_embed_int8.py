@@ -69,6 +69,25 @@ def test_the_export_is_cached(embedders, tmp_path_factory):
     assert [p.name for p in onnx._cache.rglob("*.partial*")] == []
 
 
+def test_word_pieces_are_those_of_the_transformers_tokenizer():
+    """The embedders read tokenizer.json without transformers (which imports PyTorch)."""
+    from transformers import AutoTokenizer
+
+    from rag.embed import count_word_pieces, default_embedder_path
+    from rag.embed_onnx import FolderTokenizer
+
+    folder = default_embedder_path()
+    texts = [*SENTENCES, "", "Café naïve résumé: 東京 ＡＢＣ", "word " * 400, "tab\tand\nnewline"]
+    ours = FolderTokenizer(folder, 256)
+    theirs = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    expected = theirs(texts, padding=True, truncation=True, max_length=256, return_tensors="np")
+    got = ours.batch(texts)
+    for name in ("input_ids", "attention_mask", "token_type_ids"):
+        assert np.array_equal(got[name], expected[name]), name
+    assert got["input_ids"].shape == (len(texts), 256)  # cut at 256, not the file's 128
+    assert ours.count(texts) == count_word_pieces(theirs, texts)
+
+
 def test_openvino_without_its_calibration_texts_says_what_to_do(tmp_path, monkeypatch):
     import rag.embed_openvino as module
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from rag.config import Settings
@@ -203,3 +205,96 @@ def test_stand_alone_questions_are_searched_as_they_are():
     assert rewritten.startswith("What did he say about resigning?")
     assert "Rouhani" in rewritten and "conference" in rewritten
     assert needs_context("And why?")
+
+
+class LoadingEmbedder(FakeEmbedder):
+    """The fake embedder with a load step that takes time, recording where it ran."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.loaded_in: list[str] = []
+
+    def warm_up(self) -> None:
+        import threading
+        import time
+
+        self.loaded_in.append(threading.current_thread().name)
+        time.sleep(self.seconds)
+
+
+class LoadingGenerator(FakeGenerator):
+    """Stands in for ``LlamaCppGenerator``: built by the service, loaded by ``warm_up``."""
+
+    loaded_in: ClassVar[list[str]] = []
+    error: ClassVar[Exception | None] = None
+
+    def __init__(self, model=None, **options) -> None:
+        super().__init__(["Engineers replaced 240 steel cables [1]."])
+
+    def warm_up(self) -> None:
+        import threading
+
+        if LoadingGenerator.error is not None:
+            raise LoadingGenerator.error
+        LoadingGenerator.loaded_in.append(threading.current_thread().name)
+
+
+@pytest.fixture
+def loading_service(tmp_path, write_articles, monkeypatch):
+    """A service that loads its models the way the product does, with stand-ins for them."""
+    import rag.generate
+
+    monkeypatch.setattr(rag.generate, "LlamaCppGenerator", LoadingGenerator)
+    monkeypatch.setattr(LoadingGenerator, "loaded_in", [])
+    monkeypatch.setattr(LoadingGenerator, "error", None)
+    folder = write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})
+    RagService(Settings(index_dir=tmp_path / "idx"), embedder=FakeEmbedder()).index_paths([folder])
+
+    def make(seconds: float = 0.0) -> tuple[RagService, LoadingEmbedder]:
+        embedder = LoadingEmbedder(seconds)
+        return RagService(Settings(index_dir=tmp_path / "idx"), embedder=embedder), embedder
+
+    return make
+
+
+def test_the_two_models_load_together(loading_service):
+    svc, embedder = loading_service()
+    svc.warm_up()
+    # The language model in a thread of its own while the embedder loads in the caller's.
+    assert LoadingGenerator.loaded_in == ["rag-load-model"]
+    assert embedder.loaded_in == ["MainThread"]
+    svc.warm_up()
+    assert len(LoadingGenerator.loaded_in) == len(embedder.loaded_in) == 1
+
+
+def test_a_model_that_fails_to_load_raises_in_the_caller(loading_service):
+    from rag.errors import ModelError
+
+    svc, _ = loading_service()
+    LoadingGenerator.error = ModelError("Could not load broken.gguf as a GGUF model.")
+    with pytest.raises(ModelError, match=r"broken\.gguf"):
+        svc.warm_up()
+    with pytest.raises(ModelError, match=r"broken\.gguf"):
+        svc.ask("How many steel cables were replaced?")
+
+
+def test_loading_is_timed_apart_from_retrieval(loading_service):
+    svc, _ = loading_service(seconds=0.3)
+    first = svc.ask("How many steel cables were replaced?").timings
+    assert first.load_ms >= 300
+    # Retrieving from two fake articles takes milliseconds; the 300 ms load is not in it.
+    assert first.retrieve_ms < first.load_ms
+    again = svc.ask("How many steel cables were replaced?").timings
+    assert again.load_ms == 0
+    # An index changed on disk is read again, and that reading counts as loading too.
+    (library,) = [i.article for i in svc.documents() if "Library" in i.article.title]
+    svc.remove([library.doc_id])
+    assert svc.ask("How many steel cables were replaced?").timings.load_ms > 0
+
+
+def test_search_never_loads_the_language_model(loading_service):
+    svc, _ = loading_service()
+    assert svc.search("How many steel cables were replaced?")
+    assert LoadingGenerator.loaded_in == []
+    assert svc.documents() and LoadingGenerator.loaded_in == []

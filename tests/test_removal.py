@@ -117,6 +117,32 @@ def service(indexed):
     return RagService(Settings(index_dir=index_dir), embedder=FakeEmbedder())
 
 
+def test_removing_loads_no_model_and_keeps_the_rest_searchable(indexed):
+    from rag.config import Settings
+    from rag.pipeline import RagService
+
+    class Unloadable(FakeEmbedder):
+        def warm_up(self) -> None:
+            raise AssertionError("removing must not load the embedder")
+
+    folder, index_dir = indexed
+    before = IndexStore(index_dir).read_manifest()
+    removed = RagService(Settings(index_dir=index_dir), embedder=Unloadable()).remove(
+        [str(folder / "a.md")]
+    )
+    assert [a.title for a in removed] == ["Harbor bridge reopens after repairs"]
+    after = IndexStore(index_dir).read_manifest()
+    assert (after.embedder_id, after.dimension, after.chunker) == (
+        before.embedder_id,
+        before.dimension,
+        before.chunker,
+    )
+    service = RagService(Settings(index_dir=index_dir), embedder=FakeEmbedder())
+    (top, *_) = service.search("When does the Laketon library close?")
+    assert top.title == "Library extends opening hours"
+    assert service.snapshot().size == after.n_chunks
+
+
 def test_the_web_chat_refuses_a_folder_or_a_path_in_the_remove_box(service, indexed):
     from ui.app import removal_request
 
