@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from rag.pdf import locate_pages
 from rag.types import Article, RawDocument
 
 _MONTHS = {
@@ -254,6 +255,7 @@ def clean_document(raw: RawDocument) -> Article | None:
         source=source,
         url=raw.url,
         origins=(raw.origin,),
+        pages=locate_pages(raw.text, raw.page_starts, text) if raw.page_starts else (),
     )
 
 

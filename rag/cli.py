@@ -50,6 +50,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         # so `--k x` gets the message the web chat and the config file give.
         group.add_argument(flag, dest=dest, default=None, help=help_text)
     group.add_argument("--config", default=None, help="TOML config file (env RAG_CONFIG)")
+    group.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        default=None,
+        help="fetch URLs and feeds on loopback and private networks (env RAG_ALLOW_PRIVATE_URLS)",
+    )
     group.add_argument("-v", "--verbose", action="store_true", help="log progress details")
 
 
@@ -80,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("index", help="add files or folders of articles to the index")
-    p.add_argument("paths", nargs="*", help=".txt, .md, .html, .jsonl files or folders")
+    p.add_argument(
+        "paths", nargs="*", help=".txt, .md, .html, .jsonl, .pdf files or folders, http(s) URLs"
+    )
     p.add_argument("--rebuild", action="store_true", help="start the index from scratch")
     p.add_argument(
         "--remove",
@@ -176,9 +184,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="require this password (user 'rag'); RAG_PASSWORD keeps it out of the process list",
     )
     p.add_argument("--examples", default=None, help="file of example questions, one a line")
+    p.add_argument(
+        "--refresh-every",
+        default=None,
+        metavar="INTERVAL",
+        help="refresh the feeds in the background every INTERVAL (30m, 2h)",
+    )
     _common(p)
+    _add_feed_commands(sub)
     _add_plugins(sub)
     return parser
+
+
+def _add_feed_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("feeds", help="subscribe to RSS and Atom feeds: add, list, remove")
+    actions = p.add_subparsers(dest="feeds_action", required=True, metavar="ACTION")
+    a = actions.add_parser("add", help="subscribe to a feed (fetched once to check it)")
+    a.add_argument("url")
+    a.add_argument("--name", default=None, help="a short name (default: from the URL)")
+    _common(a)
+    a = actions.add_parser("list", help="the feeds, with their last refresh")
+    a.add_argument("--json", action="store_true")
+    _common(a)
+    a = actions.add_parser("remove", help="unsubscribe; its articles stay unless --purge")
+    a.add_argument("feed", metavar="NAME_OR_URL")
+    a.add_argument("--purge", action="store_true", help="also remove the articles it gave")
+    _common(a)
+    p = sub.add_parser("refresh", help="fetch every feed and index new and changed items")
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these feeds")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="read every item again, as if never seen (e.g. after `rag index --rebuild`)",
+    )
+    _common(p)
 
 
 def _add_plugins(sub: argparse._SubParsersAction) -> None:
@@ -200,6 +240,7 @@ def _settings(args: argparse.Namespace) -> Any:
     overrides = {dest: getattr(args, dest, None) for _, dest, _, _ in SETTING_FLAGS}
     overrides["host"] = getattr(args, "host", None)
     overrides["port"] = getattr(args, "port", None)
+    overrides["allow_private_urls"] = getattr(args, "allow_private_urls", None)
     return load_settings(overrides, config_file=args.config)
 
 

@@ -30,8 +30,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "search": cmd_search,
         "chat": cmd_chat,
         "serve": cmd_serve,
+        "feeds": cmd_feeds,
+        "refresh": cmd_refresh,
     }[args.command]
     return handler(args, service)
+
+
+def cmd_feeds(args: argparse.Namespace, service: RagService) -> int:
+    from rag.feed_commands import cmd_feeds as run_feeds
+
+    return run_feeds(args, service)
+
+
+def cmd_refresh(args: argparse.Namespace, service: RagService) -> int:
+    from rag.feed_commands import cmd_refresh as run_refresh
+
+    return run_refresh(args, service)
 
 
 def print_json(data: object) -> None:
@@ -48,7 +62,7 @@ def cmd_index(args: argparse.Namespace, service: RagService) -> int:
         raise InputError("Name files or folders to index (or --remove IDS). See `rag index -h`.")
     status = 0
     if args.remove:
-        _print_removed(service.indexer().remove(args.remove, recursive=args.recursive))
+        _print_removed(service.remove(args.remove, recursive=args.recursive))
     if args.paths:
         if args.ray:
             from rag.ray_ingest import RayOptions, index_with_ray
@@ -60,6 +74,10 @@ def cmd_index(args: argparse.Namespace, service: RagService) -> int:
                 shard_dir=args.shard_dir,
             )
             report = index_with_ray(service, args.paths, options, rebuild=args.rebuild)
+        elif any(p.strip().lower().startswith(("http://", "https://")) for p in args.paths):
+            from rag.web import index_sources
+
+            report = index_sources(service, args.paths, rebuild=args.rebuild)
         else:
             report = service.index_paths(args.paths, rebuild=args.rebuild)
         if args.json:
@@ -107,7 +125,7 @@ def _print_report(r: IndexReport, index_dir: Path) -> None:
 
 
 def cmd_remove(args: argparse.Namespace, service: RagService) -> int:
-    _print_removed(service.indexer().remove(args.selectors, recursive=args.recursive))
+    _print_removed(service.remove(args.selectors, recursive=args.recursive))
     return 0
 
 
@@ -305,6 +323,10 @@ def cmd_serve(args: argparse.Namespace, service: RagService) -> int:
         if not path.is_file():
             raise InputError(f"Examples file {path} does not exist.")
         examples = [q.strip() for q in path.read_text(encoding="utf-8").splitlines() if q.strip()]
+    if args.refresh_every:  # first, so a bad interval is refused before the models load
+        from rag.feed_commands import refresh_in_background
+
+        refresh_in_background(service, args.refresh_every)
     service.warm_up()
     settings = service.settings
     print(f"Serving the chat on http://{settings.host}:{settings.port} (Ctrl-C stops it)")

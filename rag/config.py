@@ -54,6 +54,11 @@ class Settings:
     embed_batch_size: int = 32
     host: str = "127.0.0.1"
     port: int = 7860
+    # Fetch URLs and feeds on loopback and private networks (refused by default, so a
+    # feed cannot make the server probe the local network).
+    allow_private_urls: bool = False
+    # Seconds between two requests to the same web site (feeds, pages, robots.txt).
+    fetch_delay: float = 1.0
 
     def __post_init__(self) -> None:
         _check(
@@ -84,6 +89,7 @@ class Settings:
         )
         _check(self.embed_batch_size > 0, "embed_batch_size", self.embed_batch_size, "above 0")
         _check(0 < self.port < 65536, "port", self.port, "a TCP port (1-65535)")
+        _check(0 <= self.fetch_delay <= 60, "fetch_delay", self.fetch_delay, "between 0 and 60")
 
     def updated(self, **changes: Any) -> Settings:
         """A copy with the given non-None values replaced (and validated)."""

@@ -58,5 +58,15 @@ class ModelError(RagError):
     exit_code = 5
 
 
+class FetchError(RagError):
+    """A URL that could not be fetched or used; ``str()`` names the URL and the reason."""
+
+    def __init__(self, url: str, reason: str, *, status: int | None = None) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+        self.reason = reason
+        self.status = status
+
+
 class NotWarmedUpError(RagError):
     """A component was used before its heavy resources were loaded."""

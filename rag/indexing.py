@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -74,7 +74,10 @@ def effective_chunker(settings: ChunkerSettings, embedder: Embedder) -> ChunkerS
 
 
 class Indexer:
-    """Writes to one index with one embedder. ``embedder`` must be warmed up."""
+    """Writes to one index with one embedder.
+
+    ``embedder`` must be warmed up to index; removing reads only its ``model_id``.
+    """
 
     def __init__(self, store: IndexStore, embedder: Embedder, chunker: ChunkerSettings) -> None:
         self.store = store
@@ -149,16 +152,25 @@ class Indexer:
         progress: Progress | None = None,
         started: float | None = None,
         prepared: Mapping[str, PreparedArticle] | None = None,
+        retract: Collection[str] = (),
     ) -> IndexReport:
         """Bring the index up to date with cleaned ``articles``.
 
         Articles in ``prepared`` (by doc id) bring their own chunks and vectors;
-        the rest are chunked and embedded here.
+        the rest are chunked and embedded here. Origins in ``retract`` (a feed
+        item that moved, a feed removed with its articles) are taken off their
+        articles in the same write; an article left with no origin goes.
         """
         started = time.perf_counter() if started is None else started
         with self.store.lock():
             return self._update(
-                list(articles), list(problems), rebuild, progress, started, prepared or {}
+                list(articles),
+                list(problems),
+                rebuild,
+                progress,
+                started,
+                prepared or {},
+                frozenset(retract),
             )
 
     def _update(
@@ -169,6 +181,7 @@ class Indexer:
         progress: Progress | None,
         started: float,
         prepared: Mapping[str, PreparedArticle],
+        retract: frozenset[str] = frozenset(),
     ) -> IndexReport:
         dropped = self._previous_size() if rebuild else 0
         snapshot = self._current(rebuild)
@@ -178,7 +191,9 @@ class Indexer:
         # Origins read this run replace whatever they pointed at before.
         docs: dict[str, Article] = {}
         for doc_id, article in old.items():
-            kept = tuple(o for o in article.origins if _origin_file(o) not in seen_files)
+            kept = tuple(
+                o for o in article.origins if _origin_file(o) not in seen_files and o not in retract
+            )
             docs[doc_id] = replace(article, origins=kept)
         added = unchanged = 0
         for article in articles:
@@ -224,9 +239,27 @@ class Indexer:
         with self.store.lock():
             snapshot = self.store.load(embedder_id=self.embedder.model_id)
             victims = select_documents(snapshot.documents, selectors, recursive=recursive)
-            docs = {d: a for d, a in snapshot.documents.items() if d not in victims}
-            self._commit(snapshot, docs, None, {})
+            self._write_without(snapshot, set(victims))
             return [snapshot.documents[d] for d in victims]
+
+    def _write_without(self, snapshot: IndexSnapshot, victims: set[str]) -> None:
+        """Write the generation minus ``victims``: nothing is chunked or embedded.
+
+        The rest keep their stored vectors and the manifest its chunker settings,
+        so removing needs the embedder's id only and never loads the model.
+        """
+        assert snapshot.manifest is not None
+        docs = {d: a for d, a in snapshot.documents.items() if d not in victims}
+        rows = [i for i, c in enumerate(snapshot.chunks) if c.doc_id in docs]
+        chunks = [snapshot.chunks[i] for i in rows]
+        self.store.write(
+            documents=docs.values(),
+            chunks=chunks,
+            vectors=snapshot.stored_vectors(rows),
+            lexical_texts=[chunk_context(docs[c.doc_id], c) for c in chunks],
+            embedder_id=snapshot.manifest.embedder_id,
+            chunker=snapshot.manifest.chunker,
+        )
 
     def _commit(
         self,
@@ -377,7 +410,9 @@ def select_documents(
 
 
 def _selector_paths(selector: str) -> set[str]:
-    """The absolute path a selector names, as typed and with links resolved."""
+    """The absolute path a selector names, as typed and with links resolved (a URL as it is)."""
+    if selector.strip().lower().startswith(("http://", "https://")):
+        return {selector.strip()}
     path = os.path.abspath(os.path.expanduser(selector))
     try:
         return {path, os.path.realpath(path)}

@@ -1,4 +1,4 @@
-"""Read article files: plain text, Markdown, HTML and JSON Lines.
+"""Read article files: plain text, Markdown, HTML, JSON Lines and PDF (``rag.pdf``).
 
 A file that cannot be read becomes a ``LoadProblem`` and the run goes on; only
 a path that does not exist at all stops it, since that is a typo to fix first.
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import InputError
+from rag.pdf import PDF_SUFFIXES, read_pdf
 from rag.types import LoadProblem, RawDocument
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 JSONL_SUFFIXES = frozenset({".jsonl"})
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES | PDF_SUFFIXES
 MAX_BYTES = 50_000_000
 
 
@@ -145,6 +146,9 @@ def load_file(
         return [], [LoadProblem(origin, str(exc))]
     except OSError as exc:
         return [], [LoadProblem(origin, f"cannot be read: {_os_reason(exc)}")]
+    if path.suffix.lower() in PDF_SUFFIXES:
+        doc, problem = read_pdf(data, origin)
+        return ([doc] if doc else []), ([problem] if problem else [])
     text = decode(data)
     if text is None:
         return [], [

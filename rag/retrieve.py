@@ -57,6 +57,8 @@ def passage_at(
         source=article.source,
         date=article.date,
         similarity=similarity,
+        url=article.url,
+        pages=article.pages,
     )
 
 

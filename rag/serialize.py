@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rag.types import Answer, Citation, ScoredPassage
+from rag.types import Answer, Citation, ScoredPassage, page_at
 
 
 def passage_to_dict(p: ScoredPassage) -> dict[str, Any]:
@@ -17,6 +17,8 @@ def passage_to_dict(p: ScoredPassage) -> dict[str, Any]:
         "text": p.text,
         "start": p.chunk.start,
         "end": p.chunk.end,
+        "url": p.url,
+        "page": page_at(p.pages, p.chunk.start),
         "score": round(p.score, 6),
         "rank": p.rank,
         "similarity": None if p.similarity is None else round(p.similarity, 4),
@@ -34,6 +36,8 @@ def citation_to_dict(c: Citation) -> dict[str, Any]:
         "text": c.text,
         "start": c.start,
         "end": c.end,
+        "url": c.passage.url,
+        "page": page_at(c.passage.pages, c.start),
     }
 
 

@@ -8,12 +8,14 @@ tests pass fakes and the product passes the real thing.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import numpy as np
+if TYPE_CHECKING:  # only in annotations: `rag --help` and `rag list` need no numpy from here
+    import numpy as np
 
 
 def content_hash(*parts: str, length: int = 16) -> str:
@@ -37,6 +39,8 @@ class RawDocument:
     source: str | None = None
     url: str | None = None
     external_id: str | None = None
+    # Where each page starts in ``text`` (PDFs): cleaning maps them onto the article.
+    page_starts: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,11 +62,23 @@ class Article:
     source: str | None = None
     url: str | None = None
     origins: tuple[str, ...] = ()
+    # Offsets in ``text`` where pages 1, 2, ... start (PDFs); empty for other articles.
+    pages: tuple[int, ...] = ()
 
     @staticmethod
     def make_id(text: str) -> str:
         """Articles are identified by their cleaned text, so a copy is indexed once."""
         return content_hash("article", text)
+
+    def page_at(self, offset: int) -> int | None:
+        return page_at(self.pages, offset)
+
+
+def page_at(pages: Sequence[int], offset: int) -> int | None:
+    """The 1-based page holding character ``offset``, given where pages start; None if no pages."""
+    if not pages:
+        return None
+    return max(1, bisect.bisect_right(pages, offset))
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,9 @@ class ScoredPassage:
     date: str | None = None
     # Cosine similarity of query and chunk, whatever ranked it: what "how close" means.
     similarity: float | None = None
+    url: str | None = None
+    # The article's page starts (PDFs), so a citation's offset gives its page.
+    pages: tuple[int, ...] = ()
 
     @property
     def chunk_id(self) -> str:
@@ -160,7 +179,7 @@ class Timings:
     first_token_ms: float | None = None
     total_ms: float = 0.0
     generated_tokens: int = 0  # pieces the model streamed (one token each with llama.cpp)
-    load_ms: float = 0.0  # loading the embedder and the model, when this call loaded them
+    load_ms: float = 0.0  # loading the models and reading the index, when this call did
     check_ms: float = 0.0  # checking the answer against the passages (the judge's passes)
 
 

@@ -99,9 +99,15 @@ CASES = [
     Case("binary file", index_of(a__txt=b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), 1, "binary"),
     Case(
         "unsupported type",
+        lambda tmp: ["index", str(files(a__docx=b"PK\x03\x04")(tmp) / "a.docx")],
+        1,
+        "unsupported file type .docx",
+    ),
+    Case(
+        "damaged PDF",
         lambda tmp: ["index", str(files(a__pdf=b"%PDF-1.7")(tmp) / "a.pdf")],
         1,
-        "unsupported file type .pdf",
+        "not a readable PDF",
     ),
     Case(
         "file over 50 MB",
@@ -217,7 +223,7 @@ def test_bad_input_gets_a_message_and_an_exit_code(case, tmp_path, capsys):
 
 
 def test_the_good_lines_of_a_jsonl_file_are_indexed(tmp_path, capsys):
-    argv = CASES[8].setup(tmp_path)
+    argv = next(c for c in CASES if c.name == "malformed JSONL lines").setup(tmp_path)
     assert cli.main([*argv, "--index-dir", str(tmp_path / "idx")]) == 1
     err = capsys.readouterr().err
     for line in (2, 3, 4):

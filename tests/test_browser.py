@@ -401,7 +401,7 @@ def test_settings_filter_by_date_and_refuse_a_missing_model_file(session):
     # The 2020 article about the strike is outside the dates asked for.
     assert "Drone strike on Soleimani" not in panel
     assert "2020-" not in panel
-    page.get_by_label("Model file (.gguf), for everyone using this server").fill(
+    page.get_by_label("Model: a pack name or a .gguf file, for everyone using this server").fill(
         "/nonexistent/model.gguf"
     )
     page.get_by_role("button", name="Load model").click()

@@ -37,9 +37,9 @@ def test_folders_are_walked_in_order_and_unsupported_files_skipped(write_article
 
 
 def test_explicit_unsupported_file_is_a_problem(write_articles):
-    folder = write_articles({"notes.pdf": "x"})
-    docs, problems = load_documents([folder / "notes.pdf"])
-    assert docs == [] and "unsupported file type .pdf" in problems[0].message
+    folder = write_articles({"notes.docx": "x"})
+    docs, problems = load_documents([folder / "notes.docx"])
+    assert docs == [] and "unsupported file type .docx" in problems[0].message
 
 
 def test_missing_path_stops_with_its_name(tmp_path):

@@ -174,7 +174,7 @@ def test_a_worker_error_is_reported_by_its_last_line():
 def test_inputs_are_listed_in_order_with_unsupported_named_files_reported(tmp_path):
     (tmp_path / "b.md").write_text("x")
     (tmp_path / "a.txt").write_text("x")
-    (tmp_path / "c.pdf").write_text("x")
-    files, problems = list_inputs([tmp_path, tmp_path / "c.pdf"])
+    (tmp_path / "c.docx").write_text("x")
+    files, problems = list_inputs([tmp_path, tmp_path / "c.docx"])
     assert [Path(f).name for f in files] == ["a.txt", "b.md"]
-    assert len(problems) == 1 and "unsupported file type .pdf" in problems[0].message
+    assert len(problems) == 1 and "unsupported file type .docx" in problems[0].message

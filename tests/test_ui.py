@@ -64,6 +64,21 @@ def test_sources_escape_markup_and_highlight_the_cited_span():
     assert "A &lt;b&gt;title&lt;/b&gt;" in html and "Wire &amp; Co" in html
 
 
+def test_sources_say_where_the_time_went_with_loading_apart():
+    from dataclasses import replace
+
+    from rag.types import Timings
+
+    timed = Timings(retrieve_ms=12, first_token_ms=480, total_ms=900, load_ms=2700, check_ms=40)
+    html = render_sources(replace(answer_with("Some passage.", None), timings=timed))
+    assert (
+        "Passages found in 12 ms · first words after 480 ms · answered in 900 ms · "
+        "checking 40 ms of it; before that, loading the models took 2.7 s."
+    ) in html
+    warm = replace(answer_with("Some passage.", None), timings=replace(timed, load_ms=0.0))
+    assert "loading" not in render_sources(warm)
+
+
 def test_abstained_answer_shows_the_notice_and_closest_passages():
     answer = answer_with("Some passage.", None)
     abstained = Answer("q", "The articles do not say.", True, (), answer.passages)
@@ -235,3 +250,45 @@ def test_a_100_kb_question_is_refused_and_the_chat_says_so(service):
         "240 steel cables"
         in ask(service, "How many steel cables were replaced?")[-1][0][1]["content"]
     )
+
+
+def test_feeds_tab_adds_refreshes_and_removes_a_feed(tmp_path):
+    from rag.config import Settings
+    from tests.feedsite import rss, rss_item
+    from tests.site import Site
+    from ui.feeds import add_feed_action, feed_rows, refresh_action, remove_feed_action
+
+    site = Site()
+    try:
+        url = site.put("/rss.xml", rss([rss_item(i, site.url("")) for i in range(2)]), "text/xml")
+        settings = Settings(index_dir=tmp_path / "idx", allow_private_urls=True, fetch_delay=0)
+        svc = RagService(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
+        with pytest.raises(gr.Error, match="Paste the address"):
+            add_feed_action(svc, " ")
+        status, rows = add_feed_action(svc, url, "post")
+        assert "Added post (Portville Post)" in status and rows[0][:4] == ["post", url, 0, "never"]
+        with pytest.raises(gr.Error, match="already a feed"):
+            add_feed_action(svc, url)
+        status, rows = refresh_action(svc)
+        assert "post: 2 new, 0 changed, 0 unchanged" in status
+        assert rows[0][2] == 2 and rows[0][3] != "never" and rows[0][4].startswith("2 new")
+        assert len(list_articles(svc)) == 2  # the chat sees them
+        status, rows = remove_feed_action(svc, "post", True)
+        assert "Removed post and 2 article(s)" in status and rows == feed_rows(svc) == []
+        assert list_articles(svc) == []
+        assert isinstance(build_app(svc), gr.Blocks)
+    finally:
+        site.close()
+
+
+def test_source_cards_link_the_article_url_and_name_the_pdf_page():
+    text = "First page text. Second page text."
+    chunk = Chunk("c1", "d1", text, 0, len(text), 8)
+    passage = ScoredPassage(
+        chunk, 0.5, 1, "T", "S", None, url='https://example.org/a"b', pages=(0, 17)
+    )
+    cited = Citation(1, passage, "Second page text.", 17, len(text))
+    html = render_sources(Answer("q", "x [1].", False, (cited,), (passage,)))
+    assert "p. 2" in html and 'href="https://example.org/a&quot;b"' in html
+    unsafe = ScoredPassage(chunk, 0.5, 1, "T", url="javascript:alert(1)")
+    assert "javascript:" not in render_sources(Answer("q", "x", False, (), (unsafe,)))

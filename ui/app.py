@@ -21,6 +21,7 @@ from rag.overrides import checked_settings
 from rag.pipeline import RagService, make_filter
 from rag.serialize import answer_to_dict
 from rag.types import Answer, AnswerEvent, TokenEvent, Turn
+from ui.feeds import build_feeds_tab, feed_rows
 from ui.render import (
     CSS,
     DOCUMENT_HEADERS,
@@ -36,7 +37,7 @@ from ui.uploads import MAX_UPLOAD_BYTES, store_uploads
 
 log = logging.getLogger(__name__)
 
-UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".jsonl"]
+UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".jsonl", ".pdf"]
 # Named in the message when a setting sent by the browser or a script is refused.
 API_ORIGIN = "the request"
 
@@ -218,7 +219,7 @@ def remove_articles(
     if not ids:
         raise user_error("Nothing to remove: press Remove first and confirm the list it shows.")
     try:
-        removed = service.indexer().remove(list(ids))
+        removed = service.remove(list(ids))
     except RagError as err:
         raise user_error(str(err)) from None
     lines = [f"Removed {len(removed)} article(s):"]
@@ -238,7 +239,9 @@ def toggle_pick(current: str, doc_id: str) -> str:
 
 def load_model(service: RagService, path: str) -> str:
     if not (path or "").strip():
-        raise user_error("Type the path of a .gguf model file on this computer.")
+        raise user_error(
+            "Type a model pack name (see `rag models`) or the path of a .gguf model file."
+        )
     try:
         name = service.use_model(path)
     except RagError as err:
@@ -307,9 +310,10 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
                     )
                     with gr.Row():
                         model_path = gr.Textbox(
-                            label="Model file (.gguf), for everyone using this server",
+                            label="Model: a pack name or a .gguf file, for everyone using "
+                            "this server",
                             value=str(settings.model or ""),
-                            placeholder="empty: the bundled Gemma 3 270M",
+                            placeholder="empty: the default pack (rag models lists them)",
                             scale=3,
                         )
                         load = gr.Button("Load model", scale=1)
@@ -342,13 +346,15 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
                 cancel = gr.Button("Cancel", visible=False, elem_id="remove-cancel")
             pending_removal = gr.State([])
             upload = gr.File(
-                label="Add articles (.txt, .md, .html, .jsonl; 50 MB each at most)",
+                label="Add articles (.txt, .md, .html, .jsonl, .pdf; 50 MB each at most)",
                 file_count="multiple",
                 file_types=UPLOAD_TYPES,
                 elem_id="upload",
             )
             add = gr.Button("Index the uploaded files", variant="primary", elem_id="add")
             status = gr.Markdown(elem_id="upload-status")
+        with gr.Tab("Feeds", elem_id="feeds-tab"):
+            feeds_table = build_feeds_tab(service)
 
         def respond(q, msgs, history, shown, k_value, temp, since_day, until_day, names):
             if not q:
@@ -448,6 +454,7 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
         # For scripts (gradio_client): the same queue as the chat.
         gr.api(ask, api_name="ask", concurrency_id="model")
         app.load(lambda: list_articles(service), None, table, api_name=False)
+        app.load(lambda: feed_rows(service), None, feeds_table, api_name=False)
         app.load(
             lambda: gr.Dropdown(choices=source_names(service)),
             None,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from html import escape
 
 from rag.pipeline import DocumentInfo
-from rag.types import Answer, Citation, ScoredPassage
+from rag.types import Answer, Citation, ScoredPassage, page_at
 
 CSS = """
 .newsrag-card { border: 1px solid var(--border-color-primary); border-radius: 8px;
@@ -55,6 +55,18 @@ def _meta(p: ScoredPassage) -> str:
     return escape(" · ".join(parts)) if parts else "no source"
 
 
+def _origin(p: ScoredPassage, citations: Sequence[Citation]) -> str:
+    """The page of a PDF passage (of its first cited span) and a link to the article's URL."""
+    out = ""
+    page = page_at(p.pages, min((c.start for c in citations), default=p.chunk.start))
+    if page is not None:
+        out += f" · p. {page}"
+    if p.url and p.url.lower().startswith(("http://", "https://")):
+        link = escape(p.url, quote=True)
+        out += f' · <a href="{link}" target="_blank" rel="noopener noreferrer">{link}</a>'
+    return out
+
+
 def highlight(passage: ScoredPassage, citations: Sequence[Citation]) -> str:
     """The passage text, escaped, with each cited span inside ``<mark>``."""
     text = passage.text
@@ -95,7 +107,8 @@ def _card(
     return (
         f'<details class="newsrag-card" id="{card_id(turn, passage)}"{" open" if open_ else ""}>'
         f"<summary>{escape(label)} {escape(passage.title)}</summary>"
-        f'<div class="newsrag-meta">{_meta(passage)} · {closeness(passage)}</div>'
+        f'<div class="newsrag-meta">{_meta(passage)}{_origin(passage, citations)} · '
+        f"{closeness(passage)}</div>"
         f'<div class="newsrag-passage">{highlight(passage, citations)}</div>'
         "</details>"
     )
@@ -139,7 +152,31 @@ def render_sources(answer: Answer | None, turn: int = 1) -> str:
         for p in others:
             first = answer.abstained and p.rank == 1
             parts.append(_card(f"#{p.rank}", p, (), turn=turn, open_=first))
+    timings = timings_line(answer)
+    if timings:
+        parts.append(f'<div class="newsrag-meta newsrag-timings">{escape(timings)}</div>')
     return "\n".join(parts)
+
+
+def timings_line(answer: Answer) -> str:
+    """Where the answer's time went; loading the models is apart, as it happens once."""
+    t = answer.timings
+    if not t.total_ms:
+        return ""
+    parts = [f"passages found in {_duration(t.retrieve_ms)}"]
+    if t.first_token_ms is not None:
+        parts.append(f"first words after {_duration(t.first_token_ms)}")
+    parts.append(f"answered in {_duration(t.total_ms)}")
+    if t.check_ms >= 1:
+        parts.append(f"checking {_duration(t.check_ms)} of it")
+    line = " · ".join(parts)
+    if t.load_ms >= 1:
+        line += f"; before that, loading the models took {_duration(t.load_ms)}"
+    return line[0].upper() + line[1:] + "."
+
+
+def _duration(ms: float) -> str:
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
 
 
 def render_panel(turns: Sequence[tuple[str, str]]) -> str:
