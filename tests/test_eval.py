@@ -137,3 +137,40 @@ def test_rag_eval_is_a_subcommand_of_rag(capsys):
     assert main(["eval", "--dataset", "gold", "--limit", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rag eval: error: --limit must be greater than 0, got 0")
+
+
+def test_support_scores_count_catches_by_label():
+    from eval.support import auc, scores
+
+    labels = ["supported", "negated", "swapped", "supported"]
+    result = scores([False, True, False, True], labels)
+    assert result["precision"] == 0.5 and result["recall"] == 0.5
+    assert result["caught_by_label"] == {"negated": "1/1", "supported": "1/2", "swapped": "0/1"}
+    assert auc([0.9, 0.1, 0.2, 0.8], labels) == 1.0
+
+
+def test_support_cases_are_labelled_and_quote_the_articles():
+    from eval.support import ARTICLES, load_cases
+
+    cases = load_cases()
+    labels = {c["label"] for c in cases}
+    assert len(cases) >= 60
+    assert labels == {"supported", "distorted", "swapped", "negated", "unsupported"}
+    for case in cases:
+        assert case["sentence"] in (ARTICLES / case["article"]).read_text(encoding="utf-8")
+
+
+def test_audit_scores_verdicts_per_sentence():
+    from eval.audit import score
+
+    rows = [
+        {"qid": "a", "verdicts": ["supported", "supported"]},
+        {"qid": "b", "verdicts": ["unsupported"]},
+    ]
+    assert score(rows) == {
+        "answers": 2,
+        "sentences": 3,
+        "not_supported": 1,
+        "unsupported_rate": 0.3333,
+        "answers_with_an_unsupported_sentence": 1,
+    }
