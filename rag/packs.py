@@ -88,6 +88,8 @@ PACKS: dict[str, ModelPack] = {
             size=253_113_024,
             sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
             instruct=False,
+            measured="gold: holds the answer 0.70, citation precision 0.56; RealTimeQA "
+            "(60 questions): 0.28, oracle 0.34. The fastest.",
         ),
         ModelPack(
             name="qwen2.5-coder-0.5b",
@@ -101,6 +103,9 @@ PACKS: dict[str, ModelPack] = {
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             instruct=True,
             judge_threshold=0.3,
+            measured="gold: holds the answer 0.55, citation precision 0.62; RealTimeQA "
+            "(60 questions): 0.25, oracle 0.21. Reads prompts about 3x slower than Gemma; "
+            "judges support (AUC 0.79 on the team's 88 cases).",
         ),
         ModelPack(
             name="qwen2.5-coder-1.5b",
@@ -116,6 +121,7 @@ PACKS: dict[str, ModelPack] = {
             size=1_117_320_768,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             instruct=True,
+            measured="not evaluated for quality; reads prompts about 5x slower than Gemma.",
         ),
         ModelPack(
             name="smollm2-135m",
@@ -128,6 +134,8 @@ PACKS: dict[str, ModelPack] = {
             size=98_362_432,
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
             instruct=True,
+            measured="not evaluated for quality: on sample questions it wrote about the "
+            "articles instead of answering.",
         ),
     )
 }

@@ -36,7 +36,7 @@ from rag.indexing import Indexer, IndexReport, Progress
 from rag.lexical import STOPWORDS
 from rag.prompt import build_prompt, focus_passage
 from rag.retrieve import HybridRetriever
-from rag.support import Judge, answers_question
+from rag.support import Judge, answers_question, asked_kind, gives_kind
 from rag.types import (
     Answer,
     AnswerEvent,
@@ -503,6 +503,13 @@ class RagService:
         best = max(
             relevance(question, whole.get(c.passage.chunk_id, c.passage)) for c in checked.citations
         )
+        if not gives_kind(checked.text, question, asked_kind(question)):
+            return self._quote_or_abstain(
+                question,
+                passages,
+                f"the answer gives no {asked_kind(question)}, which the question asks for",
+                (checked.text,),
+            )
         if best < MIN_RELEVANCE:
             return self._quote_or_abstain(
                 question,
@@ -532,6 +539,8 @@ class RagService:
         question: a sentence that only shares its names is no answer.
         """
         quote = closest_quote(question, passages)
+        if quote is not None and not gives_kind(quote.text, question, asked_kind(question)):
+            quote = None  # it shares the question's words but not what it asks for
         judge = self.judge() if quote is not None else None
         if judge is not None and not answers_question(question, quote.text, judge):
             quote = None

@@ -182,3 +182,75 @@ def check_support(
     if p_yes < judge.judge_threshold:
         return Verdict(False, p_yes=p_yes, reason="the sentence does not state it")
     return Verdict(True, p_yes=p_yes)
+
+
+# --- what kind of answer the question asks for ----------------------------------------
+
+_ASKS = (
+    (
+        "number",
+        re.compile(
+            r"^(?:how (?:many|much|old|long|far)|what (?:number|percentage|share|amount|age)"
+            r"|by how (?:much|many))\b"
+        ),
+    ),
+    (
+        "date",
+        re.compile(
+            r"^(?:when|what (?:year|date|day|month)|which (?:year|date|day|month)"
+            r"|(?:on|in) (?:what|which) (?:year|date|day|month))\b"
+        ),
+    ),
+    ("name", re.compile(r"^(?:who|whom|whose|where)\b")),
+)
+_MONTHS = (
+    "january february march april june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday "
+    "saturday sunday yesterday today tomorrow week month year weeks months years decade century "
+    "noon midnight morning afternoon evening night dawn"
+).split()
+_NUMBER_WORDS = (
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
+    "hundred thousand million billion trillion twice thrice dozen dozens half once zero none "
+    "first second third fourth fifth sixth seventh eighth ninth tenth"
+).split()
+
+
+_YEAR_OR_TIME = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)s?\b|\b\d{1,2}(?::\d\d)?\s*[ap]\.?m\b")
+
+
+def asked_kind(question: str) -> str | None:
+    """ "number", "date" or "name" when the question asks for one ("How many…", "When…",
+    "Who…"), else None."""
+    q = " ".join(question.lower().split())
+    for kind, pattern in _ASKS:
+        if pattern.search(q):
+            return kind
+    return None
+
+
+def gives_kind(text: str, question: str, kind: str | None) -> bool:
+    """Does ``text`` hold, beyond the question's own words, the kind of thing asked for?
+
+    A sentence that shares a question's names but holds no new name (for "who"), no
+    date (for "when") and no number (for "how many") does not answer it, however
+    many words it shares: the structural half of abstaining when related names are
+    present but the answer is not.
+    """
+    if kind is None:
+        return True
+    text = _MARKER.sub("", text)
+    asked = _words(question)
+    words = [w.lower() for w in re.findall(r"[\w'’]+", text)]
+    if kind == "number":
+        # A count or amount: digits that are not a year or a time of day, or a number word.
+        plain = re.sub(_YEAR_OR_TIME, " ", text)
+        return bool(re.search(r"\d", plain)) or any(w in _NUMBER_WORDS for w in words)
+    if kind == "date":
+        years = re.search(_YEAR_OR_TIME, text)
+        return bool(years or re.search(r"\bMay\b", text)) or any(w in _MONTHS for w in words)
+    return any(
+        fact.lower() not in asked and not fact[0].isdigit() and fact.lower() not in _MONTHS
+        for fact in key_facts(text, question)
+    )

@@ -106,12 +106,15 @@ def test_missing_index(tmp_path):
 
 
 def test_a_looping_model_is_cut_off(service):
+    # (A "When" question would now refuse this dateless answer; see test_support.)
     svc = service(["The bridge reopened [1]. " * 30])
-    answer = svc.ask("When did the harbor bridge reopen?")
+    answer = svc.ask("What happened to the harbor bridge?")
     assert answer.text.count("The bridge reopened") == 1
     # Generation stopped at the first repeat instead of running to max_tokens.
     tokens = [
-        e for e in svc.ask_stream("When did the harbor bridge reopen?") if isinstance(e, TokenEvent)
+        e
+        for e in svc.ask_stream("What happened to the harbor bridge?")
+        if isinstance(e, TokenEvent)
     ]
     assert len(tokens) < 12
 

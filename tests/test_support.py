@@ -155,3 +155,36 @@ def test_a_conflicting_source_is_cited_beside_the_answer(tmp_path, write_article
     assert "14 crossings" in cited and "9 crossings" in cited
     found = find_conflicts(answer.passages)
     assert found and {found[0].facts[0], found[0].facts[1]} == {("14",), ("9",)}
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "gives"),
+    [
+        ("Who is Iran's defence minister?", "Iran's minister said the talks were off.", False),
+        ("Who is Iran's defence minister?", "Defence Minister Aziz Nasirzadeh spoke.", True),
+        ("When was Soleimani killed?", "Soleimani was killed near Baghdad airport.", False),
+        ("When was Soleimani killed?", "A strike killed him on January 3, 2020.", True),
+        ("When do the gates open?", "The gates open at 10 pm.", True),
+        ("How many missiles did Iran fire?", "Iran fired missiles at US bases.", False),
+        ("How many times did he offer to resign?", "He offered to resign twice.", True),
+        ("What did Khamenei say about talks?", "He said talks were not wise.", True),
+    ],
+)
+def test_an_answer_must_hold_the_kind_of_thing_asked_for(question, text, gives):
+    from rag.support import asked_kind, gives_kind
+
+    assert gives_kind(text, question, asked_kind(question)) is gives
+
+
+def test_a_quote_that_only_shares_the_question_names_is_not_offered(tmp_path, write_articles):
+    from tests.fakes import FakeGenerator
+
+    svc = RagService(
+        Settings(index_dir=tmp_path / "idx"),
+        embedder=FakeEmbedder(),
+        generator=FakeGenerator(["The articles do not say."]),
+    )
+    svc.index_paths([write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})])
+    # The passages name the library and its hours, but hold no count of books.
+    answer = svc.ask("How many books does the central library in Laketon hold?")
+    assert answer.abstained and not answer.quoted
