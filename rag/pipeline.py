@@ -27,6 +27,9 @@ from rag.cite import (
     relevance,
     verify_citations,
 )
+from rag.cite import (
+    MARKER as MARKERS,
+)
 from rag.config import Settings
 from rag.conflict import sentences_conflict
 from rag.dates import mentioned_window, recent_window, within
@@ -503,6 +506,10 @@ class RagService:
         best = max(
             relevance(question, whole.get(c.passage.chunk_id, c.passage)) for c in checked.citations
         )
+        if not content_words(MARKERS.sub("", checked.text)) - content_words(question):
+            return self._quote_or_abstain(
+                question, passages, "the answer only repeats the question", (checked.text,)
+            )
         if not gives_kind(checked.text, question, asked_kind(question)):
             return self._quote_or_abstain(
                 question,

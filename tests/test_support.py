@@ -188,3 +188,19 @@ def test_a_quote_that_only_shares_the_question_names_is_not_offered(tmp_path, wr
     # The passages name the library and its hours, but hold no count of books.
     answer = svc.ask("How many books does the central library in Laketon hold?")
     assert answer.abstained and not answer.quoted
+
+
+def test_an_answer_that_only_repeats_the_question_is_not_shown(tmp_path, write_articles):
+    from tests.fakes import FakeGenerator
+
+    svc = RagService(
+        Settings(index_dir=tmp_path / "idx"),
+        embedder=FakeEmbedder(),
+        generator=FakeGenerator(["The harbor bridge in Portville reopened [1]."]),
+    )
+    svc.index_paths([write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})])
+    answer = svc.ask("Which harbor bridge in Portville reopened?")
+    assert "The harbor bridge in Portville reopened [1]" not in answer.text
+    assert answer.unsupported == ("The harbor bridge in Portville reopened [1].",) or (
+        answer.abstained and answer.reason == "the answer only repeats the question"
+    )
