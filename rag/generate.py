@@ -76,13 +76,12 @@ class LlamaCppGenerator:
                     "unset for the default pack."
                 )
         self._context_size = context_size
-        # Reading the prompt is bulk work that scales with cores. Writing the answer syncs
-        # all threads at every token, and a thread that shares its core with other work
-        # (an upload being embedded, the web server) stalls the rest: one core is left
-        # free for them unless --threads says otherwise. See README "Speed under load".
+        # All cores for reading the prompt and for writing. One fewer for writing, to leave
+        # a core to an upload being embedded, was measured slower with indexing running
+        # beside it (15.9 against 19.0 tokens/s; README "Choosing a model").
         cores = machine_cores()
         self._threads_batch = threads or cores
-        self._threads = threads or max(1, cores - 1)
+        self._threads = threads or cores
         self._seed = seed
         self._llm: Any = None
         self._formatter: Any = None
