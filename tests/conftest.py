@@ -37,3 +37,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def cli_with_fake_models(monkeypatch):
+    """`rag` commands run for real, their service given the fake embedder and generator."""
+    from rag import commands
+    from tests.fakes import FakeEmbedder, FakeGenerator
+
+    real_service = commands.RagService
+
+    def make(settings):
+        return real_service(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
+
+    monkeypatch.setattr(commands, "RagService", make)
+    for name in ("RAG_INDEX_DIR", "RAG_K", "RAG_CONFIG", "RAG_MODEL", "RAG_EMBEDDER"):
+        monkeypatch.delenv(name, raising=False)

@@ -10,23 +10,15 @@ import gradio as gr
 import pytest
 
 from index.store import IndexStore
-from rag import cli, commands
-from tests.fakes import FakeEmbedder, FakeGenerator
+from rag import cli
+from tests.fakes import FakeEmbedder
 from tests.test_index import ARTICLE_A, ARTICLE_B
 
 ARTICLE_C = "# Ferry service resumes\n\nThe island ferry resumed service on Friday after a storm."
 
 
-@pytest.fixture(autouse=True)
-def fake_models(monkeypatch):
-    real_service = commands.RagService
-
-    def make(settings):
-        return real_service(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
-
-    monkeypatch.setattr(commands, "RagService", make)
-    for name in ("RAG_INDEX_DIR", "RAG_K", "RAG_CONFIG", "RAG_MODEL", "RAG_EMBEDDER"):
-        monkeypatch.delenv(name, raising=False)
+# The real CLI, with the fake models behind its service (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cli_with_fake_models")
 
 
 @pytest.fixture
