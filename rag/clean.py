@@ -255,7 +255,9 @@ def clean_document(raw: RawDocument) -> Article | None:
         source=source,
         url=raw.url,
         origins=(raw.origin,),
-        pages=locate_pages(raw.text, raw.page_starts, text) if raw.page_starts else (),
+        pages=locate_pages(raw.text, raw.page_starts, text, normalise_text)
+        if raw.page_starts
+        else (),
     )
 
 

@@ -77,14 +77,8 @@ def _sentences(passage: ScoredPassage) -> Iterable[tuple[int, int, str]]:
         yield start, end, text[start:end]
 
 
-def find_conflicts(
-    passages: Sequence[ScoredPassage], *, anchor: tuple[int, tuple[int, int]] | None = None
-) -> list[Conflict]:
-    """Conflicting sentence pairs across passages of different articles.
-
-    With ``anchor`` (a passage index and a sentence span, e.g. what an answer
-    cites), only pairs that include that sentence are returned.
-    """
+def find_conflicts(passages: Sequence[ScoredPassage]) -> list[Conflict]:
+    """Conflicting sentence pairs across passages of different articles."""
     found: list[Conflict] = []
     split = [list(_sentences(p)) for p in passages]
     for i, first in enumerate(passages):
@@ -93,16 +87,6 @@ def find_conflicts(
                 continue
             for a_start, a_end, a in split[i]:
                 for b_start, b_end, b in split[j]:
-                    if (
-                        anchor
-                        and (i, (a_start, a_end)) != anchor
-                        and (
-                            j,
-                            (b_start, b_end),
-                        )
-                        != anchor
-                    ):
-                        continue
                     facts = sentences_conflict(a, b)
                     if facts:
                         found.append(Conflict(i, (a_start, a_end), j, (b_start, b_end), facts))

@@ -79,9 +79,7 @@ class LlamaCppGenerator:
         # All cores for reading the prompt and for writing. One fewer for writing, to leave
         # a core to an upload being embedded, was measured slower with indexing running
         # beside it (15.9 against 19.0 tokens/s; README "Choosing a model").
-        cores = machine_cores()
-        self._threads_batch = threads or cores
-        self._threads = threads or cores
+        self._threads = threads or machine_cores()
         self._seed = seed
         self._llm: Any = None
         self._formatter: Any = None
@@ -112,19 +110,14 @@ class LlamaCppGenerator:
             raise ModelError(
                 "llama-cpp-python is not installed. Run `pip install llama-cpp-python`."
             ) from None
-        log.info(
-            "Loading %s with %d threads (%d for prompts)",
-            self._path,
-            self._threads,
-            self._threads_batch,
-        )
+        log.info("Loading %s with %d threads", self._path, self._threads)
         try:
             with _native_stderr_quiet():
                 self._llm = Llama(
                     model_path=str(self._path),
                     n_ctx=self._context_size,
                     n_threads=self._threads,
-                    n_threads_batch=self._threads_batch,
+                    n_threads_batch=self._threads,
                     seed=self._seed,
                     verbose=False,
                 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rag.types import LoadProblem, RawDocument
 
@@ -97,16 +97,20 @@ def _squashed(text: str) -> tuple[str, list[int]]:
     return "".join(kept), where
 
 
-def locate_pages(raw_text: str, raw_starts: Sequence[int], cleaned: str) -> tuple[int, ...]:
+def locate_pages(
+    raw_text: str,
+    raw_starts: Sequence[int],
+    cleaned: str,
+    normalise: Callable[[str], str],
+) -> tuple[int, ...]:
     """Where each page of ``raw_text`` starts in ``cleaned`` (page 1 always at 0).
 
     Cleaning only removes lines and whitespace and normalises characters, so a
     page is found by the first characters of its own text that survive,
     compared without whitespace. A page none of whose text survives starts
-    where the next one does.
+    where the next one does. ``normalise`` is the cleaner's character normalisation,
+    applied to each raw page before it is looked for.
     """
-    from rag.clean import normalise_text
-
     flat, where = _squashed(cleaned)
     bounds = [*raw_starts, len(raw_text)]
     starts: list[int | None] = [0]
@@ -114,7 +118,7 @@ def locate_pages(raw_text: str, raw_starts: Sequence[int], cleaned: str) -> tupl
     raw_before = 0  # non-space characters of the raw pages before this one
     for number in range(1, len(raw_starts)):
         raw_before += sum(not c.isspace() for c in raw_text[bounds[number - 1] : bounds[number]])
-        page, _ = _squashed(normalise_text(raw_text[bounds[number] : bounds[number + 1]]))
+        page, _ = _squashed(normalise(raw_text[bounds[number] : bounds[number + 1]]))
         found = -1
         # Try the page's opening, then a few later probes (its first line may have been
         # dropped). Cleaning only removes characters, so text of this page cannot stand

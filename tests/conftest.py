@@ -53,3 +53,20 @@ def cli_with_fake_models(monkeypatch):
     monkeypatch.setattr(commands, "RagService", make)
     for name in ("RAG_INDEX_DIR", "RAG_K", "RAG_CONFIG", "RAG_MODEL", "RAG_EMBEDDER"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def service(tmp_path, write_articles):
+    """The two test articles indexed, behind fake models (a module may define its own)."""
+    from rag.config import Settings
+    from rag.pipeline import RagService
+    from tests.fakes import FakeEmbedder, FakeGenerator
+    from tests.test_index import ARTICLE_A, ARTICLE_B
+
+    svc = RagService(
+        Settings(index_dir=tmp_path / "idx"),
+        embedder=FakeEmbedder(),
+        generator=FakeGenerator(["Engineers replaced 240 steel cables [1]."]),
+    )
+    svc.index_paths([write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})])
+    return svc

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rag import cli, commands
-from rag.clean import clean_document
+from rag.clean import clean_document, normalise_text
 from rag.pdf import locate_pages, read_pdf
 from rag.types import page_at
 from tests.fakes import FakeEmbedder, FakeGenerator
@@ -56,7 +56,7 @@ def test_a_page_whose_text_was_dropped_starts_where_the_next_one_does():
     raw = "Intro line one.\n\nPhoto credit: Agency\n\nLast page text here."
     starts = (0, raw.index("Photo"), raw.index("Last"))
     cleaned = "Intro line one.\n\nLast page text here."
-    pages = locate_pages(raw, starts, cleaned)
+    pages = locate_pages(raw, starts, cleaned, normalise_text)
     assert pages == (0, cleaned.index("Last"), cleaned.index("Last"))
     assert page_at(pages, 3) == 1 and page_at(pages, cleaned.index("text")) == 3
     assert page_at((), 10) is None

@@ -179,12 +179,7 @@ def test_an_answer_must_hold_the_kind_of_thing_asked_for(question, text, gives):
 def test_a_quote_that_only_shares_the_question_names_is_not_offered(tmp_path, write_articles):
     from tests.fakes import FakeGenerator
 
-    svc = RagService(
-        Settings(index_dir=tmp_path / "idx"),
-        embedder=FakeEmbedder(),
-        generator=FakeGenerator(["The articles do not say."]),
-    )
-    svc.index_paths([write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})])
+    svc = _service(tmp_path, write_articles, FakeGenerator(["The articles do not say."]))
     # The passages name the library and its hours, but hold no count of books.
     answer = svc.ask("How many books does the central library in Laketon hold?")
     assert answer.abstained and not answer.quoted
@@ -193,12 +188,9 @@ def test_a_quote_that_only_shares_the_question_names_is_not_offered(tmp_path, wr
 def test_an_answer_that_only_repeats_the_question_is_not_shown(tmp_path, write_articles):
     from tests.fakes import FakeGenerator
 
-    svc = RagService(
-        Settings(index_dir=tmp_path / "idx"),
-        embedder=FakeEmbedder(),
-        generator=FakeGenerator(["The harbor bridge in Portville reopened [1]."]),
+    svc = _service(
+        tmp_path, write_articles, FakeGenerator(["The harbor bridge in Portville reopened [1]."])
     )
-    svc.index_paths([write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})])
     answer = svc.ask("Which harbor bridge in Portville reopened?")
     assert "The harbor bridge in Portville reopened [1]" not in answer.text
     assert answer.unsupported == ("The harbor bridge in Portville reopened [1].",) or (

@@ -9,7 +9,6 @@ from rag.config import Settings
 from rag.pipeline import RagService
 from rag.types import Answer, Chunk, Citation, ScoredPassage
 from tests.fakes import FakeEmbedder, FakeGenerator
-from tests.test_index import ARTICLE_A, ARTICLE_B
 from ui.app import (
     build_app,
     chat_turn,
@@ -26,17 +25,6 @@ from ui.render import link_markers, render_sources
 from ui.uploads import safe_name, store_uploads
 
 PAYLOAD = 'Hostile <script>alert(1)</script> text <img src=x onerror="alert(2)"> here.'
-
-
-@pytest.fixture
-def service(tmp_path, write_articles):
-    svc = RagService(
-        Settings(index_dir=tmp_path / "idx"),
-        embedder=FakeEmbedder(),
-        generator=FakeGenerator(["Engineers replaced 240 steel cables [1]."]),
-    )
-    svc.index_paths([write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})])
-    return svc
 
 
 def ask(service, question, messages=(), turns=(), panel=(), *filters):
@@ -253,7 +241,6 @@ def test_a_100_kb_question_is_refused_and_the_chat_says_so(service):
 
 
 def test_feeds_tab_adds_refreshes_and_removes_a_feed(tmp_path):
-    from rag.config import Settings
     from tests.feedsite import rss, rss_item
     from tests.site import Site
     from ui.feeds import add_feed_action, feed_rows, refresh_action, remove_feed_action

@@ -10,10 +10,8 @@ from rag import cli, commands
 from rag.config import Settings
 from rag.errors import ConfigError
 from rag.overrides import checked_settings
-from rag.pipeline import RagService
 from tests.conftest import free_port
-from tests.fakes import FakeEmbedder, FakeGenerator
-from tests.test_index import ARTICLE_A, ARTICLE_B
+from tests.fakes import FakeEmbedder
 from ui.app import ask_api, chat_turn
 from ui.uploads import store_uploads
 
@@ -24,17 +22,6 @@ BAD = [
     ("abc", "must be int, got 'abc'."),
     ("2.5", "must be int, got '2.5'."),
 ]
-
-
-@pytest.fixture
-def service(tmp_path, write_articles):
-    svc = RagService(
-        Settings(index_dir=tmp_path / "idx"),
-        embedder=FakeEmbedder(),
-        generator=FakeGenerator(["Engineers replaced 240 steel cables [1]."]),
-    )
-    svc.index_paths([write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})])
-    return svc
 
 
 def cli_message(monkeypatch, capsys, tmp_path, k: str) -> str:
