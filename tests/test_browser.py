@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, SAMPLES, free_port
+from tests.feedsite import headline, page, rss, rss_item, story
+from tests.site import Site
 
 pytestmark = [pytest.mark.model, pytest.mark.browser]
 
@@ -105,6 +107,8 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 str(port),
                 "--examples",
                 ROOT / "samples" / "example_questions.txt",
+                # The Feeds test subscribes to a feed served on loopback.
+                "--allow-private-urls",
             ],
             env=env,
             stdout=out,
@@ -407,3 +411,74 @@ def test_settings_filter_by_date_and_refuse_a_missing_model_file(session):
     page.get_by_role("button", name="Load model").click()
     page.get_by_text("does not exist").first.wait_for(timeout=20_000)
     session.shot("11-settings-date-filter-and-model-error")
+
+
+def feed_row(page, name: str) -> str:
+    return page.locator("#feeds [role=row]").filter(has_text=name).inner_text()
+
+
+def test_feeds_tab_subscribes_refreshes_and_unsubscribes(session):
+    """Add a feed on a loopback site, refresh it twice, find its articles, remove it with them."""
+    site = Site()
+    try:
+        base = site.url("")
+        # Item 101 carries its whole article; item 102 only a summary, so its page is fetched.
+        site.put("/story/102", page(headline(102), story(102)))
+        feed_xml = rss([rss_item(101, base), rss_item(102, base, full=False)], "Loopback Ledger")
+        feed_url = site.put("/rss.xml", feed_xml, "application/rss+xml", etag='"one"')
+        browser_page = session.page
+        browser_page.get_by_role("tab", name="Feeds").click()
+        status = browser_page.locator("#feed-status")
+
+        browser_page.locator("#feed-url input, #feed-url textarea").first.fill(feed_url)
+        browser_page.locator("#feed-name input, #feed-name textarea").first.fill("ledger")
+        browser_page.locator("#feed-add").click()
+        status.filter(has_text="Added ledger (Loopback Ledger)").wait_for(timeout=30_000)
+        assert "never" in feed_row(browser_page, "ledger")
+
+        browser_page.locator("#feed-refresh").click()
+        status.filter(has_text="Refreshed 1 feed(s)").wait_for(timeout=ANSWER_TIMEOUT_MS)
+        first = status.inner_text()
+        assert "0 passages embedded" not in first, first
+        row = feed_row(browser_page, "ledger")
+        assert "never" not in row and "2" in row, row
+        session.shot("10-feed-refreshed")
+
+        # The feed's articles are in the index, listed with the others.
+        browser_page.get_by_role("tab", name="Articles").click()
+        browser_page.get_by_label("Search the articles").fill("report 10")
+        table = browser_page.locator("#articles")
+        table.filter(has_text=headline(101)).wait_for(timeout=20_000)
+        table.filter(has_text=headline(102)).wait_for(timeout=20_000)
+
+        # Unchanged feed: the site answers 304, nothing is embedded again.
+        browser_page.get_by_role("tab", name="Feeds").click()
+        hits_before = len(site.hits("/rss.xml"))
+        browser_page.locator("#feed-refresh").click()
+        browser_page.wait_for_function(
+            "(old) => document.querySelector('#feed-status').innerText !== old",
+            arg=first,
+            timeout=ANSWER_TIMEOUT_MS,
+        )
+        status.filter(has_text="0 passages embedded").wait_for(timeout=ANSWER_TIMEOUT_MS)
+        assert len(site.hits("/rss.xml")) == hits_before + 1
+
+        # Unsubscribe and take its articles out; the row and the articles go.
+        browser_page.locator("#feed-remove-name input, #feed-remove-name textarea").first.fill(
+            "ledger"
+        )
+        browser_page.get_by_label("Also remove the articles only it gave").check()
+        browser_page.locator("#feed-remove").click()
+        status.filter(has_text="Removed ledger and 2 article(s)").wait_for(timeout=60_000)
+        assert browser_page.locator("#feeds [role=row]").filter(has_text="ledger").count() == 0
+        session.shot("11-feed-removed")
+        browser_page.get_by_role("tab", name="Articles").click()
+        browser_page.get_by_role("button", name="Refresh", exact=True).click()
+        browser_page.wait_for_function(
+            "(t) => !document.querySelector('#articles').innerText.includes(t)",
+            arg=headline(101),
+            timeout=20_000,
+        )
+        assert session.errors == []
+    finally:
+        site.close()
