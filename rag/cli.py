@@ -29,6 +29,12 @@ SETTING_FLAGS = (
         "torch, onnx-int8 or openvino-int8, the fastest (env RAG_EMBED_BACKEND)",
     ),
     ("--model", "model", str, "model pack name (`rag models`) or GGUF file (env RAG_MODEL)"),
+    (
+        "--judge-model",
+        "judge_model",
+        str,
+        "instruction model pack or GGUF that checks each answer by meaning (env RAG_JUDGE_MODEL)",
+    ),
     ("--k", "k", int, "passages to retrieve (env RAG_K)"),
     (
         "--passage-words",

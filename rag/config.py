@@ -41,6 +41,9 @@ class Settings:
     model: str | None = None
     # Check answers by meaning with the model's own yes/no judgement (instruction models).
     judge: bool = True
+    # A second model, an instruction model (pack name or GGUF), that judges the answers of
+    # the answering model; for a base model such as the default, which cannot judge itself.
+    judge_model: str | None = None
     k: int = 4
     # Words of each passage the model reads: the sentences around the best match.
     passage_words: int = 90

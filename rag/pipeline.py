@@ -34,7 +34,7 @@ from rag.config import Settings
 from rag.conflict import sentences_conflict
 from rag.dates import mentioned_window, recent_window, within
 from rag.embed import make_embedder
-from rag.errors import InputError
+from rag.errors import InputError, ModelError
 from rag.indexing import Indexer, IndexReport, Progress
 from rag.lexical import STOPWORDS
 from rag.prompt import build_prompt, focus_passage
@@ -182,11 +182,13 @@ class RagService:
         *,
         embedder: Embedder | None = None,
         generator: Generator | None = None,
+        judge: Generator | None = None,
     ) -> None:
         self.settings = settings
         self.store = IndexStore(settings.index_dir)
         self._embedder = embedder
         self._generator = generator
+        self._judge = judge
         self._snapshot: IndexSnapshot | None = None
         self._snapshot_key: tuple[int, int] | None = None
         self._lock = threading.Lock()
@@ -225,13 +227,37 @@ class RagService:
         return self._generator
 
     def judge(self) -> Judge | None:
-        """The model as a yes/no judge of support, when it is an instruction model."""
+        """The yes/no judge of support: ``judge_model`` when set, else the answering
+        model when it is an instruction model."""
         if not self.settings.judge:
             return None
-        generator = self.generator
+        if self.settings.judge_model is None:
+            generator = self.generator
+        else:
+            generator = self.judge_model
+            if not generator.has_chat_template:
+                raise ModelError(
+                    f"The judge model {generator.model_id} has no chat template: a judge must "
+                    "be an instruction model, such as qwen2.5-coder-0.5b (`rag models`)."
+                )
         if not generator.has_chat_template or not hasattr(generator, "judge"):
             return None
         return generator  # type: ignore[return-value]
+
+    @property
+    def judge_model(self) -> Generator:
+        """The separate judge (``settings.judge_model``), loaded on first use."""
+        if self._judge is None:
+            from rag.generate import LlamaCppGenerator
+
+            judge = LlamaCppGenerator(
+                self.settings.judge_model,
+                context_size=self.settings.context_size,
+                threads=self.settings.threads,
+            )
+            judge.warm_up()
+            self._judge = judge
+        return self._judge
 
     def use_model(self, model: str | Path) -> str:
         """Load another model (a pack name or a GGUF file); questions from now on use it.
@@ -263,6 +289,8 @@ class RagService:
     def warm_up(self, *, generator: bool = True) -> None:
         """Load the models now rather than on the first question."""
         self._load_models(generator=generator)
+        if generator and self.settings.judge and self.settings.judge_model is not None:
+            self.judge()
 
     def _load_models(
         self, *, embedder: bool = True, generator: bool = True, index: bool = False

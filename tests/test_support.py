@@ -6,9 +6,10 @@ import pytest
 
 from rag.config import Settings
 from rag.conflict import find_conflicts, sentences_conflict
+from rag.errors import ModelError
 from rag.pipeline import RagService
 from rag.support import check_support, facts_in_place, key_facts
-from tests.fakes import FakeEmbedder
+from tests.fakes import FakeEmbedder, FakeGenerator
 from tests.test_pipeline import ARTICLE_A, ARTICLE_B, ChatTemplateGenerator
 
 SENTENCE = "Both offers, he said, were turned down by Supreme Leader Ali Khamenei."
@@ -131,6 +132,40 @@ def test_an_answer_the_judge_accepts_is_cited(tmp_path, write_articles):
     )
     assert not answer.abstained and "240" in answer.text
     assert answer.citations and "240" in answer.citations[0].text
+
+
+def _judged_service(tmp_path, write_articles, answers, judge):
+    """A base model answers; a separate instruction model (``judge_model``) judges."""
+    svc = RagService(
+        Settings(index_dir=tmp_path / "idx", judge_model="judge.gguf"),
+        embedder=FakeEmbedder(),
+        generator=FakeGenerator(answers),
+        judge=judge,
+    )
+    svc.index_paths([write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})])
+    return svc
+
+
+def test_a_separate_judge_checks_a_base_models_answer(tmp_path, write_articles):
+    question = "How many steel cables were replaced?"
+    rejecting = JudgingGenerator([""], truth="nowhere")
+    answer = _judged_service(
+        tmp_path / "no", write_articles, ["Engineers replaced 240 steel cables [1]."], rejecting
+    ).ask(question)
+    assert rejecting.judged, "the judge model was asked"
+    assert "240 steel cables" not in answer.text
+
+    accepting = JudgingGenerator([""], truth="240")
+    answer = _judged_service(
+        tmp_path / "yes", write_articles, ["Engineers replaced 240 steel cables [1]."], accepting
+    ).ask(question)
+    assert accepting.judged and not answer.abstained and "240" in answer.text
+
+
+def test_a_judge_model_without_a_chat_template_is_refused(tmp_path, write_articles):
+    svc = _judged_service(tmp_path, write_articles, ["The articles do not say."], FakeGenerator())
+    with pytest.raises(ModelError, match="must be an instruction model"):
+        svc.ask("How many steel cables were replaced?")
 
 
 def test_a_conflicting_source_is_cited_beside_the_answer(tmp_path, write_articles):
