@@ -159,7 +159,7 @@ def articles_for(documents: Sequence[RawDocument], chunks_wanted: int, per_doc: 
 
 def bench_indexing(service_factory, documents: Sequence[RawDocument], wanted: int, tmp: Path):
     """Index the first articles until about ``wanted`` passages; time it."""
-    from rag.pipeline import RagService
+    from rag.service import RagService
 
     per_doc = 15.0  # RealTimeQA articles give about 15 passages each; corrected below
     count = articles_for(documents, wanted, per_doc)
@@ -197,7 +197,7 @@ def bench_embedding(settings, passages: Sequence[str]) -> dict[str, Any]:
     """Passages per second for each embedding backend, on the same passages."""
     import numpy as np
 
-    from rag.pipeline import RagService
+    from rag.service import RagService
 
     rows: dict[str, Any] = {}
     reference: np.ndarray | None = None
@@ -265,7 +265,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from rag.config import load_settings
-    from rag.pipeline import RagService
+    from rag.service import RagService
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

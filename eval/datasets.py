@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from rag.errors import InputError
-from rag.ingest import load_documents
+from rag.ingest.files import load_documents
 from rag.types import RawDocument, Turn
 
 ROOT = Path(__file__).resolve().parents[1]

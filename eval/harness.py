@@ -36,9 +36,9 @@ from eval.metrics import (
 )
 from rag.config import Settings
 from rag.errors import IndexMismatchError
-from rag.pipeline import RagService, search_query_for
-from rag.retrieve import DenseRetriever, HybridRetriever, LexicalRetriever
+from rag.search.retrieve import DenseRetriever, HybridRetriever, LexicalRetriever
 from rag.serialize import answer_to_dict, passage_to_dict
+from rag.service import RagService, search_query_for
 from rag.types import Answer, ScoredPassage
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from rag.config import Settings
 from rag.errors import InputError
-from rag.indexing import IndexReport
-from rag.pipeline import RagService, make_filter, parse_day
+from rag.ingest.indexer import IndexReport
 from rag.serialize import answer_to_dict, passage_to_dict
+from rag.service import RagService, make_filter, parse_day
 from rag.types import Answer, AnswerEvent, Article, SearchFilter, TokenEvent, Turn
 
 
@@ -37,13 +37,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_feeds(args: argparse.Namespace, service: RagService) -> int:
-    from rag.feed_commands import cmd_feeds as run_feeds
+    from rag.sources.refresh import cmd_feeds as run_feeds
 
     return run_feeds(args, service)
 
 
 def cmd_refresh(args: argparse.Namespace, service: RagService) -> int:
-    from rag.feed_commands import cmd_refresh as run_refresh
+    from rag.sources.refresh import cmd_refresh as run_refresh
 
     return run_refresh(args, service)
 
@@ -65,7 +65,7 @@ def cmd_index(args: argparse.Namespace, service: RagService) -> int:
         _print_removed(service.remove(args.remove, recursive=args.recursive))
     if args.paths:
         if args.ray:
-            from rag.ray_ingest import RayOptions, index_with_ray
+            from rag.ingest.distributed import RayOptions, index_with_ray
 
             options = RayOptions(
                 address=args.ray,
@@ -75,7 +75,7 @@ def cmd_index(args: argparse.Namespace, service: RagService) -> int:
             )
             report = index_with_ray(service, args.paths, options, rebuild=args.rebuild)
         elif any(p.strip().lower().startswith(("http://", "https://")) for p in args.paths):
-            from rag.web import index_sources
+            from rag.sources.web import index_sources
 
             report = index_sources(service, args.paths, rebuild=args.rebuild)
         else:
@@ -277,7 +277,7 @@ def cmd_chat(args: argparse.Namespace, service: RagService) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from rag import packs
+    from rag.answer import packs
 
     if args.action == "list":
         rows = packs.describe()
@@ -324,7 +324,7 @@ def cmd_serve(args: argparse.Namespace, service: RagService) -> int:
             raise InputError(f"Examples file {path} does not exist.")
         examples = [q.strip() for q in path.read_text(encoding="utf-8").splitlines() if q.strip()]
     if args.refresh_every:  # first, so a bad interval is refused before the models load
-        from rag.feed_commands import refresh_in_background
+        from rag.sources.refresh import refresh_in_background
 
         refresh_in_background(service, args.refresh_every)
     service.warm_up()

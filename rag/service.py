@@ -17,9 +17,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from index.lexical import STOPWORDS
 from index.store import IndexSnapshot, IndexStore
-from rag.chunk import ChunkerSettings, split_sentences
-from rag.cite import (
+from rag.answer.cite import (
     ABSTAIN_TEXT,
     closest_quote,
     content_words,
@@ -27,19 +27,19 @@ from rag.cite import (
     relevance,
     verify_citations,
 )
-from rag.cite import (
+from rag.answer.cite import (
     MARKER as MARKERS,
 )
+from rag.answer.prompt import build_prompt, focus_passage
+from rag.answer.support import Judge, answers_question, asked_kind, gives_kind
 from rag.config import Settings
-from rag.conflict import sentences_conflict
-from rag.dates import mentioned_window, recent_window, within
-from rag.embed import make_embedder
+from rag.embed.torch import make_embedder
 from rag.errors import InputError
-from rag.indexing import Indexer, IndexReport, Progress
-from rag.lexical import STOPWORDS
-from rag.prompt import build_prompt, focus_passage
-from rag.retrieve import HybridRetriever
-from rag.support import Judge, answers_question, asked_kind, gives_kind
+from rag.ingest.chunk import ChunkerSettings, split_sentences
+from rag.ingest.indexer import Indexer, IndexReport, Progress
+from rag.search.dates import mentioned_window, recent_window, within
+from rag.search.retrieve import HybridRetriever
+from rag.text.conflict import sentences_conflict
 from rag.types import (
     Answer,
     AnswerEvent,
@@ -213,7 +213,7 @@ class RagService:
     @property
     def generator(self) -> Generator:
         if self._generator is None:
-            from rag.generate import LlamaCppGenerator
+            from rag.answer.generate import LlamaCppGenerator
 
             generator = LlamaCppGenerator(
                 self.settings.model,
@@ -240,8 +240,8 @@ class RagService:
         the chat answering with the model it had. An answer already being written
         finishes with the model it started with.
         """
-        from rag.generate import LlamaCppGenerator
-        from rag.packs import find_pack
+        from rag.answer.generate import LlamaCppGenerator
+        from rag.answer.packs import find_pack
 
         name = str(model).strip()
         if find_pack(name) is None:

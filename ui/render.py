@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from html import escape
 
-from rag.pipeline import DocumentInfo
+from rag.service import DocumentInfo
 from rag.types import Answer, Citation, ScoredPassage, page_at
 
 CSS = """

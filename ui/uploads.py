@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.clean import clean_document
-from rag.ingest import MAX_BYTES, SUPPORTED_SUFFIXES, load_file
+from rag.ingest.clean import clean_document
+from rag.ingest.files import MAX_BYTES, SUPPORTED_SUFFIXES, load_file
 
 # The same limit as `rag index`.
 MAX_UPLOAD_BYTES = MAX_BYTES

@@ -13,10 +13,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from rag.chunk import split_sentences
-from rag.injection import is_instruction
-from rag.lexical import STOPWORDS, lexical_tokens
-from rag.support import Judge, check_support
+from index.lexical import STOPWORDS, lexical_tokens
+from rag.answer.injection import is_instruction
+from rag.answer.support import Judge, check_support
+from rag.ingest.chunk import split_sentences
 from rag.types import Citation, ScoredPassage
 
 MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")

@@ -1,6 +1,6 @@
 """Local text generation with llama.cpp (llama-cpp-python).
 
-The model is a pack from ``rag.packs`` (by name; the default when none is
+The model is a pack from ``rag.answer.packs`` (by name; the default when none is
 given) or any GGUF file. One that carries a chat template is prompted through
 it, and can also judge yes/no questions (``judge``), read from the
 probabilities of its first answer token.
@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from rag.answer.packs import ModelPack, find_pack, resolve_model
+from rag.answer.support import JUDGE_THRESHOLD
 from rag.errors import ConfigError, ModelError, NotWarmedUpError
-from rag.packs import ModelPack, find_pack, resolve_model
-from rag.support import JUDGE_THRESHOLD
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ class ModelPack:
     size: int
     sha256: str
     instruct: bool  # tuned to follow instructions, with a chat template
-    # P(yes) from which the model's yes/no judgement counts as yes (``rag.support``),
+    # P(yes) from which the model's yes/no judgement counts as yes (``rag.answer.support``),
     # set from ``python -m eval.support`` on the team's labelled cases.
     judge_threshold: float | None = None
     # What this project measured on this 2-core machine (README "Choosing a model").

@@ -2,7 +2,7 @@
 
 Shared words are not enough: "No power could stop Iran if it wanted a weapon"
 and "The United States is not a power that can stop Iran" share most of theirs.
-Two checks run on the sentence that the word-overlap search (``rag.cite``)
+Two checks run on the sentence that the word-overlap search (``rag.answer.cite``)
 found for each answer sentence:
 
 1. **Key facts in place** (always, no model): every name and number the answer
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from rag.lexical import STOPWORDS
+from index.lexical import STOPWORDS
 
 # A capitalised word that is not a sentence's first word, or any number.
 _NAME = re.compile(r"(?<![\w'’])[A-Z][\w'’.-]*[\w]|\b\d[\d,.]*\b")

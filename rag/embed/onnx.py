@@ -2,7 +2,7 @@
 
 The first use exports the model's transformer to ONNX and quantises it into a
 cache folder; later runs load the cached file. Here, ONNX Runtime with int8
-weights (dynamic quantisation: activations stay float); ``rag.embed_openvino``
+weights (dynamic quantisation: activations stay float); ``rag.embed.openvino``
 runs OpenVINO with int8 weights and activations. Pooling and normalisation
 follow the model folder's own configuration (mean or CLS pooling, then unit
 length), so the vectors are the model's, up to rounding; `rag bench` and
@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from rag.embed import DEFAULT_EMBEDDER_ID, count_word_pieces, default_embedder_path
+from rag.answer.generate import machine_cores
+from rag.embed.torch import DEFAULT_EMBEDDER_ID, count_word_pieces, default_embedder_path
 from rag.errors import ModelError, NotWarmedUpError
-from rag.generate import machine_cores
 
 log = logging.getLogger(__name__)
 

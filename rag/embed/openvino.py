@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from rag.chunk import split_sentences
-from rag.embed_onnx import ExportedEmbedder, export_onnx
+from rag.embed.onnx import ExportedEmbedder, export_onnx
 from rag.errors import ModelError
+from rag.ingest.chunk import split_sentences
 
 # The project's own articles and questions: text the project may ship and reuse.
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

@@ -120,13 +120,13 @@ class SentenceTransformerEmbedder:
 def make_embedder(settings: Settings) -> Embedder:
     """The embedder ``settings`` ask for, not loaded yet (call ``warm_up()``)."""
     if settings.embed_backend == "onnx-int8":
-        from rag.embed_onnx import OnnxEmbedder
+        from rag.embed.onnx import OnnxEmbedder
 
         return OnnxEmbedder(
             settings.embedder, batch_size=settings.embed_batch_size, threads=settings.threads
         )
     if settings.embed_backend == "openvino-int8":
-        from rag.embed_openvino import OpenVinoEmbedder
+        from rag.embed.openvino import OpenVinoEmbedder
 
         return OpenVinoEmbedder(
             settings.embedder, batch_size=settings.embed_batch_size, threads=settings.threads

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from rag.pdf import locate_pages
+from rag.ingest.pdf import locate_pages
 from rag.types import Article, RawDocument
 
 _MONTHS = {

@@ -36,12 +36,12 @@ from typing import Any
 import numpy as np
 
 from index.store import article_from_json, article_to_json
-from rag.chunk import chunk_article, chunk_context
-from rag.clean import clean_document
 from rag.config import Settings
 from rag.errors import InputError, RagError
-from rag.indexing import IndexReport, PreparedArticle, effective_chunker
-from rag.ingest import SUPPORTED_SUFFIXES, iter_files, load_file
+from rag.ingest.chunk import chunk_article, chunk_context
+from rag.ingest.clean import clean_document
+from rag.ingest.files import SUPPORTED_SUFFIXES, iter_files, load_file
+from rag.ingest.indexer import IndexReport, PreparedArticle, effective_chunker
 from rag.types import Article, Chunk, LoadProblem, RawDocument
 
 log = logging.getLogger(__name__)
@@ -124,8 +124,8 @@ class ArticleEmbedder:
     """Ray actor: holds the embedding model; cleans, chunks and embeds articles."""
 
     def __init__(self, settings: Settings, chunker: dict[str, Any], known: frozenset[str]) -> None:
-        from rag.chunk import ChunkerSettings
-        from rag.embed import make_embedder
+        from rag.embed.torch import make_embedder
+        from rag.ingest.chunk import ChunkerSettings
 
         self.known = known
         self.embedder = make_embedder(settings)

@@ -1,4 +1,4 @@
-"""Read article files: plain text, Markdown, HTML, JSON Lines and PDF (``rag.pdf``).
+"""Read article files: plain text, Markdown, HTML, JSON Lines and PDF (``rag.ingest.pdf``).
 
 A file that cannot be read becomes a ``LoadProblem`` and the run goes on; only
 a path that does not exist at all stops it, since that is a typo to fix first.
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import InputError
-from rag.pdf import PDF_SUFFIXES, read_pdf
+from rag.ingest.pdf import PDF_SUFFIXES, read_pdf
 from rag.types import LoadProblem, RawDocument
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from index.store import IndexSnapshot, IndexStore
-from rag.chunk import ChunkerSettings, chunk_article, chunk_context
-from rag.clean import clean_document
 from rag.errors import IndexMismatchError, InputError, RagError
-from rag.ingest import load_documents
+from rag.ingest.chunk import ChunkerSettings, chunk_article, chunk_context
+from rag.ingest.clean import clean_document
+from rag.ingest.files import load_documents
 from rag.types import Article, Chunk, Embedder, LoadProblem, RawDocument
 
 log = logging.getLogger(__name__)
@@ -361,7 +361,7 @@ class Indexer:
         )
 
     def _embed(self, texts: list[str], progress: Progress | None) -> np.ndarray:
-        from rag.embed import progress_enabled
+        from rag.embed.torch import progress_enabled
 
         if not texts:
             return np.zeros((0, self.embedder.dimension), dtype=np.float32)

@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from index.store import IndexSnapshot
-from rag.conflict import passages_conflict
+from rag.text.conflict import passages_conflict
 from rag.types import Embedder, ScoredPassage, SearchFilter
 
 # How many candidates each side hands to fusion, at least.

@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from rag.clean import clean_document
 from rag.errors import FetchError, InputError, RagError, StorageError
-from rag.fetch import Fetcher, RobotsRules, check_url
-from rag.indexing import Indexer, IndexReport
-from rag.syndication import CopyFinder
+from rag.ingest.clean import clean_document
+from rag.ingest.indexer import Indexer, IndexReport
+from rag.sources.fetch import Fetcher, RobotsRules, check_url
+from rag.sources.syndication import CopyFinder
+from rag.sources.web import article_origin, document_from_response
 from rag.types import Article, LoadProblem, RawDocument, content_hash
-from rag.web import article_origin, document_from_response
 
 log = logging.getLogger(__name__)
 

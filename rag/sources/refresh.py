@@ -14,7 +14,7 @@ import logging
 import sys
 from typing import Any
 
-from rag.feeds import (
+from rag.sources.feeds import (
     FeedBook,
     FeedResult,
     RefreshReport,
@@ -24,7 +24,7 @@ from rag.feeds import (
     remove_feed,
     start_background_refresh,
 )
-from rag.fetch import make_fetcher
+from rag.sources.fetch import make_fetcher
 
 log = logging.getLogger(__name__)
 

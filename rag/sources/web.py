@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 from urllib.parse import urldefrag
 
 from rag.errors import FetchError
-from rag.fetch import Fetcher, Response, is_url
-from rag.ingest import decode, load_documents, parse_html
-from rag.pdf import is_pdf, read_pdf
+from rag.ingest.files import decode, load_documents, parse_html
+from rag.ingest.pdf import is_pdf, read_pdf
+from rag.sources.fetch import Fetcher, Response, is_url
 from rag.types import LoadProblem, RawDocument
 
 if TYPE_CHECKING:
-    from rag.indexing import IndexReport
-    from rag.pipeline import RagService
+    from rag.ingest.indexer import IndexReport
+    from rag.service import RagService
 
 # Fewer words than this is a stub, a paywall notice or an error page, not an article.
 MIN_ARTICLE_WORDS = 25
@@ -120,7 +120,7 @@ def index_sources(
     service: RagService, sources: Sequence[str], *, rebuild: bool = False
 ) -> IndexReport:
     """``rag index`` with URLs among the paths: fetch them, then index everything at once."""
-    from rag.fetch import make_fetcher
+    from rag.sources.fetch import make_fetcher
 
     documents, problems = load_sources(sources, make_fetcher(service.settings))
     return service.indexer().index_documents(documents, problems=problems, rebuild=rebuild)
