@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rag.answer.cite import content_words
-from rag.ingest.chunk import split_sentences
+from rag.text.sentences import split_sentences
+from rag.text.words import content_words
 from rag.types import Generator, ScoredPassage
 
 

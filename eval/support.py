@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.answer.support import facts_in_place, judge_messages
-from rag.ingest.chunk import split_sentences
+from rag.text.sentences import split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "eval" / "gold" / "support_cases.jsonl"

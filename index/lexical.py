@@ -10,48 +10,15 @@ English stop words and stemmed (Snowball) the same way for chunks and queries.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+from rag.text.words import lexical_tokens
+
 LEXICAL_DIR = "bm25"
-
-
-# Function words and news reporting verbs: they match everywhere and decide nothing.
-STOPWORDS = frozenset(
-    """a an and are as at be been but by did do does for from had has have he her his i
-    in into is it its of on or said says say she so than that the their them then there
-    these they this to was we were what when where which who whom why will with would
-    you your not no yes also after before about over under up out if can could should
-    our us my me him how any all more most other some such only own same too very just
-    may might must shall being""".split()
-)
-
-
-@lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
-
-    return STOPWORDS | frozenset(STOPWORDS_EN)
-
-
-@lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def lexical_tokens(text: str) -> list[str]:
-    """The terms BM25 matches on: stemmed, lower-case words that are not stop words."""
-    stop = _stopwords()
-    words = [w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in stop]
-    return _stemmer().stemWords(words) if words else []
 
 
 def _quiet() -> None:

@@ -17,12 +17,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from index.lexical import STOPWORDS
 from index.store import IndexSnapshot, IndexStore
 from rag.answer.cite import (
     ABSTAIN_TEXT,
     closest_quote,
-    content_words,
     is_abstention,
     relevance,
     verify_citations,
@@ -35,11 +33,13 @@ from rag.answer.support import Judge, answers_question, asked_kind, gives_kind
 from rag.config import Settings
 from rag.embed.torch import make_embedder
 from rag.errors import InputError
-from rag.ingest.chunk import ChunkerSettings, split_sentences
+from rag.ingest.chunk import ChunkerSettings
 from rag.ingest.indexer import Indexer, IndexReport, Progress
 from rag.search.dates import mentioned_window, recent_window, within
 from rag.search.retrieve import HybridRetriever
 from rag.text.conflict import sentences_conflict
+from rag.text.sentences import split_sentences
+from rag.text.words import STOPWORDS, content_words
 from rag.types import (
     Answer,
     AnswerEvent,

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from index.lexical import LexicalIndex, lexical_tokens
+from index.lexical import LexicalIndex
 from index.store import IndexStore
 from rag.errors import InputError
 from rag.ingest.chunk import ChunkerSettings
@@ -22,6 +22,7 @@ from rag.search.retrieve import (
     prefer,
 )
 from rag.service import make_filter
+from rag.text.words import lexical_tokens
 from rag.types import Article, Chunk, ScoredPassage, SearchFilter
 from tests.fakes import FakeEmbedder
 

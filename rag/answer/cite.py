@@ -13,14 +13,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from index.lexical import STOPWORDS, lexical_tokens
 from rag.answer.injection import is_instruction
 from rag.answer.support import Judge, check_support
-from rag.ingest.chunk import split_sentences
+from rag.text.sentences import split_sentences
+from rag.text.words import WORD_WITH_APOSTROPHE, content_words, lexical_tokens
 from rag.types import Citation, ScoredPassage
 
 MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 
 ABSTAIN_TEXT = "The articles do not say."
 _ABSTAIN_PATTERNS = re.compile(
@@ -38,10 +37,6 @@ SHORT_CLAIM_WORDS = 3
 # Short answers that only partly match are cut down to the passage's words (see _snap).
 SNAP_MAX_WORDS = 6
 SNAP_MAX_SPAN = 12
-
-
-def content_words(text: str) -> set[str]:
-    return {w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in STOPWORDS}
 
 
 def is_abstention(text: str) -> bool:
@@ -240,7 +235,7 @@ def _snap(
         text = passages[n - 1].text
         hits = [
             m
-            for m in _WORD.finditer(text, support.start, support.end)
+            for m in WORD_WITH_APOSTROPHE.finditer(text, support.start, support.end)
             if m.group(0).lower() in words
         ]
         if not hits:

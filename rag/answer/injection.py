@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 
-from rag.ingest.chunk import split_sentences
+from rag.text.sentences import split_sentences
 
 MASK = "[an instruction in the article text was left out]"
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from index.lexical import lexical_tokens
 from rag.answer.injection import mask_instructions
 from rag.errors import InputError
-from rag.ingest.chunk import split_sentences
+from rag.text.sentences import split_sentences
+from rag.text.words import lexical_tokens
 from rag.types import ScoredPassage, Turn
 
 # Chosen by measurement with Gemma 3 270M at temperature 0 and k=4: passages first, then a

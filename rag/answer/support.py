@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from index.lexical import STOPWORDS
+from rag.text.words import STOPWORDS
 
 # A capitalised word that is not a sentence's first word, or any number.
 _NAME = re.compile(r"(?<![\w'’])[A-Z][\w'’.-]*[\w]|\b\d[\d,.]*\b")

@@ -31,7 +31,7 @@ import numpy as np
 
 from rag.embed.onnx import ExportedEmbedder, export_onnx
 from rag.errors import ModelError
-from rag.ingest.chunk import split_sentences
+from rag.text.sentences import split_sentences
 
 # The project's own articles and questions: text the project may ship and reuse.
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

@@ -8,7 +8,6 @@ collapsed so they do not crowd the top k.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from index.store import IndexSnapshot
 from rag.text.conflict import passages_conflict
+from rag.text.words import WORD
 from rag.types import Embedder, ScoredPassage, SearchFilter
 
 # How many candidates each side hands to fusion, at least.
@@ -28,7 +28,6 @@ CANDIDATE_DEPTH = 50
 PREFERRED_BONUS = 0.02
 # Passages whose word 5-grams overlap this much (Jaccard) tell the same story.
 DUPLICATE_JACCARD = 0.5
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 def _check_k(k: int) -> None:
@@ -134,7 +133,7 @@ def prefer(
 
 
 def _shingles(text: str, n: int = 5) -> frozenset[tuple[str, ...]]:
-    words = [w.lower() for w in _WORD.findall(text)]
+    words = [w.lower() for w in WORD.findall(text)]
     if len(words) < n:
         return frozenset([tuple(words)])
     return frozenset(tuple(words[i : i + n]) for i in range(len(words) - n + 1))

@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from index.lexical import STOPWORDS
-from rag.ingest.chunk import split_sentences
+from rag.text.sentences import split_sentences
+from rag.text.words import STOPWORDS
 from rag.types import ScoredPassage
 
 _TOKEN = re.compile(r"[^\W_]+(?:['’.,][^\W_]+)*", re.UNICODE)
