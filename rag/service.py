@@ -31,7 +31,7 @@ from rag.answer.cite import (
 from rag.answer.prompt import build_prompt, focus_passage
 from rag.answer.support import Judge, answers_question, asked_kind, gives_kind
 from rag.config import Settings
-from rag.embed.torch import make_embedder
+from rag.embed import make_embedder
 from rag.errors import InputError
 from rag.ingest.chunk import ChunkerSettings
 from rag.ingest.indexer import Indexer, IndexReport, Progress

@@ -73,8 +73,8 @@ def test_word_pieces_are_those_of_the_transformers_tokenizer():
     """The embedders read tokenizer.json without transformers (which imports PyTorch)."""
     from transformers import AutoTokenizer
 
-    from rag.embed.onnx import FolderTokenizer
-    from rag.embed.torch import count_word_pieces, default_embedder_path
+    from rag.embed.base import count_word_pieces, default_embedder_path
+    from rag.embed.exported import FolderTokenizer
 
     folder = default_embedder_path()
     texts = [*SENTENCES, "", "Café naïve résumé: 東京 ＡＢＣ", "word " * 400, "tab\tand\nnewline"]

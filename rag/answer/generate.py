@@ -21,6 +21,7 @@ import numpy as np
 
 from rag.answer.packs import ModelPack, find_pack, resolve_model
 from rag.answer.support import JUDGE_THRESHOLD
+from rag.config import machine_cores
 from rag.errors import ConfigError, ModelError, NotWarmedUpError
 
 log = logging.getLogger(__name__)
@@ -41,13 +42,6 @@ def _native_stderr_quiet() -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
-
-
-def machine_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class LlamaCppGenerator:

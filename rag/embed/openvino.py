@@ -29,12 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from rag.embed.onnx import ExportedEmbedder, export_onnx
+from rag.embed.exported import ExportedEmbedder, export_onnx
 from rag.errors import ModelError
 from rag.text.sentences import split_sentences
 
-# The project's own articles and questions: text the project may ship and reuse.
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+# Package data: the calibration texts made from the project's own sample articles and
+# questions (text the project may ship), so an installed wheel can export the model too.
+SAMPLES = Path(__file__).resolve().parent / "samples"
+CALIBRATION_FILE = "calibration.txt"
 CALIBRATION_WINDOWS = (1, 3, 6, 9)  # sentences per text: short queries to long passages
 CALIBRATION_BATCH = 8
 
@@ -127,22 +129,33 @@ def _import_quietly(name: str) -> Any:
 
 
 def calibration_texts() -> list[str]:
-    """Sentences of the sample articles, alone and in windows, and the example questions."""
-    articles = sorted((SAMPLES / "articles").glob("*.md"))
-    if not articles:
+    """The shipped calibration texts, one a line (see ``texts_from_samples``)."""
+    path = SAMPLES / CALIBRATION_FILE
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
         raise ModelError(
-            f"The OpenVINO export calibrates on the sample articles in {SAMPLES / 'articles'}, "
-            "which are not there. Run it from a newsrag source tree, or set embed_backend "
+            f"The OpenVINO export calibrates on the sample articles' sentences in {path}, "
+            "which are not there. Reinstall newsrag (`pip install .`), or set embed_backend "
             "to torch."
-        )
+        ) from None
+    return [line for line in lines if line]
+
+
+def texts_from_samples(samples: Path) -> list[str]:
+    """Sentences of the sample articles, alone and in windows, and the example questions.
+
+    What ``samples/calibration.txt`` holds, made from the source tree's ``samples/``
+    folder; a test checks the shipped file still matches it.
+    """
     texts: list[str] = []
-    for path in articles:
+    for path in sorted((samples / "articles").glob("*.md")):
         text = path.read_text(encoding="utf-8")
         sentences = [text[a:b] for a, b in split_sentences(text)]
         for window in CALIBRATION_WINDOWS:
             step = max(1, window // 2)
             texts += [" ".join(sentences[i : i + window]) for i in range(0, len(sentences), step)]
-    questions = SAMPLES / "example_questions.txt"
+    questions = samples / "example_questions.txt"
     if questions.is_file():
         lines = questions.read_text(encoding="utf-8").splitlines()
         texts += [line.strip() for line in lines if line.strip()]

