@@ -8,10 +8,12 @@ import json
 import os
 import sys
 import textwrap
+from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from rag.config import Settings
-from rag.errors import InputError
+from rag.errors import ConfigError, InputError
 from rag.ingest.indexer import IndexReport
 from rag.serialize import answer_to_dict, passage_to_dict
 from rag.service import RagService, make_filter, parse_day
@@ -314,9 +316,22 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace, service: RagService) -> int:
-    from ui.app import launch
+def web_ui() -> Callable[..., object]:
+    """The web chat's ``launch``, found through the ``newsrag.ui`` entry point named ``web``.
 
+    The UI lives above the core (``ui/``), so the core reaches it the way it
+    reaches ``rag eval``: by the name the package registers, never by import.
+    """
+    for entry in entry_points(group="newsrag.ui", name="web"):
+        return entry.load()
+    raise ConfigError(
+        "The web chat is not installed (no `newsrag.ui` entry point named `web`). "
+        "Reinstall newsrag: `pip install .` (or `make install`)."
+    )
+
+
+def cmd_serve(args: argparse.Namespace, service: RagService) -> int:
+    launch = web_ui()
     examples: list[str] = []
     if args.examples:
         path = Path(args.examples)
