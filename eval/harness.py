@@ -40,9 +40,10 @@ from eval.report import write_report
 from eval.results import K_VALUES, IndexSetup, MetricRows, Metrics, RunResult, RunSettings
 from rag.config import Settings
 from rag.errors import IndexMismatchError
+from rag.search.query import search_query_for
 from rag.search.retrieve import DenseRetriever, HybridRetriever, LexicalRetriever
 from rag.serialize import answer_to_dict, passage_to_dict
-from rag.service import RagService, search_query_for
+from rag.service import RagService
 from rag.types import Answer, ScoredPassage
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,9 @@ from pathlib import Path
 from rag.config import Settings
 from rag.errors import ConfigError, InputError
 from rag.ingest.indexer import IndexReport
+from rag.search.query import make_filter, parse_day
 from rag.serialize import answer_to_dict, passage_to_dict
-from rag.service import RagService, make_filter, parse_day
+from rag.service import RagService
 from rag.types import Answer, AnswerEvent, Article, SearchFilter, TokenEvent, Turn
 
 

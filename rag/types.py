@@ -82,6 +82,14 @@ def page_at(pages: Sequence[int], offset: int) -> int | None:
 
 
 @dataclass(frozen=True)
+class DocumentInfo:
+    """An indexed article and how many chunks it has (what `rag list` and the UI show)."""
+
+    article: Article
+    n_chunks: int
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A passage of an article with its character span in ``Article.text``."""
 

@@ -8,7 +8,8 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import IndexNotFoundError, InputError
-from rag.service import RagService, needs_context, search_query_for
+from rag.search.query import needs_context, search_query_for
+from rag.service import RagService
 from rag.types import AnswerEvent, SearchFilter, TokenEvent, Turn
 from tests.fakes import FakeEmbedder, FakeGenerator
 from tests.test_index import ARTICLE_A, ARTICLE_B
@@ -120,7 +121,7 @@ def test_a_looping_model_is_cut_off(service):
 
 
 def test_repeats_itself():
-    from rag.service import repeats_itself
+    from rag.answer.answerer import repeats_itself
 
     assert repeats_itself("It rained. It rained.")
     assert not repeats_itself("It rained. It")

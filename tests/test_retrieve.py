@@ -12,6 +12,7 @@ from index.store import IndexStore
 from rag.errors import InputError
 from rag.ingest.chunk import ChunkerSettings
 from rag.ingest.indexer import Indexer
+from rag.search.query import make_filter
 from rag.search.retrieve import (
     DenseRetriever,
     HybridRetriever,
@@ -21,7 +22,6 @@ from rag.search.retrieve import (
     fuse_rankings,
     prefer,
 )
-from rag.service import make_filter
 from rag.text.words import lexical_tokens
 from rag.types import Article, Chunk, ScoredPassage, SearchFilter
 from tests.fakes import FakeEmbedder

@@ -18,8 +18,9 @@ import gradio as gr
 
 from rag.errors import ConfigError, IndexNotFoundError, RagError
 from rag.overrides import checked_settings
+from rag.search.query import make_filter
 from rag.serialize import answer_to_dict
-from rag.service import RagService, make_filter
+from rag.service import RagService
 from rag.types import Answer, AnswerEvent, TokenEvent, Turn
 from ui.feeds import build_feeds_tab, feed_rows
 from ui.render import (
