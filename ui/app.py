@@ -17,6 +17,7 @@ from typing import Any
 import gradio as gr
 
 from rag.errors import ConfigError, IndexNotFoundError, RagError
+from rag.ingest.files import SUPPORTED_SUFFIXES
 from rag.overrides import checked_settings
 from rag.search.query import make_filter
 from rag.serialize import answer_to_dict
@@ -38,7 +39,8 @@ from ui.uploads import MAX_UPLOAD_BYTES, store_uploads
 
 log = logging.getLogger(__name__)
 
-UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".jsonl", ".pdf"]
+# The file picker offers what the loader reads.
+UPLOAD_TYPES = sorted(SUPPORTED_SUFFIXES)
 # Named in the message when a setting sent by the browser or a script is refused.
 API_ORIGIN = "the request"
 

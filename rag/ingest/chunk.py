@@ -167,6 +167,19 @@ def chunk_article(
     return chunks
 
 
+def chunk_under_title(
+    article: Article, count_tokens: CountTokens, settings: ChunkerSettings
+) -> list[Chunk]:
+    """``chunk_article`` with room left in every chunk for the title, which is indexed with it.
+
+    The title (plus a line break, see ``chunk_context``) goes before each chunk's
+    text when it is embedded, so each chunk leaves that many tokens free.
+    """
+    title = " ".join(article.title.split())
+    reserve = count_tokens([title])[0] if title else 0
+    return chunk_article(article, count_tokens, settings=settings, reserve_tokens=reserve)
+
+
 def _count(
     text: str, sentences: list[tuple[int, int]], first: int, last: int, count: CountTokens
 ) -> int:

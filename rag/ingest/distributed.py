@@ -38,9 +38,9 @@ import numpy as np
 from index.store import article_from_json, article_to_json
 from rag.config import Settings
 from rag.errors import InputError, RagError
-from rag.ingest.chunk import chunk_article, chunk_context
+from rag.ingest.chunk import chunk_context, chunk_under_title
 from rag.ingest.clean import clean_document
-from rag.ingest.files import SUPPORTED_SUFFIXES, iter_files, load_file
+from rag.ingest.files import iter_files, load_file, unsupported_type
 from rag.ingest.indexer import IndexReport, PreparedArticle, effective_chunker
 from rag.types import Article, Chunk, LoadProblem, RawDocument
 
@@ -82,17 +82,11 @@ def list_inputs(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[str], lis
     files: list[str] = []
     problems: list[LoadProblem] = []
     for path, explicit in iter_files(paths, problems):
-        suffix = path.suffix.lower()
-        if suffix in SUPPORTED_SUFFIXES:
+        unsupported = unsupported_type(path)
+        if unsupported is None:
             files.append(str(path))
         elif explicit:
-            problems.append(
-                LoadProblem(
-                    str(path),
-                    f"unsupported file type {suffix or '(none)'}; "
-                    f"use {', '.join(sorted(SUPPORTED_SUFFIXES))}",
-                )
-            )
+            problems.append(LoadProblem(str(path), unsupported))
     return files, problems
 
 
@@ -166,11 +160,7 @@ class ArticleEmbedder:
         return _table(out, {"seq": "int64", "vectors": "binary", "known": "bool_"})
 
     def _chunk(self, article: Article) -> list[Chunk]:
-        title = " ".join(article.title.split())
-        reserve = self.embedder.count_tokens([title])[0] if title else 0
-        return chunk_article(
-            article, self.embedder.count_tokens, settings=self.chunker, reserve_tokens=reserve
-        )
+        return chunk_under_title(article, self.embedder.count_tokens, self.chunker)
 
     @staticmethod
     def _emit(

@@ -108,25 +108,31 @@ def decode(data: bytes) -> str | None:
         return data.decode("cp1252", errors="replace")
 
 
+def unsupported_type(path: Path) -> str | None:
+    """Why ``path`` is not read as an article ("unsupported file type ..."), or None if it is.
+
+    The one check of file types: the loader, the Ray lister and web uploads use it.
+    """
+    suffix = path.suffix.lower()
+    if suffix in SUPPORTED_SUFFIXES:
+        return None
+    kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
+    return f"unsupported file type {suffix or '(none)'}; use {kinds}"
+
+
 def load_documents(
     paths: Sequence[str | os.PathLike[str]], *, max_bytes: int = MAX_BYTES
 ) -> tuple[list[RawDocument], list[LoadProblem]]:
     documents: list[RawDocument] = []
     problems: list[LoadProblem] = []
     for path, explicit in iter_files(paths, problems):
-        suffix = path.suffix.lower()
-        if suffix not in SUPPORTED_SUFFIXES:
+        unsupported = unsupported_type(path)
+        if unsupported:
             special = _special_file(path)  # a FIFO or a link loop is worth a line either way
             if special:
                 problems.append(LoadProblem(str(path), special))
             elif explicit:
-                problems.append(
-                    LoadProblem(
-                        str(path),
-                        f"unsupported file type {suffix or '(none)'}; "
-                        f"use {', '.join(sorted(SUPPORTED_SUFFIXES))}",
-                    )
-                )
+                problems.append(LoadProblem(str(path), unsupported))
             else:
                 log.debug("skipping %s: unsupported type", path)
             continue

@@ -19,7 +19,7 @@ import numpy as np
 
 from index.store import IndexSnapshot, IndexStore
 from rag.errors import IndexMismatchError, InputError, RagError
-from rag.ingest.chunk import ChunkerSettings, chunk_article, chunk_context
+from rag.ingest.chunk import ChunkerSettings, chunk_context, chunk_under_title
 from rag.ingest.clean import clean_document
 from rag.ingest.files import load_documents
 from rag.types import Article, Chunk, Embedder, LoadProblem, RawDocument
@@ -45,6 +45,15 @@ class IndexReport:
     @property
     def chunks_per_second(self) -> float:
         return self.chunks_embedded / self.embed_seconds if self.embed_seconds else 0.0
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What writing one generation did: chunks embedded, chunks in all, time embedding."""
+
+    chunks_embedded: int
+    n_chunks: int
+    embed_seconds: float
 
 
 @dataclass(frozen=True)
@@ -210,18 +219,18 @@ class Indexer:
         for doc_id in replaced:
             del docs[doc_id]
 
-        report = self._commit(snapshot, docs, progress, prepared)
+        commit = self._commit(snapshot, docs, progress, prepared)
         return IndexReport(
             added=added,
             unchanged=unchanged,
             replaced=len(replaced),
             removed=dropped,
-            chunks_embedded=report[0],
+            chunks_embedded=commit.chunks_embedded,
             problems=tuple(problems),
             n_documents=len(docs),
-            n_chunks=report[1],
+            n_chunks=commit.n_chunks,
             seconds=time.perf_counter() - started,
-            embed_seconds=report[2],
+            embed_seconds=commit.embed_seconds,
         )
 
     def remove(self, selectors: Sequence[str], *, recursive: bool = False) -> list[Article]:
@@ -267,11 +276,11 @@ class Indexer:
         docs: dict[str, Article],
         progress: Progress | None,
         prepared: Mapping[str, PreparedArticle],
-    ) -> tuple[int, int, float]:
+    ) -> CommitResult:
         """Write ``docs`` as the new generation, embedding only chunks not stored yet."""
         if snapshot.manifest is not None and docs == snapshot.documents:
             log.info("Index is up to date; nothing to write.")
-            return 0, snapshot.size, 0.0
+            return CommitResult(chunks_embedded=0, n_chunks=snapshot.size, embed_seconds=0.0)
         chunker = effective_chunker(self.chunker, self.embedder)
         kept_rows: list[int] = []
         kept_chunks: list[Chunk] = []
@@ -313,7 +322,11 @@ class Indexer:
             embedder_id=self.embedder.model_id,
             chunker=chunker.as_dict(),
         )
-        return embedded, len(kept_chunks) + len(new_chunks), embed_seconds
+        return CommitResult(
+            chunks_embedded=embedded,
+            n_chunks=len(kept_chunks) + len(new_chunks),
+            embed_seconds=embed_seconds,
+        )
 
     def _vectors_for(
         self,
@@ -353,12 +366,7 @@ class Indexer:
         return out, len(missing)
 
     def _chunk(self, article: Article, chunker: ChunkerSettings) -> list[Chunk]:
-        # The title is indexed with every chunk; leave room for it (plus a line break).
-        title = " ".join(article.title.split())
-        reserve = self.embedder.count_tokens([title])[0] if title else 0
-        return chunk_article(
-            article, self.embedder.count_tokens, settings=chunker, reserve_tokens=reserve
-        )
+        return chunk_under_title(article, self.embedder.count_tokens, chunker)
 
     def _embed(self, texts: list[str], progress: Progress | None) -> np.ndarray:
         from rag.embed.base import progress_enabled
