@@ -4,12 +4,14 @@ Dense vectors find paraphrases; BM25 finds the rare words a news question
 hinges on (names, places, figures) that a small embedder blurs. The index is
 built with bm25s and saved inside each index generation, so a search never
 re-tokenises the corpus. Text is lower-cased, split into words, stripped of
-English stop words and stemmed (Snowball) the same way for chunks and queries.
+English stop words and stemmed (Snowball) the same way for chunks and queries
+(``rag.text.words.lexical_tokens``). This module is the BM25 index's persistence,
+beside the FAISS index it shares rows with; the search side is
+``rag.search.retrieve.LexicalRetriever``.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,11 +21,6 @@ import numpy as np
 from rag.text.words import lexical_tokens
 
 LEXICAL_DIR = "bm25"
-
-
-def _quiet() -> None:
-    # bm25s sets its own logger to DEBUG on import, which floods a user's terminal.
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 class LexicalIndex:
@@ -37,7 +34,6 @@ class LexicalIndex:
     def build(texts: Sequence[str]) -> LexicalIndex:
         import bm25s
 
-        _quiet()
         model = bm25s.BM25()
         # An empty token list would leave a chunk out of the matrix; "" keeps rows aligned.
         corpus = [lexical_tokens(t) or [""] for t in texts]
@@ -53,7 +49,6 @@ class LexicalIndex:
     def load(directory: Path, size: int) -> LexicalIndex:
         import bm25s
 
-        _quiet()
         path = directory / LEXICAL_DIR
         if size == 0:
             return LexicalIndex(bm25s.BM25(), 0)
