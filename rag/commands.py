@@ -1,4 +1,8 @@
-"""What each ``rag`` subcommand does, once its settings are known."""
+"""What each ``rag`` subcommand does, once its settings are known.
+
+The top of the core: may import every room of ``rag``; reaches the web chat
+only through the ``newsrag.ui`` entry point, never by importing ``ui``.
+"""
 
 from __future__ import annotations
 

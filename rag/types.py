@@ -2,8 +2,9 @@
 
 Every value here is a frozen dataclass so it can be hashed, compared in tests
 and never mutated behind a caller's back. Behaviour lives elsewhere; the
-small ``Protocol`` classes at the bottom are what the pipeline depends on, so
-tests pass fakes and the product passes the real thing.
+small ``Protocol`` classes at the bottom are what the service depends on, so
+tests pass fakes and the product passes the real thing. At the bottom layer with
+``rag.errors`` and ``rag.text``: every module may import it, and it imports none.
 """
 
 from __future__ import annotations
