@@ -23,7 +23,7 @@ from rag.answer.cite import (
 from rag.answer.cite import (
     MARKER as MARKERS,
 )
-from rag.answer.prompt import build_prompt, focus_passage
+from rag.answer.prompt import PromptPlan, build_prompt, focus_passage
 from rag.answer.support import Judge, answers_question, asked_kind, gives_kind
 from rag.config import Settings
 from rag.text.conflict import sentences_conflict
@@ -89,27 +89,7 @@ class Answerer:
             timings = Timings(retrieve_ms=retrieve_ms, total_ms=retrieve_ms, load_ms=load_ms)
             yield AnswerEvent(Answer(question, ABSTAIN_TEXT, abstained=True, timings=timings))
             return
-        generator = self.generator
-        max_tokens = max_tokens or self.settings.max_tokens
-        focused = [focus_passage(p, question, self.settings.passage_words) for p in passages]
-        plan = build_prompt(
-            question,
-            focused,
-            count_tokens=generator.count_tokens,
-            context_size=generator.context_size,
-            max_answer_tokens=max_tokens,
-            history=history,
-        )
-        options = {
-            "max_tokens": max_tokens,
-            "temperature": self.settings.temperature if temperature is None else temperature,
-            "stop": plan.stop,
-        }
-        pieces = (
-            generator.stream_chat(plan.messages, **options)
-            if generator.has_chat_template
-            else generator.stream(plan.text, **options)
-        )
+        plan, pieces = self._write(question, passages, history, max_tokens, temperature)
         raw: list[str] = []
         first_token_ms: float | None = None
         for piece in pieces:
@@ -131,6 +111,38 @@ class Answerer:
             check_ms=(now - checking) * 1000,
         )
         yield AnswerEvent(replace(answer, passages=tuple(passages), timings=timings))
+
+    def _write(
+        self,
+        question: str,
+        passages: Sequence[ScoredPassage],
+        history: Sequence[Turn],
+        max_tokens: int | None,
+        temperature: float | None,
+    ) -> tuple[PromptPlan, Iterator[str]]:
+        """The prompt for the passages, and the model's answer to it as it is written."""
+        generator = self.generator
+        max_tokens = max_tokens or self.settings.max_tokens
+        focused = [focus_passage(p, question, self.settings.passage_words) for p in passages]
+        plan = build_prompt(
+            question,
+            focused,
+            count_tokens=generator.count_tokens,
+            context_size=generator.context_size,
+            max_answer_tokens=max_tokens,
+            history=history,
+        )
+        options = {
+            "max_tokens": max_tokens,
+            "temperature": self.settings.temperature if temperature is None else temperature,
+            "stop": plan.stop,
+        }
+        pieces = (
+            generator.stream_chat(plan.messages, **options)
+            if generator.has_chat_template
+            else generator.stream(plan.text, **options)
+        )
+        return plan, pieces
 
     def _finish(
         self,
