@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.chunk import split_sentences
+from rag.text.sentences import split_sentences
 
 VERDICTS = ("supported", "unsupported", "partly")
 

@@ -2,7 +2,7 @@
 
 Closed-book (the model with no passages) and extractive (the top passage's
 sentence that shares the most words with the question). The reference
-retrievers are the product's own halves (``rag.retrieve``): BM25 alone, dense
+retrievers are the product's own halves (``rag.search.retrieve``): BM25 alone, dense
 alone, and their plain fusion without duplicate collapse.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rag.chunk import split_sentences
-from rag.cite import content_words
+from rag.text.sentences import split_sentences
+from rag.text.words import content_words
 from rag.types import Generator, ScoredPassage
 
 

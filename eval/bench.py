@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from eval.commands import script_main, subcommand
 from eval.datasets import load_dataset
+from eval.metrics import percentile, rss_mb
 from rag.config import EMBED_BACKENDS
 from rag.types import RawDocument
 
@@ -56,25 +57,17 @@ DESCRIPTION = "Measure indexing, search and answer speed at growing corpus sizes
 log = logging.getLogger(__name__)
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def percentiles(values_ms: Sequence[float]) -> dict[str, float | None]:
+    """Median and 95th percentile, to 0.01 ms."""
     if not values_ms:
         return {"p50_ms": None, "p95_ms": None}
-    ordered = sorted(values_ms)
-    q = statistics.quantiles(ordered, n=100, method="inclusive") if len(ordered) > 1 else None
     return {
-        "p50_ms": round(statistics.median(ordered), 2),
-        "p95_ms": round(q[94], 2) if q else round(ordered[0], 2),
+        "p50_ms": round(percentile(values_ms, 50), 2),
+        "p95_ms": round(percentile(values_ms, 95), 2),
     }
 
 
@@ -149,7 +142,7 @@ def bench_vectors(vectors: np.ndarray, queries: np.ndarray, *, real: bool) -> di
         loaded = read_vector_index(path)
         row["auto"]["load_mmap_ms"] = round((time.perf_counter() - started) * 1000, 1)
         del loaded
-    row["rss_mb"] = rss_mb()
+    row["rss_mb"] = rss_mb() or 0.0
     return row
 
 
@@ -159,7 +152,7 @@ def articles_for(documents: Sequence[RawDocument], chunks_wanted: int, per_doc: 
 
 def bench_indexing(service_factory, documents: Sequence[RawDocument], wanted: int, tmp: Path):
     """Index the first articles until about ``wanted`` passages; time it."""
-    from rag.pipeline import RagService
+    from rag.service import RagService
 
     per_doc = 15.0  # RealTimeQA articles give about 15 passages each; corrected below
     count = articles_for(documents, wanted, per_doc)
@@ -197,7 +190,7 @@ def bench_embedding(settings, passages: Sequence[str]) -> dict[str, Any]:
     """Passages per second for each embedding backend, on the same passages."""
     import numpy as np
 
-    from rag.pipeline import RagService
+    from rag.service import RagService
 
     rows: dict[str, Any] = {}
     reference: np.ndarray | None = None
@@ -265,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from rag.config import load_settings
-    from rag.pipeline import RagService
+    from rag.service import RagService
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 from collections.abc import Callable, Sequence
+
+from rag.cli import configure_logging, set_offline
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
@@ -26,10 +26,9 @@ def script_main(
     prog: str, description: str, add_arguments: AddArguments, run: Run, argv: Sequence[str] | None
 ) -> int:
     """Run a measuring script offline, logging at INFO with ``-v``."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    set_offline()
     parser = argparse.ArgumentParser(prog=prog, description=description)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    configure_logging(verbose=args.verbose)
     return run(args)

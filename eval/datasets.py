@@ -11,13 +11,13 @@ import ast
 import datetime
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
 from rag.errors import InputError
-from rag.ingest import load_documents
+from rag.ingest.files import load_documents
 from rag.types import RawDocument, Turn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,13 +240,19 @@ def _title(text: str) -> str:
     return first[:90] + ("…" if len(first) > 90 else "")
 
 
+# The datasets by name: each loader takes the RealTimeQA weeks (only that one uses them).
+DATASETS: dict[str, Callable[[Sequence[str] | None], EvalDataset]] = {
+    "gold": lambda weeks: load_gold(),
+    "realtimeqa": load_realtimeqa,
+    "rgb": lambda weeks: load_rgb(),
+    "rgb-counterfactual": lambda weeks: load_rgb(counterfactual=True),
+}
+
+
 def load_dataset(name: str, *, weeks: Sequence[str] | None = None) -> EvalDataset:
-    if name == "gold":
-        return load_gold()
-    if name == "realtimeqa":
-        return load_realtimeqa(weeks)
-    if name == "rgb":
-        return load_rgb()
-    if name == "rgb-counterfactual":
-        return load_rgb(counterfactual=True)
-    raise InputError(f"Unknown dataset {name!r}; use gold, realtimeqa, rgb or rgb-counterfactual.")
+    loader = DATASETS.get(name)
+    if loader is None:
+        raise InputError(
+            f"Unknown dataset {name!r}; use gold, realtimeqa, rgb or rgb-counterfactual."
+        )
+    return loader(weeks)

@@ -9,11 +9,13 @@ answerer is run on every question.
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +36,17 @@ from eval.metrics import (
     reciprocal_rank,
     token_f1,
 )
+from eval.report import write_report
+from eval.results import K_VALUES, IndexSetup, MetricRows, Metrics, RunResult, RunSettings
 from rag.config import Settings
 from rag.errors import IndexMismatchError
-from rag.pipeline import RagService, search_query_for
-from rag.retrieve import DenseRetriever, HybridRetriever, LexicalRetriever
+from rag.search.query import search_query_for
+from rag.search.retrieve import DenseRetriever, HybridRetriever, LexicalRetriever
 from rag.serialize import answer_to_dict, passage_to_dict
+from rag.service import RagService
 from rag.types import Answer, ScoredPassage
 
 log = logging.getLogger(__name__)
-
-K_VALUES = (1, 5, 10, 20)
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class Evaluation:
 
     # --- set-up -------------------------------------------------------------
 
-    def prepare(self) -> dict[str, Any]:
+    def prepare(self) -> IndexSetup:
         started = time.perf_counter()
         indexer = self.service.indexer()
         try:
@@ -106,19 +109,24 @@ class Evaluation:
         self.chunk_texts = [normalise_space(c.text) for c in snapshot.chunks]
         self.vectors = snapshot.vectors()
         embedder = self.service.embedder
-        self.retrievers: dict[str, Any] = {
+        plain = {
             "bm25": LexicalRetriever(snapshot),
             "dense": DenseRetriever(embedder, snapshot),
             "rrf": HybridRetriever(embedder, snapshot, collapse=False),
         }
-        return {
-            "articles": report.n_documents,
-            "chunks": report.n_chunks,
-            "chunks_embedded": report.chunks_embedded,
-            "embed_chunks_per_s": round(report.chunks_per_second, 1) or None,
-            "index_seconds": round(time.perf_counter() - started, 2),
-            "load_problems": len(report.problems),
+        # Each retriever by name: the question in, its passages (best first) out.
+        self.retrievers: dict[str, Search] = {
+            name: partial(_plain_search, retriever) for name, retriever in plain.items()
         }
+        self.retrievers["product"] = self._product_search
+        return IndexSetup(
+            articles=report.n_documents,
+            chunks=report.n_chunks,
+            chunks_embedded=report.chunks_embedded,
+            embed_chunks_per_s=round(report.chunks_per_second, 1) or None,
+            index_seconds=round(time.perf_counter() - started, 2),
+            load_problems=len(report.problems),
+        )
 
     # --- retrieval ----------------------------------------------------------
 
@@ -141,11 +149,7 @@ class Evaluation:
         n_relevant = len(self._relevant_rows(q)) if q.answerable else 0
         for name in self.options.retrievers:
             started = time.perf_counter()
-            if name == "product":
-                query = search_query_for(q.question, q.history)
-                passages = self.service.search(query, k=max(K_VALUES), as_of=self._as_of(q))
-            else:
-                passages = self.retrievers[name].search(q.question, max(K_VALUES))
+            passages = self.retrievers[name](q)
             elapsed = (time.perf_counter() - started) * 1000
             relevant = self._relevance(passages, q)
             docs = [p.doc_id for p in passages]
@@ -166,6 +170,11 @@ class Evaluation:
                 entry["standalone_answer_in_top_5"] = hit_at_k(self._relevance(by_hand, q), 5)
             record[name] = entry
         return record
+
+    def _product_search(self, q: EvalQuestion) -> list[ScoredPassage]:
+        """The product's search: the follow-up rewritten, as of the day it was asked."""
+        query = search_query_for(q.question, q.history)
+        return self.service.search(query, k=max(K_VALUES), as_of=self._as_of(q))
 
     # --- answers ------------------------------------------------------------
 
@@ -190,31 +199,47 @@ class Evaluation:
     def answer_record(
         self, q: EvalQuestion, product_passages: list[ScoredPassage] | None
     ) -> dict[str, Any]:
+        """Each system's scored answer to ``q``; one with nothing to answer from is left out."""
+        answerers: dict[str, Callable[[], dict[str, Any] | None]] = {
+            "product": lambda: self._product_answer(q),
+            "oracle": lambda: self._oracle_answer(q),
+            "closed_book": lambda: self._closed_book_answer(q),
+            "extractive": lambda: self._extractive_answer(q, product_passages),
+        }
         out: dict[str, Any] = {}
         for name in self.options.systems:
-            if name == "product":
-                answer = self.service.ask(q.question, history=q.history, as_of=self._as_of(q))
-                out[name] = self._scored(answer, q)
-            elif name == "oracle":
-                gold = self.oracle_passage(q) if q.answerable else None
-                if gold is None:
-                    continue
-                answer = self.service.ask(q.question, history=q.history, passages=[gold])
-                out[name] = self._scored(answer, q)
-            elif name == "closed_book":
-                started = time.perf_counter()
-                text = closed_book_answer(
-                    self.service.generator, q.question, max_tokens=self.settings.max_tokens
-                )
-                out[name] = self._text_scores(text, q, (time.perf_counter() - started) * 1000)
-            elif name == "extractive":
-                passages = product_passages or self.service.search(
-                    search_query_for(q.question, q.history),
-                    k=self.settings.k,
-                    as_of=self._as_of(q),
-                )
-                out[name] = self._text_scores(extractive_answer(q.question, passages), q, None)
+            scores = answerers[name]()
+            if scores is not None:
+                out[name] = scores
         return out
+
+    def _product_answer(self, q: EvalQuestion) -> dict[str, Any]:
+        answer = self.service.ask(q.question, history=q.history, as_of=self._as_of(q))
+        return self._scored(answer, q)
+
+    def _oracle_answer(self, q: EvalQuestion) -> dict[str, Any] | None:
+        gold = self.oracle_passage(q) if q.answerable else None
+        if gold is None:
+            return None
+        answer = self.service.ask(q.question, history=q.history, passages=[gold])
+        return self._scored(answer, q)
+
+    def _closed_book_answer(self, q: EvalQuestion) -> dict[str, Any]:
+        started = time.perf_counter()
+        text = closed_book_answer(
+            self.service.generator, q.question, max_tokens=self.settings.max_tokens
+        )
+        return self._text_scores(text, q, (time.perf_counter() - started) * 1000)
+
+    def _extractive_answer(
+        self, q: EvalQuestion, product_passages: list[ScoredPassage] | None
+    ) -> dict[str, Any]:
+        passages = product_passages or self.service.search(
+            search_query_for(q.question, q.history),
+            k=self.settings.k,
+            as_of=self._as_of(q),
+        )
+        return self._text_scores(extractive_answer(q.question, passages), q, None)
 
     def _text_scores(self, text: str, q: EvalQuestion, total_ms: float | None) -> dict[str, Any]:
         scores: dict[str, Any] = {"answer": text, "total_ms": total_ms}
@@ -244,7 +269,7 @@ class Evaluation:
 
     # --- the run ------------------------------------------------------------
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> RunResult:
         questions = pick_questions(self.dataset.questions, self.options.limit, self.options.seed)
         started = time.perf_counter()
         setup = self.prepare()
@@ -267,26 +292,26 @@ class Evaluation:
                 }
             )
             self.progress("questions", i + 1, len(questions))
-        return {
-            "dataset": self.dataset.name,
-            "dataset_notes": self.dataset.notes,
-            "options": {
-                "limit": self.options.limit,
-                "seed": self.options.seed,
-                "k": self.settings.k,
-                "temperature": self.settings.temperature,
-                "retrievers": list(self.options.retrievers),
-                "systems": list(self.options.systems),
-                "dates": self.options.dates,
-                "index_dir": str(self.settings.index_dir),
-            },
-            "setup": setup,
-            "n_questions": len(questions),
-            "n_answerable": sum(q.answerable for q in questions),
-            "seconds": round(time.perf_counter() - started, 1),
-            "metrics": summarise(records, self.options),
-            "records": records,
-        }
+        return RunResult(
+            dataset=self.dataset.name,
+            dataset_notes=self.dataset.notes,
+            options=RunSettings(
+                limit=self.options.limit,
+                seed=self.options.seed,
+                k=self.settings.k,
+                temperature=self.settings.temperature,
+                retrievers=tuple(self.options.retrievers),
+                systems=tuple(self.options.systems),
+                dates=self.options.dates,
+                index_dir=str(self.settings.index_dir),
+            ),
+            setup=setup,
+            n_questions=len(questions),
+            n_answerable=sum(q.answerable for q in questions),
+            seconds=round(time.perf_counter() - started, 1),
+            metrics=summarise(records, self.options),
+            records=records,
+        )
 
 
 def _avg(records: Sequence[dict[str, Any]], key: str) -> float | None:
@@ -295,9 +320,9 @@ def _avg(records: Sequence[dict[str, Any]], key: str) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def summarise(records: Sequence[dict[str, Any]], options: RunOptions) -> dict[str, Any]:
+def summarise(records: Sequence[dict[str, Any]], options: RunOptions) -> Metrics:
     answerable = [r for r in records if r["answerable"]]
-    retrieval: dict[str, Any] = {}
+    retrieval: MetricRows = {}
     for name in options.retrievers:
         entries = [r["retrieval"][name] for r in answerable]
         keys = [f"answer_in_top_{k}" for k in K_VALUES] + ["mrr_at_10", "ndcg_at_10"]
@@ -312,7 +337,7 @@ def summarise(records: Sequence[dict[str, Any]], options: RunOptions) -> dict[st
         if any("standalone_answer_in_top_5" in f for f in follow):
             row["follow_up_standalone_answer_in_top_5"] = _avg(follow, "standalone_answer_in_top_5")
         retrieval[name] = row
-    answers: dict[str, Any] = {}
+    answers: MetricRows = {}
     for name in options.systems:
         done = [r["answers"][name] for r in records if name in r["answers"]]
         ok = [r["answers"][name] for r in answerable if name in r["answers"]]
@@ -351,15 +376,21 @@ def summarise(records: Sequence[dict[str, Any]], options: RunOptions) -> dict[st
                 percentile(values, 95),
             )
         answers[name] = row
-    return {"retrieval": retrieval, "answers": answers}
+    return Metrics(retrieval, answers)
 
 
-def write_run(result: dict[str, Any], out_dir: Path) -> Path:
-    from eval.report import write_report
-
+def write_run(result: RunResult, out_dir: Path) -> Path:
+    """Write ``results.json`` and the report (tables and plots) into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    import json
-
-    (out_dir / "results.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    text = json.dumps(result.to_dict(), indent=1, ensure_ascii=False)
+    (out_dir / "results.json").write_text(text + "\n")
     write_report(result, out_dir)
     return out_dir
+
+
+Search = Callable[[EvalQuestion], list[ScoredPassage]]
+
+
+def _plain_search(retriever: Any, q: EvalQuestion) -> list[ScoredPassage]:
+    """A retriever as it stands: the question as typed, no dates, no follow-up rewrite."""
+    return retriever.search(q.question, max(K_VALUES))

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.injection import is_instruction
+from rag.answer.injection import is_instruction
 
 CASES = Path(__file__).resolve().parent / "gold" / "injection_cases.jsonl"
 

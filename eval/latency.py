@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from rag.config import load_settings
-from rag.pipeline import RagService
+from rag.service import RagService
 
 
 def _median(values: list[float]) -> float | None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from eval import metrics
 from eval.datasets import load_gold
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,24 +86,14 @@ class Phase:
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return round(values[0], 1)
-    return round(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1], 1)
+    """The q-th percentile to 0.1 ms (see ``eval.metrics.percentile``)."""
+    value = metrics.percentile(values, q)
+    return None if value is None else round(value, 1)
 
 
 def rss_mb(pid: int | None) -> float | None:
-    """Resident memory of a process, from /proc (Linux)."""
-    if pid is None:
-        return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
+    """Resident memory of the server process; None before it has started."""
+    return None if pid is None else metrics.rss_mb(pid)
 
 
 def ask(client, question: str) -> Call:

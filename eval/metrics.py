@@ -11,6 +11,7 @@ import re
 import string
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 _MARKER = re.compile(r"\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -91,6 +92,17 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     position = (len(data) - 1) * q / 100
     low, high = math.floor(position), math.ceil(position)
     return data[low] + (data[high] - data[low]) * (position - low)
+
+
+def rss_mb(pid: int | str = "self") -> float | None:
+    """Resident memory of a process in MB, from /proc (Linux); None where it cannot be read."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
 
 
 def mean(values: Sequence[float]) -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eval.harness import K_VALUES
+from eval.results import K_VALUES, RunResult
 
 
 def _fmt(value: object) -> str:
@@ -54,40 +54,40 @@ COST_COLUMNS = [
 ]
 
 
-def markdown(result: dict[str, Any]) -> str:
-    m = result["metrics"]
-    setup = result["setup"]
-    opts = result["options"]
-    notes = result.get("dataset_notes") or {}
-    grounded = {k: v for k, v in m["answers"].items() if k in ("product", "oracle")}
+def markdown(result: RunResult) -> str:
+    m = result.metrics
+    setup = result.setup
+    opts = result.options
+    notes = result.dataset_notes or {}
+    grounded = {k: v for k, v in m.answers.items() if k in ("product", "oracle")}
     parts = [
-        f"# Evaluation: {result['dataset']}",
+        f"# Evaluation: {result.dataset}",
         "",
-        f"{result['n_questions']} questions ({result['n_answerable']} answerable from the "
-        f"corpus); {setup['articles']} articles, {setup['chunks']} chunks; k={opts['k']}, "
-        f"temperature {opts['temperature']}, limit {opts['limit']}, seed {opts['seed']}; "
-        f"run took {result['seconds']} s.",
+        f"{result.n_questions} questions ({result.n_answerable} answerable from the "
+        f"corpus); {setup.articles} articles, {setup.chunks} chunks; k={opts.k}, "
+        f"temperature {opts.temperature}, limit {opts.limit}, seed {opts.seed}; "
+        f"run took {result.seconds} s.",
     ]
     if notes:
         parts += ["", "Dataset: " + ", ".join(f"{k} {v}" for k, v in notes.items() if k != "weeks")]
         if "weeks" in notes:
             parts.append(f"Weeks: {', '.join(notes['weeks'])}")
-    if setup.get("chunks_embedded"):
+    if setup.chunks_embedded:
         parts.append(
-            f"Indexing embedded {setup['chunks_embedded']} chunks at "
-            f"{setup['embed_chunks_per_s']} chunks/s ({setup['index_seconds']} s in all)."
+            f"Indexing embedded {setup.chunks_embedded} chunks at "
+            f"{setup.embed_chunks_per_s} chunks/s ({setup.index_seconds} s in all)."
         )
     else:
-        parts.append(f"The index was already built (checked in {setup['index_seconds']} s).")
+        parts.append(f"The index was already built (checked in {setup.index_seconds} s).")
     parts += [
         "",
         "## Retrieval (answerable questions; a passage is relevant when it holds a gold string)",
         "",
-        table(m["retrieval"], RETRIEVAL_COLUMNS, "retriever"),
+        table(m.retrieval, RETRIEVAL_COLUMNS, "retriever"),
         "",
         "## Answers (answerable questions)",
         "",
-        table(m["answers"], ANSWER_COLUMNS, "system"),
+        table(m.answers, ANSWER_COLUMNS, "system"),
         "",
         "## Citations and abstention",
         "",
@@ -109,20 +109,20 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_report(result: dict[str, Any], out_dir: Path) -> None:
+def write_report(result: RunResult, out_dir: Path) -> None:
     (out_dir / "report.md").write_text(markdown(result), encoding="utf-8")
     plot_topk(result, out_dir / "answer_in_top_k.png")
     plot_latency(result, out_dir / "latency.png")
 
 
-def plot_topk(result: dict[str, Any], path: Path) -> None:
+def plot_topk(result: RunResult, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, row in result["metrics"]["retrieval"].items():
+    for name, row in result.metrics.retrieval.items():
         values = [row.get(f"answer_in_top_{k}") or 0.0 for k in K_VALUES]
         ax.plot(K_VALUES, values, marker="o", label=name)
     ax.set_xscale("log")
@@ -130,7 +130,7 @@ def plot_topk(result: dict[str, Any], path: Path) -> None:
     ax.set_xlabel("k (passages)")
     ax.set_ylabel("answer in top k")
     ax.set_ylim(0, 1)
-    ax.set_title(f"{result['dataset']}: answer in top k")
+    ax.set_title(f"{result.dataset}: answer in top k")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -138,7 +138,7 @@ def plot_topk(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_latency(result: dict[str, Any], path: Path) -> None:
+def plot_latency(result: RunResult, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -148,21 +148,21 @@ def plot_latency(result: dict[str, Any], path: Path) -> None:
     for name in ("product", "oracle"):
         values = [
             r["answers"][name]["timings"]["total_ms"]
-            for r in result["records"]
+            for r in result.records
             if name in r["answers"]
         ]
         if values:
             ax.hist(values, bins=20, alpha=0.6, label=f"{name} total")
     first = [
         r["answers"]["product"]["timings"]["first_token_ms"]
-        for r in result["records"]
+        for r in result.records
         if "product" in r["answers"] and r["answers"]["product"]["timings"]["first_token_ms"]
     ]
     if first:
         ax.hist(first, bins=20, alpha=0.6, label="product first token")
     ax.set_xlabel("milliseconds")
     ax.set_ylabel("questions")
-    ax.set_title(f"{result['dataset']}: answer latency")
+    ax.set_title(f"{result.dataset}: answer latency")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)

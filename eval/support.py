@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.chunk import split_sentences
-from rag.support import facts_in_place, judge_messages
+from rag.answer.support import facts_in_place, judge_messages
+from rag.text.sentences import split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "eval" / "gold" / "support_cases.jsonl"
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     generator = None
     if not args.no_judge:
-        from rag.generate import LlamaCppGenerator
+        from rag.answer.generate import LlamaCppGenerator
 
         generator = LlamaCppGenerator(args.model, context_size=1024, threads=args.threads)
         generator.warm_up()

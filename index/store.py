@@ -5,11 +5,11 @@ Layout of an index directory::
     manifest.json        which generation is current, and how it was built
     gen-000007/          one complete, immutable generation
         vectors.faiss    FAISS inner-product index over unit vectors (row i = chunk i)
-        bm25/            the BM25 index over the same rows (see rag.lexical)
+        bm25/            the BM25 index over the same rows (see index.lexical)
         chunks.jsonl     chunk ids and character spans, in row order
         documents.jsonl  cleaned articles with their metadata
     .lock                held by whoever is writing
-    feeds/               subscribed feeds and what each refresh saw (rag.feeds)
+    feeds/               subscribed feeds and what each refresh saw (rag.sources.feeds)
 
 A write builds a new generation beside the current one and then replaces
 ``manifest.json`` with ``os.replace``, so a crash at any moment leaves either
@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from index.lexical import LexicalIndex
 from index.vectors import FLAT_LIMIT, build_vector_index, read_vector_index, search_params
 from rag.errors import (
     ConfigError,
@@ -43,7 +44,6 @@ from rag.errors import (
     IndexNotFoundError,
     StorageError,
 )
-from rag.lexical import LexicalIndex
 from rag.types import Article, Chunk
 
 log = logging.getLogger(__name__)

@@ -250,16 +250,47 @@ def _settings(args: argparse.Namespace) -> Any:
     return load_settings(overrides, config_file=args.config)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    # The product never contacts a model hub; set this before anything imports one.
+# Libraries that log more than a user wants at any level we pick: the least level
+# of theirs worth showing. (bm25s sets its own logger to DEBUG when imported.)
+LIBRARY_LEVELS = {"bm25s": logging.WARNING}
+
+
+class LibraryFilter(logging.Filter):
+    """Drops a chatty library's records below ``LIBRARY_LEVELS``, on our handlers only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, level in LIBRARY_LEVELS.items():
+            if record.name == name or record.name.startswith(name + "."):
+                return record.levelno >= level
+        return True
+
+
+def set_offline() -> None:
+    """The product never contacts a model hub; set this before anything imports one.
+
+    Only the program's entry (``main``, ``eval.commands.script_main``) calls it:
+    library code leaves the environment alone.
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def configure_logging(*, verbose: bool, fmt: str | None = None) -> None:
+    """The root logger's level and format, and quieter third-party loggers, set once.
+
+    Only the program's entry calls it: library code leaves the root logger alone.
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format=fmt)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, LibraryFilter) for f in handler.filters):
+            handler.addFilter(LibraryFilter())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    set_offline()
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(verbose=args.verbose, fmt="%(levelname)s %(name)s: %(message)s")
     try:
         plugin = getattr(args, "plugin", None)
         if plugin is not None:

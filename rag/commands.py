@@ -1,4 +1,8 @@
-"""What each ``rag`` subcommand does, once its settings are known."""
+"""What each ``rag`` subcommand does, once its settings are known.
+
+The top of the core: may import every room of ``rag``; reaches the web chat
+only through the ``newsrag.ui`` entry point, never by importing ``ui``.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,16 @@ import json
 import os
 import sys
 import textwrap
+from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from rag.config import Settings
-from rag.errors import InputError
-from rag.indexing import IndexReport
-from rag.pipeline import RagService, make_filter, parse_day
+from rag.errors import ConfigError, InputError
+from rag.ingest.indexer import IndexReport
+from rag.search.query import make_filter, parse_day
 from rag.serialize import answer_to_dict, passage_to_dict
+from rag.service import RagService
 from rag.types import Answer, AnswerEvent, Article, SearchFilter, TokenEvent, Turn
 
 
@@ -37,13 +44,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_feeds(args: argparse.Namespace, service: RagService) -> int:
-    from rag.feed_commands import cmd_feeds as run_feeds
+    from rag.sources.refresh import cmd_feeds as run_feeds
 
     return run_feeds(args, service)
 
 
 def cmd_refresh(args: argparse.Namespace, service: RagService) -> int:
-    from rag.feed_commands import cmd_refresh as run_refresh
+    from rag.sources.refresh import cmd_refresh as run_refresh
 
     return run_refresh(args, service)
 
@@ -65,7 +72,7 @@ def cmd_index(args: argparse.Namespace, service: RagService) -> int:
         _print_removed(service.remove(args.remove, recursive=args.recursive))
     if args.paths:
         if args.ray:
-            from rag.ray_ingest import RayOptions, index_with_ray
+            from rag.ingest.distributed import RayOptions, index_with_ray
 
             options = RayOptions(
                 address=args.ray,
@@ -75,7 +82,7 @@ def cmd_index(args: argparse.Namespace, service: RagService) -> int:
             )
             report = index_with_ray(service, args.paths, options, rebuild=args.rebuild)
         elif any(p.strip().lower().startswith(("http://", "https://")) for p in args.paths):
-            from rag.web import index_sources
+            from rag.sources.web import index_sources
 
             report = index_sources(service, args.paths, rebuild=args.rebuild)
         else:
@@ -277,7 +284,7 @@ def cmd_chat(args: argparse.Namespace, service: RagService) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from rag import packs
+    from rag.answer import packs
 
     if args.action == "list":
         rows = packs.describe()
@@ -314,9 +321,22 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace, service: RagService) -> int:
-    from ui.app import launch
+def web_ui() -> Callable[..., object]:
+    """The web chat's ``launch``, found through the ``newsrag.ui`` entry point named ``web``.
 
+    The UI lives above the core (``ui/``), so the core reaches it the way it
+    reaches ``rag eval``: by the name the package registers, never by import.
+    """
+    for entry in entry_points(group="newsrag.ui", name="web"):
+        return entry.load()
+    raise ConfigError(
+        "The web chat is not installed (no `newsrag.ui` entry point named `web`). "
+        "Reinstall newsrag: `pip install .` (or `make install`)."
+    )
+
+
+def cmd_serve(args: argparse.Namespace, service: RagService) -> int:
+    launch = web_ui()
     examples: list[str] = []
     if args.examples:
         path = Path(args.examples)
@@ -324,7 +344,7 @@ def cmd_serve(args: argparse.Namespace, service: RagService) -> int:
             raise InputError(f"Examples file {path} does not exist.")
         examples = [q.strip() for q in path.read_text(encoding="utf-8").splitlines() if q.strip()]
     if args.refresh_every:  # first, so a bad interval is refused before the models load
-        from rag.feed_commands import refresh_in_background
+        from rag.sources.refresh import refresh_in_background
 
         refresh_in_background(service, args.refresh_every)
     service.warm_up()

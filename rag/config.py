@@ -192,3 +192,11 @@ def load_settings(
         if value is not None:
             values[name] = _coerce(name, value, "the command line")
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def machine_cores() -> int:
+    """The cores this process may run on (its CPU affinity), the default thread count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

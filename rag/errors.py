@@ -1,7 +1,8 @@
 """Errors users see. Each message says what happened and what to do next.
 
 Library code raises these; the CLI turns them into a message and exit code,
-the UI into ``gr.Error``. Anything else escaping is a bug.
+the UI into ``gr.Error``. Anything else escaping is a bug. At the bottom layer:
+every module may import it, and it imports none.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Every value here is a frozen dataclass so it can be hashed, compared in tests
 and never mutated behind a caller's back. Behaviour lives elsewhere; the
-small ``Protocol`` classes at the bottom are what the pipeline depends on, so
-tests pass fakes and the product passes the real thing.
+small ``Protocol`` classes at the bottom are what the service depends on, so
+tests pass fakes and the product passes the real thing. At the bottom layer with
+``rag.errors`` and ``rag.text``: every module may import it, and it imports none.
 """
 
 from __future__ import annotations
@@ -79,6 +80,14 @@ def page_at(pages: Sequence[int], offset: int) -> int | None:
     if not pages:
         return None
     return max(1, bisect.bisect_right(pages, offset))
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """An indexed article and how many chunks it has (what `rag list` and the UI show)."""
+
+    article: Article
+    n_chunks: int
 
 
 @dataclass(frozen=True)

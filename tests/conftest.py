@@ -59,7 +59,7 @@ def cli_with_fake_models(monkeypatch):
 def service(tmp_path, write_articles):
     """The two test articles indexed, behind fake models (a module may define its own)."""
     from rag.config import Settings
-    from rag.pipeline import RagService
+    from rag.service import RagService
     from tests.fakes import FakeEmbedder, FakeGenerator
     from tests.test_index import ARTICLE_A, ARTICLE_B
 

@@ -17,13 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from rag import feed_commands
 from rag.config import Settings
-from rag.feeds import FeedBook, FeedState
-from rag.fetch import make_fetcher
-from rag.pdf import read_pdf
-from rag.pipeline import RagService
-from rag.web import load_url
+from rag.ingest.pdf import read_pdf
+from rag.service import RagService
+from rag.sources import refresh as feed_commands
+from rag.sources.feeds import FeedBook, FeedState
+from rag.sources.fetch import make_fetcher
+from rag.sources.web import load_url
 from tests.conftest import SEEDS
 from tests.fakes import FakeEmbedder
 from tests.feedsite import headline, page, rss, rss_item, story

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from rag.answer.injection import MASK, instruction_spans, is_instruction, mask_instructions
 from rag.config import Settings
-from rag.injection import MASK, instruction_spans, is_instruction, mask_instructions
-from rag.pipeline import RagService
+from rag.service import RagService
 from tests.conftest import SAMPLES
 from tests.fakes import FakeEmbedder, FakeGenerator
 

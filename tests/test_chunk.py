@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.chunk import ChunkerSettings, chunk_article, split_sentences
 from rag.errors import ConfigError
+from rag.ingest.chunk import ChunkerSettings, chunk_article
+from rag.text.sentences import split_sentences
 from rag.types import Article
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag.cite import ABSTAIN_TEXT, closest_quote, is_abstention, relevance, verify_citations
+from rag.answer.cite import ABSTAIN_TEXT, closest_quote, is_abstention, relevance, verify_citations
 from rag.types import Chunk, ScoredPassage
 
 ARTICLE_1 = (

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag.clean import clean_document, normalise_text, parse_date, unwrap_lines
-from rag.ingest import load_documents
+from rag.ingest.clean import clean_document, normalise_text, parse_date, unwrap_lines
+from rag.ingest.files import load_documents
 from rag.types import RawDocument
 from tests.conftest import SAMPLES, SEEDS
 

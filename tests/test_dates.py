@@ -7,8 +7,8 @@ import datetime
 import pytest
 
 from rag.config import Settings
-from rag.dates import mentioned_window, recent_window, within
-from rag.pipeline import RagService
+from rag.search.dates import mentioned_window, recent_window, within
+from rag.service import RagService
 from rag.types import SearchFilter
 from tests.fakes import FakeEmbedder, FakeGenerator
 

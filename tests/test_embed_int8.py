@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.embed import SentenceTransformerEmbedder
-from rag.embed_onnx import OnnxEmbedder
-from rag.embed_openvino import OpenVinoEmbedder
+from rag.embed.onnx import OnnxEmbedder
+from rag.embed.openvino import OpenVinoEmbedder
+from rag.embed.torch import SentenceTransformerEmbedder
 from rag.errors import ModelError
 
 pytestmark = pytest.mark.model
@@ -73,8 +73,8 @@ def test_word_pieces_are_those_of_the_transformers_tokenizer():
     """The embedders read tokenizer.json without transformers (which imports PyTorch)."""
     from transformers import AutoTokenizer
 
-    from rag.embed import count_word_pieces, default_embedder_path
-    from rag.embed_onnx import FolderTokenizer
+    from rag.embed.base import count_word_pieces, default_embedder_path
+    from rag.embed.exported import FolderTokenizer
 
     folder = default_embedder_path()
     texts = [*SENTENCES, "", "Café naïve résumé: 東京 ＡＢＣ", "word " * 400, "tab\tand\nnewline"]
@@ -89,7 +89,7 @@ def test_word_pieces_are_those_of_the_transformers_tokenizer():
 
 
 def test_openvino_without_its_calibration_texts_says_what_to_do(tmp_path, monkeypatch):
-    import rag.embed_openvino as module
+    import rag.embed.openvino as module
 
     monkeypatch.setattr(module, "SAMPLES", tmp_path / "nowhere")
     with pytest.raises(ModelError, match="calibrates on the sample articles"):

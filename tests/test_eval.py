@@ -21,7 +21,7 @@ from eval.metrics import (
     token_f1,
 )
 from rag.config import Settings
-from rag.retrieve import fuse_rankings
+from rag.search.retrieve import fuse_rankings
 from rag.types import Chunk, ScoredPassage
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from index.store import IndexStore
 from rag.config import Settings
-from rag.pipeline import RagService
+from rag.service import RagService
 from tests.conftest import free_port
 from tests.fakes import FakeEmbedder, FakeGenerator
 from tests.test_index import ARTICLE_A, ARTICLE_B

@@ -7,12 +7,13 @@ import time
 
 import pytest
 
-from rag import cli, commands, feed_commands
+from rag import cli, commands
 from rag.config import Settings
 from rag.errors import FetchError, InputError
-from rag.feeds import FeedBook, add_feed, parse_feed, parse_interval, remove_feed
-from rag.fetch import make_fetcher
-from rag.pipeline import RagService
+from rag.service import RagService
+from rag.sources import refresh as feed_commands
+from rag.sources.feeds import FeedBook, add_feed, parse_feed, parse_interval, remove_feed
+from rag.sources.fetch import make_fetcher
 from tests.fakes import FakeEmbedder
 from tests.feedsite import atom, headline, long_story, page, rss, rss_item, story
 from tests.site import Site
@@ -183,13 +184,13 @@ def test_bad_feeds_are_reported_and_never_stop_the_others(site, service):
 
 
 def _state(name, url):
-    from rag.feeds import FeedState
+    from rag.sources.feeds import FeedState
 
     return FeedState(name=name, url=url, added_at="2026-11-30T00:00:00+00:00")
 
 
 def _refresh_with(service, **policy):
-    from rag.feeds import refresh_feeds
+    from rag.sources.feeds import refresh_feeds
 
     fetcher = make_fetcher(service.settings, **policy)
     return refresh_feeds(FeedBook(service.settings.index_dir), service.indexer(), fetcher)
@@ -370,8 +371,8 @@ def test_rag_index_takes_urls_among_paths(site, tmp_path, capsys, fake_cli, writ
 
 
 def test_error_pages_are_told_from_short_news():
+    from rag.sources.web import not_an_article
     from rag.types import RawDocument
-    from rag.web import not_an_article
 
     news = RawDocument(
         "Some 500 people were evacuated after an error in the signalling system stopped "
@@ -389,7 +390,7 @@ def test_error_pages_are_told_from_short_news():
 
 
 def test_background_refresh_runs_until_stopped_and_survives_errors():
-    from rag.feeds import start_background_refresh
+    from rag.sources.feeds import start_background_refresh
 
     calls = []
 
@@ -446,7 +447,7 @@ def test_last_modified_is_sent_back_and_a_304_transfers_nothing(site, service):
 def test_a_refresh_that_finds_nothing_new_makes_no_indexer(site, service):
     subscribe(service, put_rss(site, [rss_item(1, site.url(""))], etag='"n"'))
     refresh(service)
-    from rag.feeds import refresh_feeds
+    from rag.sources.feeds import refresh_feeds
 
     made = []
 

@@ -9,9 +9,9 @@ import zlib
 
 import pytest
 
-from rag import fetch
 from rag.errors import FetchError
-from rag.fetch import Fetcher, FetchPolicy, RobotsRules
+from rag.sources import fetch
+from rag.sources.fetch import Fetcher, FetchPolicy, RobotsRules
 from tests.site import Site, stream
 
 ALLOW = {"allow_private": True, "per_host_delay": 0.0}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from rag.answer.generate import LlamaCppGenerator
 from rag.errors import ConfigError, ModelError, NotWarmedUpError
-from rag.generate import LlamaCppGenerator
 
 
 def test_missing_model_file_is_named(tmp_path):

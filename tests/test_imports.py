@@ -16,7 +16,7 @@ import pytest
 from index.store import IndexStore
 from rag.config import load_settings
 from rag.embed import make_embedder
-from rag.pipeline import RagService
+from rag.service import RagService
 from tests.fakes import FakeEmbedder
 from tests.test_index import ARTICLE_A, ARTICLE_B
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from index.store import FORMAT_VERSION, IndexStore
-from rag.chunk import ChunkerSettings, chunk_context
 from rag.errors import (
     IndexCorruptError,
     IndexMismatchError,
@@ -18,7 +17,8 @@ from rag.errors import (
     InputError,
     StorageError,
 )
-from rag.indexing import Indexer
+from rag.ingest.chunk import ChunkerSettings, chunk_context
+from rag.ingest.indexer import Indexer
 from tests.fakes import FakeEmbedder
 
 ARTICLE_A = """# Harbor bridge reopens after repairs

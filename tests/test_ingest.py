@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rag.errors import InputError
-from rag.ingest import load_documents
+from rag.ingest.files import load_documents
 
 HTML = """<html><head><title>Harbor bridge reopens</title>
 <style>body {color: red}</style><script>var tracking = "SECRET_SCRIPT";</script></head>

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from eval.injection import load_cases, score
+from rag.answer.injection import MASK, is_instruction, mask_instructions
 from rag.config import Settings
-from rag.injection import MASK, is_instruction, mask_instructions
-from rag.pipeline import RagService
+from rag.service import RagService
 from tests.fakes import FakeEmbedder, FakeGenerator
 
 # Measured: precision 1.000, recall 1.000 on 54 + 54 sentences; the floor leaves a little room.

@@ -15,10 +15,11 @@ from collections.abc import Callable
 
 import pytest
 
-from rag.chunk import ChunkerSettings, chunk_article, split_sentences
-from rag.clean import clean_document
-from rag.injection import mask_instructions
-from rag.lexical import lexical_tokens
+from rag.answer.injection import mask_instructions
+from rag.ingest.chunk import ChunkerSettings, chunk_article
+from rag.ingest.clean import clean_document
+from rag.text.sentences import split_sentences
+from rag.text.words import lexical_tokens
 from rag.types import Article, RawDocument
 
 N = 40_000  # characters; 4N = 160 KB, which took seconds to chunk when it was quadratic

@@ -13,7 +13,7 @@ import pytest
 
 from rag import cli
 from rag.config import Settings
-from rag.pipeline import RagService
+from rag.service import RagService
 from tests.conftest import SAMPLES, SEEDS
 
 pytestmark = pytest.mark.model

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from rag import packs
+from rag.answer import packs
+from rag.answer.packs import ModelPack, PackPart, resolve_model, resolve_pack
 from rag.cli import main
 from rag.errors import ModelError
-from rag.packs import ModelPack, PackPart, resolve_model, resolve_pack
 
 
 def _install_fake_dist(site, name: str, version: str, files: dict[str, bytes]) -> None:

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from rag import cli, commands
-from rag.clean import clean_document, normalise_text
-from rag.pdf import locate_pages, read_pdf
+from rag.ingest.clean import clean_document, normalise_text
+from rag.ingest.pdf import locate_pages, read_pdf
 from rag.types import page_at
 from tests.fakes import FakeEmbedder, FakeGenerator
 from tests.pdfs import make_pdf

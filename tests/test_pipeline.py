@@ -8,7 +8,8 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import IndexNotFoundError, InputError
-from rag.pipeline import RagService, needs_context, search_query_for
+from rag.search.query import needs_context, search_query_for
+from rag.service import RagService
 from rag.types import AnswerEvent, SearchFilter, TokenEvent, Turn
 from tests.fakes import FakeEmbedder, FakeGenerator
 from tests.test_index import ARTICLE_A, ARTICLE_B
@@ -120,7 +121,7 @@ def test_a_looping_model_is_cut_off(service):
 
 
 def test_repeats_itself():
-    from rag.pipeline import repeats_itself
+    from rag.answer.answerer import repeats_itself
 
     assert repeats_itself("It rained. It rained.")
     assert not repeats_itself("It rained. It")
@@ -246,9 +247,9 @@ class LoadingGenerator(FakeGenerator):
 @pytest.fixture
 def loading_service(tmp_path, write_articles, monkeypatch):
     """A service that loads its models the way the product does, with stand-ins for them."""
-    import rag.generate
+    import rag.answer.generate
 
-    monkeypatch.setattr(rag.generate, "LlamaCppGenerator", LoadingGenerator)
+    monkeypatch.setattr(rag.answer.generate, "LlamaCppGenerator", LoadingGenerator)
     monkeypatch.setattr(LoadingGenerator, "loaded_in", [])
     monkeypatch.setattr(LoadingGenerator, "error", None)
     folder = write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})

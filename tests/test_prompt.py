@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from rag.answer.prompt import build_prompt, focus_passage
 from rag.errors import InputError
-from rag.prompt import build_prompt, focus_passage
 from rag.types import Chunk, ScoredPassage, Turn
 
 

@@ -7,10 +7,10 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.chunk import ChunkerSettings, chunk_article
-from rag.cite import verify_citations
-from rag.clean import clean_document, unwrap_lines
-from rag.injection import MASK, mask_instructions
+from rag.answer.cite import verify_citations
+from rag.answer.injection import MASK, mask_instructions
+from rag.ingest.chunk import ChunkerSettings, chunk_article
+from rag.ingest.clean import clean_document, unwrap_lines
 from rag.types import Answer, RawDocument, ScoredPassage
 from ui.render import link_markers
 from ui.uploads import safe_name

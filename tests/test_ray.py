@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from index.store import IndexStore
-from rag.ray_ingest import DistributedError, _root_cause, list_inputs
+from rag.ingest.distributed import DistributedError, _root_cause, list_inputs
 
 pytest.importorskip("ray")
 
@@ -157,7 +157,7 @@ def test_a_cluster_address_where_nothing_listens_fails_at_once(tmp_path, env, ad
 
 
 def test_without_ray_installed_the_message_says_what_to_install(monkeypatch):
-    from rag import ray_ingest
+    from rag.ingest import distributed as ray_ingest
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(DistributedError, match=r"pip install 'newsrag\[distributed\]'"):

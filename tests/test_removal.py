@@ -103,7 +103,7 @@ def test_rebuild_says_what_it_dropped(indexed, capsys, write_articles):
 @pytest.fixture
 def service(indexed):
     from rag.config import Settings
-    from rag.pipeline import RagService
+    from rag.service import RagService
 
     _, index_dir = indexed
     return RagService(Settings(index_dir=index_dir), embedder=FakeEmbedder())
@@ -111,7 +111,7 @@ def service(indexed):
 
 def test_removing_loads_no_model_and_keeps_the_rest_searchable(indexed):
     from rag.config import Settings
-    from rag.pipeline import RagService
+    from rag.service import RagService
 
     class Unloadable(FakeEmbedder):
         def warm_up(self) -> None:

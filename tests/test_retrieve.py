@@ -7,13 +7,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from index.lexical import LexicalIndex
 from index.store import IndexStore
-from rag.chunk import ChunkerSettings
 from rag.errors import InputError
-from rag.indexing import Indexer
-from rag.lexical import LexicalIndex, lexical_tokens
-from rag.pipeline import make_filter
-from rag.retrieve import (
+from rag.ingest.chunk import ChunkerSettings
+from rag.ingest.indexer import Indexer
+from rag.search.query import make_filter
+from rag.search.retrieve import (
     DenseRetriever,
     HybridRetriever,
     LexicalRetriever,
@@ -22,6 +22,7 @@ from rag.retrieve import (
     fuse_rankings,
     prefer,
 )
+from rag.text.words import lexical_tokens
 from rag.types import Article, Chunk, ScoredPassage, SearchFilter
 from tests.fakes import FakeEmbedder
 

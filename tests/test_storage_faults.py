@@ -21,7 +21,7 @@ import pytest
 
 from index.store import IndexStore
 from rag import cli
-from rag.ingest import load_documents, parse_html
+from rag.ingest.files import load_documents, parse_html
 from tests.conftest import ROOT
 from tests.test_index import ARTICLE_A, ARTICLE_B
 
@@ -210,10 +210,10 @@ def test_symlink_loops_are_reported_and_the_rest_is_indexed(tmp_path, write_arti
 
 
 def test_a_file_that_vanishes_mid_run_is_one_problem(tmp_path, write_articles, monkeypatch):
-    import rag.ingest
+    import rag.ingest.files
 
     folder = write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})
-    real_iter_files = rag.ingest.iter_files
+    real_iter_files = rag.ingest.files.iter_files
 
     def vanishing(paths, problems=None):
         for path, explicit in real_iter_files(paths, problems):
@@ -221,7 +221,7 @@ def test_a_file_that_vanishes_mid_run_is_one_problem(tmp_path, write_articles, m
                 path.unlink()  # gone between listing the folder and reading it
             yield path, explicit
 
-    monkeypatch.setattr(rag.ingest, "iter_files", vanishing)
+    monkeypatch.setattr(rag.ingest.files, "iter_files", vanishing)
     documents, problems = load_documents([folder])
     assert len(documents) == 1
     assert [(Path(p.origin).name, p.message) for p in problems] == [
@@ -239,7 +239,7 @@ def test_deep_html_keeps_all_its_text(caplog):
         + "</div>" * depth
         + "<p>Closing paragraph after it.</p></body></html>"
     )
-    with caplog.at_level(logging.WARNING, logger="rag.ingest"):
+    with caplog.at_level(logging.WARNING, logger="rag.ingest.files"):
         document = parse_html(html, "deep.html")
     assert document is not None
     for text in ("Top paragraph", "Text deep inside", "Closing paragraph"):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from rag.answer.support import check_support, facts_in_place, key_facts
 from rag.config import Settings
-from rag.conflict import find_conflicts, sentences_conflict
 from rag.errors import ModelError
-from rag.pipeline import RagService
-from rag.support import check_support, facts_in_place, key_facts
+from rag.service import RagService
+from rag.text.conflict import find_conflicts, sentences_conflict
 from tests.fakes import FakeEmbedder, FakeGenerator
 from tests.test_pipeline import ARTICLE_A, ARTICLE_B, ChatTemplateGenerator
 
@@ -206,7 +206,7 @@ def test_a_conflicting_source_is_cited_beside_the_answer(tmp_path, write_article
     ],
 )
 def test_an_answer_must_hold_the_kind_of_thing_asked_for(question, text, gives):
-    from rag.support import asked_kind, gives_kind
+    from rag.answer.support import asked_kind, gives_kind
 
     assert gives_kind(text, question, asked_kind(question)) is gives
 

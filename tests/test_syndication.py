@@ -10,7 +10,7 @@ prints every pair's score.
 
 from __future__ import annotations
 
-from rag.syndication import COPY_JACCARD, CopyFinder, similarity
+from rag.sources.syndication import COPY_JACCARD, CopyFinder, similarity
 from rag.types import Article
 
 

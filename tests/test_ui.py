@@ -6,7 +6,7 @@ import gradio as gr
 import pytest
 
 from rag.config import Settings
-from rag.pipeline import RagService
+from rag.service import RagService
 from rag.types import Answer, Chunk, Citation, ScoredPassage
 from tests.fakes import FakeEmbedder, FakeGenerator
 from ui.app import (

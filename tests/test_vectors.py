@@ -6,8 +6,8 @@ import numpy as np
 
 from index.store import IndexStore
 from index.vectors import VectorIndexInfo, build_vector_index, recall_at
-from rag.chunk import ChunkerSettings
-from rag.indexing import Indexer
+from rag.ingest.chunk import ChunkerSettings
+from rag.ingest.indexer import Indexer
 from tests.fakes import FakeEmbedder
 from tests.towns import write_towns
 

@@ -17,9 +17,11 @@ from typing import Any
 import gradio as gr
 
 from rag.errors import ConfigError, IndexNotFoundError, RagError
+from rag.ingest.files import SUPPORTED_SUFFIXES
 from rag.overrides import checked_settings
-from rag.pipeline import RagService, make_filter
+from rag.search.query import make_filter
 from rag.serialize import answer_to_dict
+from rag.service import RagService
 from rag.types import Answer, AnswerEvent, TokenEvent, Turn
 from ui.feeds import build_feeds_tab, feed_rows
 from ui.render import (
@@ -37,7 +39,8 @@ from ui.uploads import MAX_UPLOAD_BYTES, store_uploads
 
 log = logging.getLogger(__name__)
 
-UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".jsonl", ".pdf"]
+# The file picker offers what the loader reads.
+UPLOAD_TYPES = sorted(SUPPORTED_SUFFIXES)
 # Named in the message when a setting sent by the browser or a script is refused.
 API_ORIGIN = "the request"
 

@@ -7,10 +7,10 @@ from typing import Any
 import gradio as gr
 
 from rag.errors import RagError
-from rag.feed_commands import feed_book, refresh
-from rag.feeds import add_feed, remove_feed
-from rag.fetch import make_fetcher
-from rag.pipeline import RagService
+from rag.service import RagService
+from rag.sources.feeds import add_feed, remove_feed
+from rag.sources.fetch import make_fetcher
+from rag.sources.refresh import feed_book, refresh
 from ui.render import escape_chat
 
 FEED_HEADERS = ["name", "url", "items seen", "last refresh (UTC)", "result"]

@@ -11,8 +11,7 @@ import re
 from collections.abc import Sequence
 from html import escape
 
-from rag.pipeline import DocumentInfo
-from rag.types import Answer, Citation, ScoredPassage, page_at
+from rag.types import Answer, Citation, DocumentInfo, ScoredPassage, page_at
 
 CSS = """
 .newsrag-card { border: 1px solid var(--border-color-primary); border-radius: 8px;

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.clean import clean_document
-from rag.ingest import MAX_BYTES, SUPPORTED_SUFFIXES, load_file
+from rag.ingest.clean import clean_document
+from rag.ingest.files import MAX_BYTES, load_file, unsupported_type
 
 # The same limit as `rag index`.
 MAX_UPLOAD_BYTES = MAX_BYTES
@@ -62,12 +62,9 @@ def store_uploads(
     for file in files:
         source = Path(file)
         shown = source.name
-        suffix = source.suffix.lower()
-        if suffix not in SUPPORTED_SUFFIXES:
-            kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
-            refused.append(
-                Refused(shown, f"unsupported file type {suffix or '(none)'}; use {kinds}")
-            )
+        unsupported = unsupported_type(source)
+        if unsupported:
+            refused.append(Refused(shown, unsupported))
             continue
         try:
             size = source.stat().st_size

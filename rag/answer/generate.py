@@ -1,0 +1,241 @@
+"""Local text generation with llama.cpp (llama-cpp-python).
+
+The model is a pack from ``rag.answer.packs`` (by name; the default when none is
+given) or any GGUF file. One that carries a chat template is prompted through
+it, and can also judge yes/no questions (``judge``), read from the
+probabilities of its first answer token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.answer.packs import ModelPack, find_pack, resolve_model
+from rag.answer.support import JUDGE_THRESHOLD
+from rag.config import machine_cores
+from rag.errors import ConfigError, ModelError, NotWarmedUpError
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _native_stderr_quiet() -> Iterator[None]:
+    """Silence llama.cpp's C-level notices while loading, unless debugging."""
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class LlamaCppGenerator:
+    """A ``Generator`` over a GGUF file. Cheap to build; ``warm_up()`` loads it."""
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        *,
+        context_size: int = 2048,
+        threads: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        if context_size <= 0:
+            raise ConfigError(f"context_size must be greater than 0, got {context_size}")
+        if threads is not None and threads <= 0:
+            raise ConfigError(f"threads must be greater than 0, got {threads}")
+        self._model = None if model_path is None else str(model_path).strip() or None
+        self._path: Path | None = None
+        if self._model is not None and find_pack(self._model) is None:
+            self._path = Path(self._model).expanduser()
+            if not self._path.is_file():
+                raise ModelError(
+                    f"Model file {self._path} does not exist. Pass --model PATH.gguf with an "
+                    "existing file, a model pack name (`rag models` lists them), or leave it "
+                    "unset for the default pack."
+                )
+        self._context_size = context_size
+        # All cores for reading the prompt and for writing. One fewer for writing, to leave
+        # a core to an upload being embedded, was measured slower with indexing running
+        # beside it (15.9 against 19.0 tokens/s; README "Choosing a model").
+        self._threads = threads or machine_cores()
+        self._seed = seed
+        self._llm: Any = None
+        self._formatter: Any = None
+        self._pack: ModelPack | None = None
+        self._single_tokens: dict[tuple[str, ...], list[int]] = {}
+        # One llama.cpp context serves one request at a time.
+        self._busy = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        if self._path is not None:
+            return self._path.name
+        pack = find_pack(self._model or "") if self._model else None
+        return pack.name if pack else "default"
+
+    @property
+    def context_size(self) -> int:
+        return self._context_size
+
+    def warm_up(self) -> None:
+        if self._llm is not None:
+            return
+        if self._path is None:
+            self._path, self._pack = resolve_model(self._model)
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise ModelError(
+                "llama-cpp-python is not installed. Run `pip install llama-cpp-python`."
+            ) from None
+        log.info("Loading %s with %d threads", self._path, self._threads)
+        try:
+            with _native_stderr_quiet():
+                self._llm = Llama(
+                    model_path=str(self._path),
+                    n_ctx=self._context_size,
+                    n_threads=self._threads,
+                    n_threads_batch=self._threads,
+                    seed=self._seed,
+                    verbose=False,
+                )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(
+                f"Could not load {self._path} as a GGUF model ({exc}). Check that the file is "
+                "a complete GGUF download, or pass another --model."
+            ) from None
+
+    def _require(self) -> Any:
+        if self._llm is None:
+            raise NotWarmedUpError("The language model is not loaded; call warm_up() first.")
+        return self._llm
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(self._require().metadata.get("tokenizer.chat_template"))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._require().tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str]:
+        llm = self._require()
+        with self._busy:
+            for part in llm.create_completion(
+                prompt,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stop=list(stop),
+                stream=True,
+            ):
+                text = part["choices"][0]["text"]
+                if text:
+                    yield text
+
+    def stream_chat(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str]:
+        llm = self._require()
+        with self._busy:
+            for part in llm.create_chat_completion(
+                messages=list(messages),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stop=list(stop),
+                stream=True,
+            ):
+                text = part["choices"][0]["delta"].get("content")
+                if text:
+                    yield text
+
+    @property
+    def judge_threshold(self) -> float:
+        if self._pack is not None and self._pack.judge_threshold is not None:
+            return self._pack.judge_threshold
+        return JUDGE_THRESHOLD
+
+    def judge(self, messages: Sequence[dict[str, str]]) -> float:
+        """P(yes) / (P(yes) + P(no)) for the model's first reply token to ``messages``.
+
+        One forward pass over the prompt, no sampling: the answer to "Does this
+        sentence state that ...?" read from the token probabilities, so a
+        caller can pick its own threshold.
+        """
+        llm = self._require()
+        prompt = self._chat_prompt(messages)
+        tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        with self._busy:
+            # Keep the cached prefix (the judge's system message) and read only the rest.
+            cached = llm.input_ids[: llm.n_tokens].tolist()
+            same = 0
+            for a, b in zip(cached, tokens, strict=False):
+                if a != b:
+                    break
+                same += 1
+            llm.n_tokens = min(same, len(tokens) - 1)
+            llm.eval(tokens[llm.n_tokens :])
+            # Without logits_all, llama.cpp keeps the logits of the batch's last token only.
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+            logits = logits.astype(np.float64)
+        yes = self._token_ids(("yes", "Yes", " yes", " Yes", "YES"))
+        no = self._token_ids(("no", "No", " no", " No", "NO"))
+        top = logits.max()
+        p_yes = float(np.exp(logits[yes] - top).sum())
+        p_no = float(np.exp(logits[no] - top).sum())
+        return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else 0.5
+
+    def _token_ids(self, words: Sequence[str]) -> list[int]:
+        cached = self._single_tokens.get(words)
+        if cached is None:
+            llm = self._require()
+            ids = set()
+            for word in words:
+                tokens = llm.tokenize(word.encode("utf-8"), add_bos=False, special=False)
+                if len(tokens) == 1:
+                    ids.add(tokens[0])
+            cached = self._single_tokens[words] = sorted(ids)
+        return cached
+
+    def _chat_prompt(self, messages: Sequence[dict[str, str]]) -> str:
+        """The messages rendered with the model's own chat template, ready for its reply."""
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            llm = self._require()
+            template = llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ModelError(f"{self.model_id} has no chat template, so it cannot judge.")
+            vocab = llm._model
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=vocab.token_get_text(vocab.token_eos()),
+                bos_token=vocab.token_get_text(vocab.token_bos()),
+            )
+        return self._formatter(messages=list(messages)).prompt

@@ -1,0 +1,36 @@
+"""The product's search policy: hybrid search as of a day, preferring the days a question names.
+
+Imports ``rag.search.dates`` and ``rag.search.retrieve``, ``rag.types``.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from rag.search.dates import mentioned_window, recent_window, within
+from rag.search.retrieve import HybridRetriever
+from rag.types import ScoredPassage, SearchFilter
+
+
+def search_as_of(
+    retriever: HybridRetriever,
+    query: str,
+    k: int,
+    *,
+    where: SearchFilter | None = None,
+    as_of: datetime.date | None = None,
+) -> list[ScoredPassage]:
+    """The ``k`` best passages for ``query``, asked on ``as_of`` (else today).
+
+    ``as_of`` answers as if asked on that day: later articles are left out.
+    Passages from the days before the question is asked rank higher: the window
+    its time words name ("this week", "yesterday"), or else the last
+    ``RECENT_DAYS`` days. An older passage comes first only when both sides rank
+    the recent ones low.
+    """
+    day = as_of or datetime.date.today()
+    if as_of is not None:
+        limit = (as_of + datetime.timedelta(days=1)).isoformat()
+        where = within(SearchFilter(date_to=limit), where or SearchFilter())
+    window = mentioned_window(query, day) or recent_window(day)
+    return retriever.search(query, k, where=where, preferred=window)

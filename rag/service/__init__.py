@@ -1,0 +1,204 @@
+"""The question-answering service that the CLI and the UI share: a thin facade over its parts.
+
+``RagService`` owns the models and the index for one index directory. Models
+load once, in ``warm_up()`` or on first use; the index is re-read only when
+its manifest changes on disk, so a running chat sees articles indexed by
+another process without a restart. Each job sits in a part of its own:
+``Models`` (load, replace), ``IndexView`` (the current snapshot),
+``rag.ingest.Indexer`` (add and remove articles), ``rag.search`` (the search
+policy and follow-up questions) and ``rag.answer.Answerer`` (write, check,
+quote or abstain). The service may import every room of ``rag``; none of them
+imports it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from index.store import IndexSnapshot, IndexStore
+from rag.answer.answerer import Answerer
+from rag.answer.support import Judge
+from rag.config import Settings
+from rag.ingest.chunk import ChunkerSettings
+from rag.ingest.indexer import Indexer, IndexReport, Progress
+from rag.search.dated import search_as_of
+from rag.search.query import check_question, search_query_for
+from rag.search.retrieve import HybridRetriever
+from rag.service.index_view import IndexView
+from rag.service.models import Models
+from rag.types import (
+    Answer,
+    AnswerEvent,
+    Article,
+    DocumentInfo,
+    Embedder,
+    Generator,
+    ScoredPassage,
+    SearchFilter,
+    TokenEvent,
+    Turn,
+)
+
+__all__ = ["DocumentInfo", "RagService"]
+
+
+class RagService:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+        judge: Generator | None = None,
+    ) -> None:
+        self.models = Models(settings, embedder=embedder, generator=generator, judge=judge)
+        self.store = IndexStore(settings.index_dir)
+        # Constructing the embedder is cheap; reading its id must not load the model.
+        self.index = IndexView(self.store, lambda: self.models.unloaded_embedder().model_id)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force (``use_model`` changes the model)."""
+        return self.models.settings
+
+    # --- models -------------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder, loaded on first use."""
+        return self.models.embedder
+
+    @property
+    def generator(self) -> Generator:
+        """The language model, loaded on first use."""
+        return self.models.generator
+
+    def judge(self) -> Judge | None:
+        """The yes/no judge of support (``judge_model``, or an instruction model itself)."""
+        return self.models.judge()
+
+    def use_model(self, model: str | Path) -> str:
+        """Load another model (a pack name or a GGUF file); questions from now on use it."""
+        return self.models.use_model(model)
+
+    def warm_up(self, *, generator: bool = True) -> None:
+        """Load the models now rather than on the first question."""
+        self.models.load(generator=generator)
+        if generator and self.settings.judge and self.settings.judge_model is not None:
+            self.models.judge()
+
+    # --- index --------------------------------------------------------------
+
+    def snapshot(self, *, vectors: bool = True) -> IndexSnapshot:
+        """The current index, re-read only when its manifest has changed."""
+        return self.index.snapshot(vectors=vectors)
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where files added through the web chat are kept (inside the index folder)."""
+        return self.store.path / "uploads"
+
+    def chunker_settings(self) -> ChunkerSettings:
+        return ChunkerSettings(
+            max_tokens=self.settings.chunk_max_tokens,
+            target_tokens=self.settings.chunk_target_tokens,
+            overlap_sentences=self.settings.chunk_overlap_sentences,
+        )
+
+    def indexer(self) -> Indexer:
+        return Indexer(self.store, self.embedder, self.chunker_settings())
+
+    def index_paths(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+    ) -> IndexReport:
+        return self.indexer().index_paths(paths, rebuild=rebuild, progress=progress)
+
+    def remove(self, selectors: Sequence[str], *, recursive: bool = False) -> list[Article]:
+        """Remove articles by exact id or file path (see ``Indexer.remove``).
+
+        Nothing is embedded, so the embedder is not loaded.
+        """
+        embedder = self.models.unloaded_embedder()
+        indexer = Indexer(self.store, embedder, self.chunker_settings())
+        return indexer.remove(selectors, recursive=recursive)
+
+    def documents(self) -> list[DocumentInfo]:
+        return self.index.documents()
+
+    def article(self, doc_id: str) -> Article:
+        return self.index.article(doc_id)
+
+    # --- questions ----------------------------------------------------------
+
+    def retriever(self) -> HybridRetriever:
+        return HybridRetriever(self.embedder, self.snapshot())
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int | None = None,
+        where: SearchFilter | None = None,
+        as_of: datetime.date | None = None,
+    ) -> list[ScoredPassage]:
+        """The best passages for ``query``, as of ``as_of`` (see ``search_as_of``)."""
+        query = check_question(query)
+        k = k or self.settings.k
+        return search_as_of(self.retriever(), query, k, where=where, as_of=as_of)
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        history: Sequence[Turn] = (),
+        k: int | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        passages: Sequence[ScoredPassage] | None = None,
+        where: SearchFilter | None = None,
+        as_of: datetime.date | None = None,
+    ) -> Iterator[TokenEvent | AnswerEvent]:
+        """Yield the answer's pieces as they are written, then the checked answer.
+
+        ``passages`` skips retrieval and answers from the given ones (evaluation uses
+        it to hand the model the gold passage).
+        """
+        question = check_question(question)
+        query = search_query_for(question, history)
+        searching = passages is None
+        load_ms = self.models.load(
+            embedder=searching, index=self.index.refresh if searching else None
+        )
+        answerer = Answerer(self.generator, self.settings, self.judge)
+        started = time.perf_counter()
+        if passages is None:
+            passages = self.search(query, k=k, where=where, as_of=as_of)
+        retrieve_ms = (time.perf_counter() - started) * 1000
+        events = answerer.stream(
+            question,
+            passages,
+            history=history,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            started=started,
+            retrieve_ms=retrieve_ms,
+            load_ms=load_ms,
+        )
+        for event in events:
+            if isinstance(event, AnswerEvent):
+                event = AnswerEvent(replace(event.answer, search_query=query))
+            yield event
+
+    def ask(self, question: str, **options: object) -> Answer:
+        for event in self.ask_stream(question, **options):  # type: ignore[arg-type]
+            if isinstance(event, AnswerEvent):
+                return event.answer
+        raise AssertionError("ask_stream ended without an answer")

@@ -1,0 +1,183 @@
+"""The service's models: the embedder and the language model, loaded once, replaced safely.
+
+Imports ``rag.embed``, ``rag.answer`` (the generator and its packs), ``rag.config``,
+``rag.errors`` and ``rag.types``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rag.answer.support import Judge
+from rag.config import Settings
+from rag.embed import make_embedder
+from rag.errors import InputError, ModelError
+from rag.types import Embedder, Generator
+
+
+class Models:
+    """The embedder and the generator of one service; cheap to build, loaded on first use."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+        judge: Generator | None = None,
+    ) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self._generator = generator
+        self._judge = judge
+        self._embedder_loaded = False
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder, loaded on first use."""
+        embedder = self.unloaded_embedder()
+        warm_up = getattr(embedder, "warm_up", None)
+        if warm_up is not None and not self._embedder_loaded:
+            warm_up()
+        self._embedder_loaded = True
+        return embedder
+
+    def unloaded_embedder(self) -> Embedder:
+        # Constructing is cheap; reading the model id must not load the model.
+        if self._embedder is None:
+            self._embedder = make_embedder(self.settings)
+        return self._embedder
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            from rag.answer.generate import LlamaCppGenerator
+
+            generator = LlamaCppGenerator(
+                self.settings.model,
+                context_size=self.settings.context_size,
+                threads=self.settings.threads,
+            )
+            generator.warm_up()
+            self._generator = generator
+        return self._generator
+
+    @property
+    def judge_model(self) -> Generator:
+        """The separate judge (``settings.judge_model``), loaded on first use."""
+        if self._judge is None:
+            from rag.answer.generate import LlamaCppGenerator
+
+            judge = LlamaCppGenerator(
+                self.settings.judge_model,
+                context_size=self.settings.context_size,
+                threads=self.settings.threads,
+            )
+            judge.warm_up()
+            self._judge = judge
+        return self._judge
+
+    def judge(self) -> Judge | None:
+        """The yes/no judge of support: ``judge_model`` when set, else the answering
+        model when it is an instruction model."""
+        if not self.settings.judge:
+            return None
+        if self.settings.judge_model is None:
+            generator = self.generator
+        else:
+            generator = self.judge_model
+            if not generator.has_chat_template:
+                raise ModelError(
+                    f"The judge model {generator.model_id} has no chat template: a judge must "
+                    "be an instruction model, such as qwen2.5-coder-0.5b (`rag models`)."
+                )
+        if not generator.has_chat_template or not hasattr(generator, "judge"):
+            return None
+        return generator  # type: ignore[return-value]
+
+    def use_model(self, model: str | Path) -> str:
+        """Load another model (a pack name or a GGUF file); questions from now on use it.
+
+        The new model loads before it replaces the old one, so a bad file leaves
+        the chat answering with the model it had. An answer already being written
+        finishes with the model it started with.
+        """
+        from rag.answer.generate import LlamaCppGenerator
+        from rag.answer.packs import find_pack
+
+        name = str(model).strip()
+        if find_pack(name) is None:
+            path = Path(name).expanduser()
+            if path.suffix.lower() != ".gguf":
+                raise InputError(
+                    f"{path} is not a .gguf file or a model pack name. Give a pack name "
+                    "(`rag models`) or the path of a GGUF model file."
+                )
+            name = str(path)
+        generator = LlamaCppGenerator(
+            name, context_size=self.settings.context_size, threads=self.settings.threads
+        )
+        generator.warm_up()
+        self._generator = generator
+        self.settings = self.settings.updated(model=name)
+        return generator.model_id
+
+    def load(
+        self,
+        *,
+        embedder: bool = True,
+        generator: bool = True,
+        index: Callable[[], bool] | None = None,
+    ) -> float:
+        """Load what is asked for and not loaded yet; the milliseconds it took (0: nothing).
+
+        With both models to load, the language model loads in a thread while the
+        embedder loads here: most of each is native code that releases the GIL
+        (llama.cpp mapping the GGUF file, OpenVINO reading its compiled model), so
+        on two cores they overlap. ``index`` (``IndexView.refresh``) reads the
+        index too, when it changed on disk, here while the language model may
+        still be loading. An error is raised here, in the order loading one after
+        the other would raise it.
+        """
+        embedder = embedder and not self._embedder_loaded
+        generator = generator and self._generator is None
+        if not (embedder or generator or index):
+            return 0.0
+        started = time.perf_counter()
+        index_read: list[bool] = []
+
+        def load_here() -> None:
+            if index is not None:
+                index_read.append(index())
+            if embedder:
+                _ = self.embedder
+
+        # An embedder about to be exported (once, minutes) loads alone: llama.cpp
+        # silences stderr while it loads, and the export's notice must be seen.
+        if embedder and generator and getattr(self.unloaded_embedder(), "exported", True):
+            failed: list[BaseException] = []
+
+            def load_generator() -> None:
+                try:
+                    _ = self.generator
+                except BaseException as exc:  # raised again in the caller's thread
+                    failed.append(exc)
+
+            thread = threading.Thread(target=load_generator, name="rag-load-model", daemon=True)
+            thread.start()
+            try:
+                load_here()
+            finally:
+                thread.join()
+            if failed:
+                raise failed[0]
+        else:
+            load_here()
+            if generator:
+                _ = self.generator
+        if not (embedder or generator or any(index_read)):
+            return 0.0  # the index was current: nothing was loaded
+        return (time.perf_counter() - started) * 1000

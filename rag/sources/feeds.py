@@ -1,0 +1,590 @@
+"""Subscribed RSS and Atom feeds, and the refresh that keeps the index up to date with them.
+
+Each feed has a small JSON state file in ``INDEX_DIR/feeds/`` (written to a
+temporary file and renamed): its URL and name, the ETag and Last-Modified of
+its last good fetch (sent back for a conditional GET), and for every item seen
+its key, a fingerprint of what the feed said about it and the origin of the
+article it gave. A refresh fetches every feed (``max_concurrent`` at a time),
+skips items whose fingerprint is unchanged, gets the full article from the
+item's link when the feed carries only a summary (robots.txt permitting),
+and indexes everything new or changed in one write. An unchanged feed (304,
+or the same items) costs one request and embeds nothing.
+
+A feed that fails (404, 500, a timeout, not a feed at all) is reported with
+its URL and reason; the others go on, and nothing already indexed is removed.
+An item whose article could not be fetched is not recorded as seen, and the
+feed's validators are not kept, so the next refresh tries it again.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from rag.errors import FetchError, InputError, RagError, StorageError
+from rag.ingest.clean import clean_document
+from rag.ingest.indexer import Indexer, IndexReport
+from rag.sources.fetch import Fetcher, RobotsRules, check_url
+from rag.sources.syndication import CopyFinder
+from rag.sources.web import article_origin, document_from_response
+from rag.types import Article, LoadProblem, RawDocument, content_hash
+
+log = logging.getLogger(__name__)
+
+FEEDS_DIR = "feeds"
+STATE_VERSION = 1
+# An item carrying fewer words than this is a summary: its article is fetched from its link.
+FULL_TEXT_WORDS = 150
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+@dataclass
+class FeedState:
+    """What is known about one feed; saved as ``feeds/<name>.json``."""
+
+    name: str
+    url: str
+    added_at: str
+    title: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    # item key -> {"fp": fingerprint, "origin": article origin}
+    items: dict[str, dict[str, str]] = field(default_factory=dict)
+    last_refresh: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "name": self.name,
+            "url": self.url,
+            "added_at": self.added_at,
+            "title": self.title,
+            "etag": self.etag,
+            "last_modified": self.last_modified,
+            "items": self.items,
+            "last_refresh": self.last_refresh,
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> FeedState:
+        return FeedState(
+            name=str(data["name"]),
+            url=str(data["url"]),
+            added_at=str(data.get("added_at") or ""),
+            title=data.get("title"),
+            etag=data.get("etag"),
+            last_modified=data.get("last_modified"),
+            items=dict(data.get("items") or {}),
+            last_refresh=data.get("last_refresh"),
+        )
+
+
+@dataclass(frozen=True)
+class FeedResult:
+    """What one refresh did with one feed."""
+
+    name: str
+    url: str
+    status: str  # "ok", "not modified" or "failed"
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    copies: int = 0  # near-copies of an article already indexed, stored once
+    failed: int = 0  # items whose article could not be read (tried again next time)
+    message: str = ""
+    problems: tuple[LoadProblem, ...] = ()
+
+    def summary(self) -> str:
+        if self.status == "failed":
+            return f"failed: {self.message}"
+        if self.status == "not modified":
+            return "not modified"
+        parts = [f"{self.new} new", f"{self.changed} changed", f"{self.unchanged} unchanged"]
+        if self.copies:
+            parts.append(f"{self.copies} copies of indexed articles")
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        extra = f" ({self.message})" if self.message else ""
+        return ", ".join(parts) + extra
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    feeds: tuple[FeedResult, ...]
+    index: IndexReport | None
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(f.status != "failed" and not f.failed for f in self.feeds)
+
+    @property
+    def exit_code(self) -> int:
+        """0 every feed refreshed; 1 some feed or item failed (the rest is indexed)."""
+        return 0 if self.ok else 1
+
+
+# --- the feeds folder ----------------------------------------------------------
+
+
+class FeedBook:
+    """The subscribed feeds of one index folder. The constructor touches nothing."""
+
+    def __init__(self, index_dir: str | Path) -> None:
+        self.index_dir = Path(index_dir)
+        self.folder = self.index_dir / FEEDS_DIR
+
+    def lock(self) -> Any:
+        """Held while feeds are changed or refreshed: one refresh at a time per index."""
+        from filelock import FileLock
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.folder / ".lock"), timeout=600)
+
+    def feeds(self) -> list[FeedState]:
+        if not self.folder.is_dir():
+            return []
+        states = []
+        for path in sorted(self.folder.glob("*.json")):
+            try:
+                states.append(FeedState.from_json(json.loads(path.read_text(encoding="utf-8"))))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("feed state %s is unreadable (%s); skipped", path, exc)
+        return states
+
+    def find(self, name_or_url: str) -> FeedState:
+        wanted = name_or_url.strip()
+        for state in self.feeds():
+            if wanted in (state.name, state.url):
+                return state
+        known = ", ".join(s.name for s in self.feeds()) or "none yet"
+        raise InputError(f"No feed is called or has the URL {wanted!r}; feeds: {known}.")
+
+    def save(self, state: FeedState) -> None:
+        from index.store import _atomic_write_text
+
+        path = self.folder / f"{state.name}.json"
+        text = json.dumps(state.to_json(), ensure_ascii=False, indent=1) + "\n"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _atomic_write_text(path, text)
+        except OSError as exc:
+            raise StorageError(
+                f"Could not write the feed state {path}: {exc.strerror or exc}. The previous "
+                "state is kept; check the disk and the folder, and run `rag refresh` again."
+            ) from None
+
+    def delete(self, state: FeedState) -> None:
+        (self.folder / f"{state.name}.json").unlink(missing_ok=True)
+
+
+def _default_name(url: str, taken: set[str]) -> str:
+    parts = urlsplit(url)
+    host = (parts.hostname or "feed").removeprefix("www.")
+    path = re.sub(r"[^A-Za-z0-9]+", "-", parts.path).strip("-")
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{host}-{path}" if path else host)[:56].strip("-.")
+    name, n = base or "feed", 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
+def add_feed(book: FeedBook, fetcher: Fetcher, url: str, name: str | None = None) -> FeedState:
+    """Subscribe to ``url`` after fetching it once to check that it is a feed."""
+    url = url.strip()
+    check_url(url)
+    with book.lock():
+        existing = book.feeds()
+        if any(s.url == url for s in existing):
+            raise InputError(f"{url} is already a feed here (`rag feeds list`).")
+        taken = {s.name for s in existing}
+        if name is not None:
+            name = name.strip()
+            if not _NAME.fullmatch(name):
+                raise InputError(
+                    f"A feed name must be 1-64 letters, digits, '.', '-' or '_', got {name!r}."
+                )
+            if name in taken:
+                raise InputError(f"A feed is already called {name!r}; pick another --name.")
+        response = fetcher.get(url)
+        title, entries, _ = parse_feed(response.body, url)
+        state = FeedState(
+            name=name or _default_name(url, taken),
+            url=url,
+            added_at=_now(),
+            title=title,
+        )
+        state.last_refresh = {"at": None, "status": "added", "summary": f"{len(entries)} items"}
+        book.save(state)
+        return state
+
+
+def remove_feed(
+    book: FeedBook, name_or_url: str, *, indexer: Indexer | None = None
+) -> tuple[FeedState, list[Article]]:
+    """Unsubscribe; with ``indexer``, also remove the articles only this feed gave."""
+    with book.lock():
+        state = book.find(name_or_url)
+        removed: list[Article] = []
+        if indexer is not None and state.items and indexer.store.exists():
+            others = {
+                item["origin"]
+                for other in book.feeds()
+                if other.name != state.name
+                for item in other.items.values()
+            }
+            mine = {item["origin"] for item in state.items.values()} - others
+            before = indexer.store.load(embedder_id=indexer.embedder.model_id).documents
+            indexer.index_articles([], retract=mine)
+            after = indexer.store.load(embedder_id=indexer.embedder.model_id).documents
+            removed = [a for d, a in before.items() if d not in after]
+        book.delete(state)
+        return state, removed
+
+
+# --- parsing -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    key: str
+    fingerprint: str
+    title: str | None
+    link: str | None
+    date: str | None
+    text: str  # the item's content, or its summary
+    html_text: bool
+
+
+def parse_feed(body: bytes, url: str) -> tuple[str | None, list[FeedEntry], list[str]]:
+    """(feed title, entries without repeats, notes on what was odd) or a FetchError saying why."""
+    import feedparser
+
+    parsed = feedparser.parse(body)
+    version = parsed.get("version") or ""
+    entries = parsed.get("entries") or []
+    if not entries and not version:
+        head = body[:2000].lstrip().lower()
+        if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+            raise FetchError(url, "is an HTML page, not an RSS or Atom feed")
+        if parsed.get("bozo"):
+            reason = parsed.get("bozo_exception")
+            raise FetchError(url, f"is not a readable RSS or Atom feed (malformed XML: {reason})")
+        raise FetchError(url, "is not an RSS or Atom feed")
+    title = (parsed.get("feed") or {}).get("title") or None
+    seen: dict[str, FeedEntry] = {}
+    repeats = 0
+    for raw in entries:
+        entry = _entry(raw, url)
+        if entry is None:
+            continue
+        if entry.key in seen:
+            repeats += 1
+            continue
+        seen[entry.key] = entry
+    notes = [f"listed {repeats} item(s) twice; read once"] if repeats else []
+    if parsed.get("bozo") and not isinstance(
+        parsed.get("bozo_exception"), feedparser.CharacterEncodingOverride
+    ):
+        reason = parsed.get("bozo_exception")
+        if not seen:
+            raise FetchError(url, f"is not a readable RSS or Atom feed (malformed XML: {reason})")
+        notes.append(f"malformed XML ({reason}); read the {len(seen)} item(s) that could be read")
+    return title, list(seen.values()), notes
+
+
+def _entry(raw: Any, feed_url: str) -> FeedEntry | None:
+    content = raw.get("content") or []
+    body = max((c.get("value") or "" for c in content), key=len, default="")
+    summary = raw.get("summary") or ""
+    text = body if len(body) >= len(summary) else summary
+    link = raw.get("link") or None
+    title = raw.get("title") or None
+    date = _entry_date(raw)
+    key = raw.get("id") or link or content_hash(feed_url, title or "", text)
+    if not (text.strip() or link):
+        return None
+    # dict.get: feedparser's own get() maps a missing "updated" to "published", with a warning.
+    updated = str(dict.get(raw, "updated") or "")
+    fingerprint = content_hash(title or "", link or "", date or "", text, updated)
+    return FeedEntry(str(key), fingerprint, title, link, date, text, "<" in text)
+
+
+def _entry_date(raw: Any) -> str | None:
+    parsed = dict.get(raw, "published_parsed") or dict.get(raw, "updated_parsed")
+    if parsed:
+        return time.strftime("%Y-%m-%d", parsed)
+    return None
+
+
+_BLOCKS = ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr", "br")
+_TAG = re.compile(r"<[^>]*>")
+
+
+def html_fragment_text(fragment: str) -> str:
+    """The text of a feed item's HTML: blocks become paragraphs, scripts and tags go."""
+    from lxml import html as lxml_html
+
+    try:
+        root = lxml_html.fragment_fromstring(fragment, create_parent="div")
+    except Exception:  # lxml rejects some fragments; plain tag stripping is good enough then
+        text = html.unescape(_TAG.sub(" ", fragment))
+    else:
+        for bad in root.xpath(".//script|.//style"):
+            bad.drop_tree()
+        for element in root.iter(*_BLOCKS):
+            element.tail = "\n" + (element.tail or "")
+        text = root.text_content()
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return "\n\n".join(line for line in lines if line)
+
+
+# --- refreshing ----------------------------------------------------------------
+
+
+@dataclass
+class _Fetched:
+    """One feed after fetching: the documents to index and what to record if all goes well."""
+
+    state: FeedState
+    result: FeedResult
+    documents: list[tuple[str, RawDocument]] = field(default_factory=list)  # (item key, doc)
+    record: dict[str, dict[str, str]] = field(default_factory=dict)
+    validators: tuple[str | None, str | None] | None = None
+
+
+def _item_origin(feed_url: str, entry: FeedEntry) -> str:
+    if entry.link and entry.link.lower().startswith(("http://", "https://")):
+        return article_origin(entry.link)
+    return f"urn:newsrag:item:{content_hash(feed_url, entry.key)}"
+
+
+def _fetch_feed(
+    state: FeedState, fetcher: Fetcher, robots: RobotsRules, full: bool = False
+) -> _Fetched:
+    headers = {}
+    if state.etag and not full:
+        headers["If-None-Match"] = state.etag
+    if state.last_modified and not full:
+        headers["If-Modified-Since"] = state.last_modified
+    try:
+        response = fetcher.get(state.url, headers=headers)
+        if response.not_modified:
+            return _Fetched(state, FeedResult(state.name, state.url, "not modified"))
+        title, entries, notes = parse_feed(response.body, state.url)
+    except FetchError as err:
+        return _Fetched(state, FeedResult(state.name, state.url, "failed", message=err.reason))
+    fetched = _Fetched(state, FeedResult(state.name, state.url, "ok"))
+    state.title = title or state.title
+    new = changed = unchanged = failed = 0
+    problems: list[LoadProblem] = []
+    for entry in entries:
+        known = state.items.get(entry.key)
+        if known is not None and known.get("fp") == entry.fingerprint and not full:
+            unchanged += 1
+            continue
+        origin = _item_origin(state.url, entry)
+        doc, problem = _item_document(entry, origin, title or state.name, fetcher, robots)
+        if problem is not None:
+            problems.append(problem)
+        if doc is None:
+            failed += 1
+            continue
+        fetched.documents.append((entry.key, doc))
+        fetched.record[entry.key] = {"fp": entry.fingerprint, "origin": origin}
+        if known is None:
+            new += 1
+        else:
+            changed += 1
+    if not failed:  # otherwise fetch the whole feed again next time, to retry those items
+        fetched.validators = (response.headers.get("etag"), response.headers.get("last-modified"))
+    message = "; ".join(notes)
+    fetched.result = FeedResult(
+        state.name,
+        state.url,
+        "ok",
+        new=new,
+        changed=changed,
+        unchanged=unchanged,
+        failed=failed,
+        message=message,
+        problems=tuple(problems),
+    )
+    return fetched
+
+
+def _item_document(
+    entry: FeedEntry, origin: str, feed_title: str, fetcher: Fetcher, robots: RobotsRules
+) -> tuple[RawDocument | None, LoadProblem | None]:
+    """The item's article: its own content when whole, else the page its link names."""
+    text = html_fragment_text(entry.text) if entry.html_text else entry.text.strip()
+    meta = {"title": entry.title, "date": entry.date, "source": feed_title}
+    link = entry.link if entry.link and entry.link.startswith(("http://", "https://")) else None
+    if len(text.split()) >= FULL_TEXT_WORDS or link is None:
+        if not text.strip():
+            return None, LoadProblem(origin, "the item has no text and no link")
+        return RawDocument(text=text, origin=origin, url=link, **meta), None
+    if not robots.allowed(link):
+        note = LoadProblem(origin, "robots.txt disallows fetching it; indexed the feed's summary")
+        if not text.strip():
+            return None, LoadProblem(origin, "robots.txt disallows fetching it; no summary")
+        return RawDocument(text=text, origin=origin, url=link, **meta), note
+    try:
+        response = fetcher.get(link)
+    except FetchError as err:
+        return None, LoadProblem(origin, f"the article could not be fetched ({err.reason})")
+    doc, problem = document_from_response(response, origin, link)
+    if doc is None:
+        return None, problem
+    meta = {k: v for k, v in meta.items() if v}  # the feed's own metadata wins
+    meta.setdefault("title", doc.title)
+    return replace(doc, **meta), None
+
+
+def refresh_feeds(
+    book: FeedBook,
+    indexer: Indexer | Callable[[], Indexer],
+    fetcher: Fetcher,
+    *,
+    names: Sequence[str] = (),
+    full: bool = False,
+    on_feed: Callable[[FeedResult], None] | None = None,
+) -> RefreshReport:
+    """Fetch every feed (or those named), index what is new or changed, save the states.
+
+    ``full`` reads every feed and item again as if never seen (after ``rag index
+    --rebuild``, say); articles already indexed are still not embedded again.
+    ``indexer`` may be a function that makes one: it is called only when there is
+    something to index, so a refresh that finds nothing new loads no model.
+    """
+    started = time.perf_counter()
+    if not isinstance(indexer, Indexer):
+        indexer = _Lazy(indexer)  # type: ignore[assignment]
+    with book.lock():
+        states = [book.find(n) for n in names] if names else book.feeds()
+        robots = RobotsRules(fetcher)
+        workers = max(1, min(fetcher.policy.max_concurrent, len(states)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="feed") as pool:
+            fetched = list(pool.map(lambda s: _fetch_feed(s, fetcher, robots, full), states))
+        articles, retract, copies, problems = _articles_to_index(fetched, indexer)
+        index_report = None
+        write_error: str | None = None
+        if articles or retract:
+            try:
+                index_report = indexer.index_articles(articles, problems=problems, retract=retract)
+            except RagError as err:  # the index is unchanged; record nothing, retry next time
+                write_error = str(err)
+        results = []
+        for item in fetched:
+            result = replace(item.result, copies=copies.get(item.state.name, 0))
+            if write_error and item.documents:
+                result = replace(result, status="failed", message=write_error)
+            else:
+                item.state.items.update(item.record)
+                if item.validators is not None:
+                    item.state.etag, item.state.last_modified = item.validators
+            item.state.last_refresh = {
+                "at": _now(),
+                "status": result.status,
+                "summary": result.summary(),
+            }
+            book.save(item.state)
+            results.append(result)
+            if on_feed is not None:
+                on_feed(result)
+    return RefreshReport(tuple(results), index_report, time.perf_counter() - started)
+
+
+class _Lazy:
+    """An indexer made on first use."""
+
+    def __init__(self, make: Callable[[], Indexer]) -> None:
+        self._make = make
+        self._indexer: Indexer | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._indexer is None:
+            self._indexer = self._make()
+        return getattr(self._indexer, name)
+
+
+def _articles_to_index(
+    fetched: Sequence[_Fetched], indexer: Indexer
+) -> tuple[list[Article], set[str], dict[str, int], list[LoadProblem]]:
+    """Clean the fetched documents; a near-copy of a known article joins it instead."""
+    pending = [(f, key, doc) for f in fetched for key, doc in f.documents]
+    problems = [p for f in fetched for p in f.result.problems]
+    if not pending:
+        return [], set(), {}, problems
+    finder = CopyFinder()
+    if indexer.store.exists():
+        finder.add_all(indexer.store.load(embedder_id=indexer.embedder.model_id).documents.values())
+    articles: list[Article] = []
+    retract: set[str] = set()
+    copies: dict[str, int] = {}
+    for item, key, doc in pending:
+        article = clean_document(doc)
+        if article is None:
+            problems.append(LoadProblem(doc.origin, "no article text left after cleaning"))
+            item.record.pop(key, None)
+            continue
+        previous = item.state.items.get(key, {}).get("origin")
+        if previous and previous != doc.origin:
+            retract.add(previous)  # the item moved to another link
+        original = finder.copy_of(article, ignore_origins=(doc.origin,))
+        if original is not None:
+            copies[item.state.name] = copies.get(item.state.name, 0) + 1
+            log.info("%s is a copy of %s (%s)", doc.origin, original.doc_id, original.title)
+            article = replace(original, origins=(doc.origin,))
+        else:
+            finder.add(article)
+        articles.append(article)
+    return articles, retract, copies, problems
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+# --- in the background ---------------------------------------------------------
+
+
+def parse_interval(text: str) -> float:
+    """Seconds in "30m", "2h", "90s" or "45" (minutes); at least a minute."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text or "")
+    if not match:
+        raise InputError(f"--refresh-every must look like 30m, 2h or 90s, got {text!r}.")
+    value = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "": 60}[match.group(2)]
+    if value < 60:
+        raise InputError(f"--refresh-every must be at least 1 minute, got {text!r}.")
+    return value
+
+
+def start_background_refresh(refresh: Callable[[], RefreshReport], every: float) -> tuple[Any, Any]:
+    """Run ``refresh`` every ``every`` seconds in a daemon thread; returns (thread, stop event)."""
+    import threading
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            try:
+                report = refresh()
+                for result in report.feeds:
+                    log.warning("refresh %s: %s", result.name, result.summary())
+            except Exception:  # a background refresh must never take the server down
+                log.exception("background refresh failed")
+
+    thread = threading.Thread(target=loop, name="feed-refresh", daemon=True)
+    thread.start()
+    return thread, stop
