@@ -224,6 +224,11 @@ class RagService:
             self._generator = generator
         return self._generator
 
+    @property
+    def model_loaded(self) -> bool:
+        """Whether the language model is loaded (``warm_up`` or a first question did it)."""
+        return self._generator is not None
+
     def judge(self) -> Judge | None:
         """The model as a yes/no judge of support, when it is an instruction model."""
         if not self.settings.judge:
