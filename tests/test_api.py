@@ -513,3 +513,12 @@ def test_real_server_refuses_a_wrong_key(real_server):
     wrong = openai.OpenAI(base_url=f"{real_server}/v1", api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         wrong.models.list()
+
+
+def test_unknown_api_routes_are_openai_404s_and_docs_list_the_routes(server):
+    response = httpx.get(f"{server.url}/v1/engines", headers=auth())
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "unknown_route"
+    assert httpx.get(f"{server.url}/api/nothing").status_code == 401  # the key first
+    paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    assert {"/v1/chat/completions", "/v1/models", "/api/ask", "/api/articles"} <= set(paths)

@@ -501,6 +501,23 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
 
     app.include_router(v1)
     app.include_router(api)
+
+    def unknown(request: Request) -> None:
+        raise ApiError(
+            404,
+            f"{request.method} {request.url.path} is not a route of this API; see /docs.",
+            code="unknown_route",
+        )
+
+    # Anything else under /v1 and /api is the API's 404, not the web chat's page.
+    for prefix in ("/v1", "/api"):
+        app.add_api_route(
+            prefix + "/{rest:path}",
+            unknown,
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            dependencies=secured,
+            include_in_schema=False,
+        )
     return app
 
 
