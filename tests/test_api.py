@@ -522,3 +522,50 @@ def test_unknown_api_routes_are_openai_404s_and_docs_list_the_routes(server):
     assert httpx.get(f"{server.url}/api/nothing").status_code == 401  # the key first
     paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
     assert {"/v1/chat/completions", "/v1/models", "/api/ask", "/api/articles"} <= set(paths)
+
+
+def waiting(server: Server) -> int:
+    return httpx.get(f"{server.url}/healthz", headers=auth()).json()["queue"]["waiting"]
+
+
+def wait_until(condition, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_a_client_that_gives_up_while_waiting_leaves_the_line(server, model, client):
+    model.hold.set()
+    answering = threading.Thread(
+        target=lambda: client.chat.completions.create(model="x", messages=ask(BRIDGE))
+    )
+    answering.start()
+    assert model.started.wait(10)
+    impatient = openai.OpenAI(base_url=f"{server.url}/v1", api_key=KEY, max_retries=0, timeout=1.0)
+    with pytest.raises(openai.APITimeoutError):
+        impatient.chat.completions.create(model="x", messages=ask(BRIDGE))
+    wait_until(lambda: waiting(server) == 0)  # its place was given up
+    model.gate.set()
+    answering.join(30)
+
+
+def test_the_web_chat_and_the_api_wait_in_one_queue(server, model, client):
+    from gradio_client import Client
+
+    model.hold.set()
+    answers: list[object] = []
+    api_first = threading.Thread(
+        target=lambda: answers.append(
+            client.chat.completions.create(model="x", messages=ask(BRIDGE))
+        )
+    )
+    api_first.start()
+    assert model.started.wait(10)
+    chat = Client(server.url + "/", verbose=False)
+    job = chat.submit(BRIDGE, api_name="/ask")  # the web app's own API, as scripts use it
+    wait_until(lambda: waiting(server) == 1)  # behind the API's question, in the same line
+    model.gate.set()
+    api_first.join(30)
+    assert job.result(timeout=30)["answer"] == REPLY
+    assert answers[0].choices[0].message.content == REPLY

@@ -55,7 +55,7 @@ from ui.openai_format import (
     sse,
 )
 from ui.queue import ModelQueue, QueueFull, Ticket
-from ui.uploads import MAX_UPLOAD_BYTES, store_uploads
+from ui.uploads import MAX_UPLOAD_BYTES, safe_name, store_uploads
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,13 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body(message, "invalid_request_error", param=param), status_code=400
         )
 
+    async def failed(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        body = error_body("The server failed to answer; its log says why.", "server_error")
+        return JSONResponse(body, status_code=500)
+
     app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, failed)
     app.add_exception_handler(RequestValidationError, invalid)  # type: ignore[arg-type]
 
 
@@ -445,15 +451,15 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
         """Index uploaded files (as the web chat's Articles tab): ``rag index --json``
         plus ``refused``, the files that gave no article."""
         with tempfile.TemporaryDirectory(prefix="newsrag-upload-") as tmp:
-            paths = []
-            for n, upload in enumerate(files):
-                # The client's file name is only a label: store_uploads sanitises it.
-                path = Path(tmp) / str(n) / Path(upload.filename or "upload").name
-                path.parent.mkdir()
-                with path.open("wb") as out:
-                    shutil.copyfileobj(upload.file, out)
-                paths.append(path)
             try:
+                paths = []
+                for n, upload in enumerate(files):
+                    # The client's name is not trusted: its last component, cleaned.
+                    path = Path(tmp) / str(n) / safe_name(upload.filename or "upload")
+                    path.parent.mkdir()
+                    with path.open("wb") as out:
+                        shutil.copyfileobj(upload.file, out)
+                    paths.append(path)
                 service.store.check_owned()
                 saved, refused = store_uploads(
                     paths, service.upload_dir, max_bytes=options.max_upload_bytes
