@@ -569,3 +569,20 @@ def test_the_web_chat_and_the_api_wait_in_one_queue(server, model, client):
     api_first.join(30)
     assert job.result(timeout=30)["answer"] == REPLY
     assert answers[0].choices[0].message.content == REPLY
+
+
+def test_the_web_chat_keeps_its_password_and_the_api_its_key(api_service):
+    both = Server(api_service, password="pw", api_key=KEY)
+    try:
+        assert httpx.get(f"{both.url}/config").status_code == 401  # the chat's own API
+        assert (
+            httpx.post(f"{both.url}/gradio_api/call/ask", json={"data": ["x"]}).status_code == 401
+        )
+        login = httpx.post(f"{both.url}/login", data={"username": "rag", "password": "pw"})
+        assert httpx.get(f"{both.url}/config", cookies=login.cookies).status_code == 200
+        # The chat's password is not the API's key, nor the other way round.
+        assert httpx.get(f"{both.url}/v1/models", cookies=login.cookies).status_code == 401
+        assert httpx.get(f"{both.url}/v1/models", headers=auth()).status_code == 200
+        assert httpx.get(f"{both.url}/config", headers=auth()).status_code == 401
+    finally:
+        both.close()
