@@ -1,13 +1,22 @@
-"""Load test: several clients asking at once through the web app's API.
+"""Load test: several clients asking at once through the web app's API or the HTTP API.
 
     python -m eval.load                       # 8 clients for 120 s, then 300 questions in a row
     python -m eval.load --clients 8 --duration 120 --memory-questions 300 --out eval/runs/load
+    python -m eval.load --api                 # the same through /v1/chat/completions,
+                                              # then the API's overhead over an in-process ask
 
 Unless ``--url`` names a running server, this indexes the sample articles into
 a temporary folder and starts ``rag serve`` on a free loopback port, so it can
 read the server's memory (RSS) from ``/proc``. Questions are the gold set's,
-in turn. Each client is a ``gradio_client.Client`` calling ``/ask``; the app
-answers one question at a time, so the others wait in Gradio's queue.
+in turn. Each client is a ``gradio_client.Client`` calling ``/ask``, or with
+``--api`` an HTTP client posting OpenAI chat completions (``RAG_API_KEY`` is
+sent as the bearer key when set); the app answers one question at a time, so
+the others wait in the model's queue.
+
+With ``--api`` a last phase asks ``--overhead-questions`` questions twice each,
+once in this process through ``RagService.ask`` over the same index and once
+through the API, and reports the difference per question (the API's overhead:
+HTTP, JSON, the queue and the thread hand-offs).
 
 Reported: answers completed and errors; client-side latency p50/p95; the
 server's own answer time (``timings.total_ms``) and the rest of the latency,
@@ -96,7 +105,7 @@ def rss_mb(pid: int | None) -> float | None:
     return None if pid is None else metrics.rss_mb(pid)
 
 
-def ask(client, question: str) -> Call:
+def ask_gradio(client, question: str) -> Call:
     started = time.perf_counter()
     try:
         reply = client.predict(question, api_name="/ask")
@@ -108,15 +117,46 @@ def ask(client, question: str) -> Call:
     return Call(seconds, service_ms, complete, None if complete else "incomplete answer")
 
 
-def run_concurrent(url: str, questions: Sequence[str], clients: int, seconds: float, pid):
-    from gradio_client import Client
+def ask_api(client, question: str) -> Call:
+    """One OpenAI chat completion, not streamed; ``client`` is an ``httpx.Client``."""
+    body = {"model": "newsrag", "messages": [{"role": "user", "content": question}]}
+    started = time.perf_counter()
+    try:
+        response = client.post("/v1/chat/completions", json=body)
+        reply = response.json()
+    except Exception as exc:  # the load test counts failures instead of stopping
+        return Call(time.perf_counter() - started, None, False, type(exc).__name__)
+    seconds = time.perf_counter() - started
+    if response.status_code != 200:
+        return Call(seconds, None, False, f"HTTP {response.status_code}")
+    content = (reply.get("choices") or [{}])[0].get("message", {}).get("content")
+    complete = bool(content) and "citations" in reply
+    service_ms = (reply.get("timings") or {}).get("total_ms") if complete else None
+    return Call(seconds, service_ms, complete, None if complete else "incomplete answer")
 
+
+def connect(url: str, api: bool):
+    """A client and the function that asks through it."""
+    if not api:
+        from gradio_client import Client
+
+        return Client(url, verbose=False), ask_gradio
+    import httpx
+
+    key = os.environ.get("RAG_API_KEY")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=600), ask_api
+
+
+def run_concurrent(
+    url: str, questions: Sequence[str], clients: int, seconds: float, pid, api: bool = False
+):
     phase = Phase("concurrent", clients)
     deadline = time.monotonic() + seconds
     lock = threading.Lock()
 
     def worker(n: int) -> None:
-        client = Client(url, verbose=False)
+        client, ask = connect(url, api)
         i = n
         while time.monotonic() < deadline:
             call = ask(client, questions[i % len(questions)])
@@ -133,15 +173,70 @@ def run_concurrent(url: str, questions: Sequence[str], clients: int, seconds: fl
     return phase
 
 
-def run_consecutive(url: str, questions: Sequence[str], count: int, pid) -> Phase:
-    from gradio_client import Client
-
+def run_consecutive(
+    url: str, questions: Sequence[str], count: int, pid, api: bool = False
+) -> Phase:
     phase = Phase("consecutive", 1)
-    client = Client(url, verbose=False)
+    client, ask = connect(url, api)
     with sampling(phase, pid):
         for i in range(count):
             phase.calls.append(ask(client, questions[i % len(questions)]))
     return phase
+
+
+def run_overhead(url: str, index_dir: Path, questions: Sequence[str], count: int) -> dict:
+    """Each question in this process (``RagService.ask``), then through the API.
+
+    Generation runs at temperature 0, so both write the same answer; the
+    difference of the two wall times is what the API adds. Both sides run
+    after one warm-up question each. On a busy machine that difference carries
+    the noise of two separate answers, so each API call's latency less the
+    server's own answer time (``timings.total_ms``) is reported too.
+    """
+    from rag.config import load_settings
+    from rag.service import RagService
+
+    service = RagService(load_settings({"index_dir": index_dir}))
+    service.warm_up()
+    client, ask = connect(url, True)
+    service.ask(questions[0])
+    ask(client, questions[0])
+    rows = []
+    for i in range(count):
+        question = questions[i % len(questions)]
+        started = time.perf_counter()
+        answer = service.ask(question)
+        local_ms = (time.perf_counter() - started) * 1000
+        call = ask(client, question)
+        rows.append(
+            {
+                "question": question,
+                "in_process_ms": round(local_ms, 1),
+                "api_ms": round(call.seconds * 1000, 1),
+                "api_ok": call.ok,
+                "overhead_ms": round(call.seconds * 1000 - local_ms, 1),
+                # The same call less the server's own answer time: no other run's noise in it.
+                "beyond_server_ms": (
+                    round(call.seconds * 1000 - call.service_ms, 1)
+                    if call.service_ms is not None
+                    else None
+                ),
+                "tokens": answer.timings.generated_tokens,
+            }
+        )
+    overhead = sorted(r["overhead_ms"] for r in rows if r["api_ok"])
+    beyond = sorted(r["beyond_server_ms"] for r in rows if r["beyond_server_ms"] is not None)
+    return {
+        "questions": count,
+        "errors": sum(not r["api_ok"] for r in rows),
+        "in_process_ms_p50": percentile(sorted(r["in_process_ms"] for r in rows), 50),
+        "api_ms_p50": percentile(sorted(r["api_ms"] for r in rows if r["api_ok"]), 50),
+        "overhead_ms_p50": percentile(overhead, 50),
+        "overhead_ms_p95": percentile(overhead, 95),
+        "beyond_server_ms_p50": percentile(beyond, 50),
+        "beyond_server_ms_p95": percentile(beyond, 95),
+        "rows": rows,
+    }
 
 
 @contextmanager
@@ -172,7 +267,7 @@ def sampling(phase: Phase, pid: int | None, every: float = 1.0) -> Iterator[None
 
 
 @contextmanager
-def local_server(index_dir: Path | None) -> Iterator[tuple[str, int]]:
+def local_server(index_dir: Path | None) -> Iterator[tuple[str, int, Path]]:
     """`rag serve` over the sample articles on a free loopback port."""
     import socket
 
@@ -199,7 +294,7 @@ def local_server(index_dir: Path | None) -> Iterator[tuple[str, int]]:
         url = f"http://127.0.0.1:{port}/"
         try:
             wait_for(url, server)
-            yield url, server.pid
+            yield url, server.pid, index_dir
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -244,33 +339,65 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--duration", type=float, default=120.0, help="seconds of load")
     parser.add_argument("--memory-questions", type=int, default=300)
+    parser.add_argument(
+        "--api", action="store_true", help="ask through /v1/chat/completions, not Gradio's /ask"
+    )
+    parser.add_argument(
+        "--overhead-questions",
+        type=int,
+        default=30,
+        help="with --api: questions asked in process and through the API, to compare",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "eval" / "runs" / "load")
     args = parser.parse_args(argv)
-    if args.clients < 1 or args.duration <= 0 or args.memory_questions < 0:
-        parser.error("--clients and --duration must be positive, --memory-questions 0 or more")
+    if (
+        args.clients < 1
+        or args.duration <= 0
+        or min(args.memory_questions, args.overhead_questions) < 0
+    ):
+        parser.error(
+            "--clients and --duration must be positive, --memory-questions and "
+            "--overhead-questions 0 or more"
+        )
     questions = [q.question for q in load_gold().questions if not q.history]
 
     @contextmanager
-    def given_server() -> Iterator[tuple[str, int | None]]:
-        yield args.url, None
+    def given_server() -> Iterator[tuple[str, int | None, Path | None]]:
+        yield args.url, None, args.index_dir
 
     server = given_server() if args.url else local_server(args.index_dir)
-    with server as (url, pid):
-        phases = [run_concurrent(url, questions, args.clients, args.duration, pid)]
+    overhead = None
+    with server as (url, pid, index_dir):
+        phases = [run_concurrent(url, questions, args.clients, args.duration, pid, args.api)]
         if args.memory_questions:
-            phases.append(run_consecutive(url, questions, args.memory_questions, pid))
+            phases.append(run_consecutive(url, questions, args.memory_questions, pid, args.api))
+        if args.api and args.overhead_questions and index_dir is not None:
+            overhead = run_overhead(url, index_dir, questions, args.overhead_questions)
     report = {
         "url": args.url or "local rag serve over samples/articles",
+        "through": "/v1/chat/completions" if args.api else "gradio /ask",
         "questions_in_rotation": len(questions),
         "phases": [p.summary() for p in phases],
         "calls": {p.name: [asdict(c) for c in p.calls] for p in phases},
     }
+    if overhead is not None:
+        report["overhead"] = overhead
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "load.json").write_text(json.dumps(report, indent=2))
     table = markdown(report)
+    if overhead is not None:
+        table += (
+            f"\nAPI over an in-process ask, {overhead['questions']} questions: overhead p50 "
+            f"{overhead['overhead_ms_p50']} ms, p95 {overhead['overhead_ms_p95']} ms "
+            f"(in process p50 {overhead['in_process_ms_p50']} ms, API p50 "
+            f"{overhead['api_ms_p50']} ms; {overhead['errors']} errors); API latency less the "
+            f"server's answer time p50 {overhead['beyond_server_ms_p50']} ms, p95 "
+            f"{overhead['beyond_server_ms_p95']} ms\n"
+        )
     (args.out / "load.md").write_text(table)
     print(table)
     failed = sum(p["questions"] - p["answered"] for p in report["phases"])
+    failed += overhead["errors"] if overhead else 0
     return 1 if failed else 0
 
 

@@ -180,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _common(p)
 
-    p = sub.add_parser("serve", help="start the web chat (Gradio)")
+    p = sub.add_parser(
+        "serve", help="start the web chat and the HTTP API (OpenAI-compatible, /docs)"
+    )
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default 7860)")
     p.add_argument("--share", action="store_true", help="ask Gradio for a public link")
@@ -190,6 +192,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="require this password (user 'rag'); RAG_PASSWORD keeps it out of the process list",
     )
     p.add_argument("--examples", default=None, help="file of example questions, one a line")
+    p.add_argument(
+        "--api-key",
+        default=None,
+        help="require 'Authorization: Bearer KEY' on the HTTP API (needed off loopback); "
+        "RAG_API_KEY keeps it out of the process list",
+    )
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let web pages from ORIGIN call the API (repeat for several; default: none)",
+    )
+    p.add_argument(
+        "--queue-size",
+        type=int,
+        default=32,
+        help="questions that may wait for the model; one more is refused (HTTP 429)",
+    )
     p.add_argument(
         "--refresh-every",
         default=None,
@@ -308,3 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Output piped into `head` and the like: not an error worth a traceback.
         sys.stderr.close()
         return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

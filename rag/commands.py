@@ -20,7 +20,7 @@ from rag.config import Settings
 from rag.errors import ConfigError, InputError
 from rag.ingest.indexer import IndexReport
 from rag.search.query import make_filter, parse_day
-from rag.serialize import answer_to_dict, passage_to_dict
+from rag.serialize import answer_to_dict, document_to_dict, passage_to_dict, report_to_dict
 from rag.service import RagService
 from rag.types import Answer, AnswerEvent, Article, SearchFilter, TokenEvent, Turn
 
@@ -88,7 +88,7 @@ def cmd_index(args: argparse.Namespace, service: RagService) -> int:
         else:
             report = service.index_paths(args.paths, rebuild=args.rebuild)
         if args.json:
-            print_json(_report_dict(report))
+            print_json(report_to_dict(report))
         else:
             _print_report(report, service.settings.index_dir)
         if report.problems:
@@ -101,21 +101,6 @@ def cmd_index(args: argparse.Namespace, service: RagService) -> int:
                     "are not embedded twice."
                 )
     return status
-
-
-def _report_dict(r: IndexReport) -> dict[str, object]:
-    return {
-        "added": r.added,
-        "unchanged": r.unchanged,
-        "replaced": r.replaced,
-        "chunks_embedded": r.chunks_embedded,
-        "documents": r.n_documents,
-        "chunks": r.n_chunks,
-        "seconds": round(r.seconds, 3),
-        "embed_seconds": round(r.embed_seconds, 3),
-        "chunks_per_second": round(r.chunks_per_second, 1),
-        "problems": [{"origin": p.origin, "message": p.message} for p in r.problems],
-    }
 
 
 def _print_report(r: IndexReport, index_dir: Path) -> None:
@@ -145,19 +130,7 @@ def _print_removed(removed: list[Article]) -> None:
 def cmd_list(args: argparse.Namespace, service: RagService) -> int:
     infos = service.documents()
     if args.json:
-        print_json(
-            [
-                {
-                    "doc_id": i.article.doc_id,
-                    "title": i.article.title,
-                    "source": i.article.source,
-                    "date": i.article.date,
-                    "chunks": i.n_chunks,
-                    "origins": list(i.article.origins),
-                }
-                for i in infos
-            ]
-        )
+        print_json([document_to_dict(i) for i in infos])
         return 0
     if not infos:
         _err("The index is empty. Add articles with `rag index PATH...`.")
@@ -321,8 +294,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def web_ui() -> Callable[..., object]:
-    """The web chat's ``launch``, found through the ``newsrag.ui`` entry point named ``web``.
+def web_ui() -> Callable[..., Callable[[], None]]:
+    """The server's ``start``, found through the ``newsrag.ui`` entry point named ``web``.
 
     The UI lives above the core (``ui/``), so the core reaches it the way it
     reaches ``rag eval``: by the name the package registers, never by import.
@@ -336,29 +309,31 @@ def web_ui() -> Callable[..., object]:
 
 
 def cmd_serve(args: argparse.Namespace, service: RagService) -> int:
-    launch = web_ui()
     examples: list[str] = []
     if args.examples:
         path = Path(args.examples)
         if not path.is_file():
             raise InputError(f"Examples file {path} does not exist.")
         examples = [q.strip() for q in path.read_text(encoding="utf-8").splitlines() if q.strip()]
+    settings = service.settings
+    # Refuses an exposed address without a key or password before the models load.
+    run_server = web_ui()(
+        service,
+        share=args.share,
+        password=args.password or os.environ.get("RAG_PASSWORD") or None,
+        api_key=args.api_key or os.environ.get("RAG_API_KEY") or None,
+        cors_origins=tuple(args.cors_origin),
+        queue_size=args.queue_size,
+        examples=examples,
+    )
     if args.refresh_every:  # first, so a bad interval is refused before the models load
         from rag.sources.refresh import refresh_in_background
 
         refresh_in_background(service, args.refresh_every)
     service.warm_up()
-    settings = service.settings
     print(f"Serving the chat on http://{settings.host}:{settings.port} (Ctrl-C stops it)")
     try:
-        launch(
-            service,
-            host=settings.host,
-            port=settings.port,
-            share=args.share,
-            password=args.password or os.environ.get("RAG_PASSWORD") or None,
-            examples=examples,
-        )
+        run_server()
     except OSError as err:
         raise InputError(
             f"Cannot serve on {settings.host}:{settings.port} ({err}). "

@@ -1,10 +1,18 @@
-"""Plain-JSON views of answers and passages (``rag ask --json``, evaluation runs)."""
+"""Plain-JSON views of answers, passages, articles and index reports.
+
+``rag ... --json``, evaluation runs and the HTTP API all print these, so the
+three give the same JSON.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.types import Answer, Citation, ScoredPassage, page_at
+
+if TYPE_CHECKING:
+    from rag.ingest.indexer import IndexReport
+    from rag.types import DocumentInfo
 
 
 def passage_to_dict(p: ScoredPassage) -> dict[str, Any]:
@@ -63,4 +71,32 @@ def answer_to_dict(a: Answer) -> dict[str, Any]:
             "check_ms": ms(a.timings.check_ms),
             "generated_tokens": a.timings.generated_tokens,
         },
+    }
+
+
+def document_to_dict(i: DocumentInfo) -> dict[str, Any]:
+    """One article as `rag list --json` shows it."""
+    return {
+        "doc_id": i.article.doc_id,
+        "title": i.article.title,
+        "source": i.article.source,
+        "date": i.article.date,
+        "chunks": i.n_chunks,
+        "origins": list(i.article.origins),
+    }
+
+
+def report_to_dict(r: IndexReport) -> dict[str, Any]:
+    """What `rag index --json` prints."""
+    return {
+        "added": r.added,
+        "unchanged": r.unchanged,
+        "replaced": r.replaced,
+        "chunks_embedded": r.chunks_embedded,
+        "documents": r.n_documents,
+        "chunks": r.n_chunks,
+        "seconds": round(r.seconds, 3),
+        "embed_seconds": round(r.embed_seconds, 3),
+        "chunks_per_second": round(r.chunks_per_second, 1),
+        "problems": [{"origin": p.origin, "message": p.message} for p in r.problems],
     }

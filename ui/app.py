@@ -1,19 +1,22 @@
 """The Gradio web chat: streamed answers, their sources, and the article collection.
 
 One ``RagService`` serves every browser session; the language model answers
-one question at a time (``concurrency_limit=1``) and Gradio's queue shows the
-others their place. Each session keeps its own conversation in ``gr.State``.
+one question at a time. Questions wait their turn in a ``ModelQueue`` that the
+HTTP API (``ui.api``) shares, in arrival order, and a waiting session is told
+its place. Each session keeps its own conversation in ``gr.State``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
 import gradio as gr
 
 from rag.errors import ConfigError, IndexNotFoundError, RagError
@@ -24,6 +27,7 @@ from rag.serialize import answer_to_dict
 from rag.service import RagService
 from rag.types import Answer, AnswerEvent, TokenEvent, Turn
 from ui.feeds import build_feeds_tab, feed_rows
+from ui.queue import ModelQueue, QueueFull, Ticket
 from ui.render import (
     CSS,
     DOCUMENT_HEADERS,
@@ -52,6 +56,48 @@ Panel = list[tuple[str, str]]
 def user_error(message: str) -> gr.Error:
     """An error for the person at the browser; a refused input needs no traceback in the log."""
     return gr.Error(message, print_exception=False)
+
+
+def take_ticket(queue: ModelQueue) -> Ticket:
+    """A place in the model's queue, or a clear refusal when the queue is full."""
+    try:
+        return queue.enter()
+    except QueueFull as err:
+        raise user_error(str(err)) from None
+
+
+async def in_turn(ticket: Ticket, turn: Iterator[Any], waiting: Callable[[int], Any]):
+    """Yield ``waiting(ahead)`` until the ticket's turn, then ``turn``'s items.
+
+    The wait holds no thread; ``turn`` (a blocking generator) runs one step at a
+    time in a worker thread, and is closed, freeing the model, however this ends.
+    """
+    try:
+        granted = asyncio.ensure_future(ticket.wait_async())
+        shown = None
+        while not granted.done():
+            ahead = ticket.ahead
+            if ahead and ahead != shown:
+                shown = ahead
+                yield waiting(ahead)
+            await asyncio.wait({granted}, timeout=0.5)
+        try:
+            while (item := await anyio.to_thread.run_sync(next, turn, None)) is not None:
+                yield item
+        finally:
+            turn.close()
+    finally:
+        ticket.release()
+
+
+async def in_queue(queue: ModelQueue, work: Callable[[], Any]) -> Any:
+    """Run ``work`` (blocking) in a worker thread once it is the model's turn."""
+    ticket = take_ticket(queue)
+    try:
+        await ticket.wait_async()
+        return await anyio.to_thread.run_sync(work)
+    finally:
+        ticket.release()
 
 
 def answer_message(answer: Answer, turn: int) -> str:
@@ -270,8 +316,12 @@ def ask_api(
     return answer_to_dict(answer)
 
 
-def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks:
+def build_app(
+    service: RagService, *, examples: Sequence[str] = (), queue: ModelQueue | None = None
+) -> gr.Blocks:
+    """The web chat; ``queue`` is the model's queue, shared with the HTTP API if it runs."""
     settings = service.settings
+    queue = queue or ModelQueue()
     with gr.Blocks(title="newsrag") as app:
         gr.Markdown("## newsrag — ask your news articles")
         turns = gr.State([])
@@ -359,13 +409,16 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
         with gr.Tab("Feeds", elem_id="feeds-tab"):
             feeds_table = build_feeds_tab(service)
 
-        def respond(q, msgs, history, shown, k_value, temp, since_day, until_day, names):
+        async def respond(
+            q, msgs, history, shown, k_value, temp, since_day, until_day, names
+        ) -> AsyncIterator[Any]:
             if not q:
                 return
-            yield from chat_turn(
+            msgs = msgs or []
+            turn = chat_turn(
                 service,
                 q,
-                msgs or [],
+                msgs,
                 history or [],
                 shown or [],
                 k_value,
@@ -374,6 +427,14 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
                 until_day,
                 names,
             )
+
+            def waiting(ahead: int) -> tuple[Any, ...]:
+                note = f"*Waiting in the queue for the model: {ahead} question(s) ahead.*"
+                bubble = {"role": "assistant", "content": note}
+                return [*msgs, bubble], gr.skip(), gr.skip(), gr.skip()
+
+            async for update in in_turn(take_ticket(queue), turn, waiting):
+                yield update
 
         def on_upload(files, query, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
             return (*upload_articles(service, files, progress, query), None)
@@ -398,14 +459,15 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
         chat_inputs = [pending, chatbot, turns, panel, k, temperature, since, until, source_filter]
         chat_outputs = [chatbot, turns, panel, sources]
         for trigger in (send.click, question.submit):
-            # The question shows at once; the answer waits in the one queue for the model.
+            # The question shows at once; the answer waits in the one queue for the model,
+            # which the API shares (so Gradio's own queue does not limit it again).
             trigger(
                 show_question,
                 [question, chatbot],
                 [chatbot, question, pending],
                 queue=False,
                 api_name=False,
-            ).success(respond, chat_inputs, chat_outputs, concurrency_id="model", api_name=False)
+            ).success(respond, chat_inputs, chat_outputs, concurrency_limit=None, api_name=False)
         new_chat.click(
             lambda: ([], [], [], render_panel([])),
             None,
@@ -414,13 +476,11 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
         )
         # The chat's own bin icon empties the conversation; forget it here too.
         chatbot.clear(lambda: ([], [], render_panel([])), None, [turns, panel, sources])
-        load.click(
-            lambda path: load_model(service, path),
-            [model_path],
-            model_status,
-            concurrency_id="model",
-            api_name=False,
-        )
+
+        async def load_in_turn(path: str) -> str:
+            return await in_queue(queue, lambda: load_model(service, path))
+
+        load.click(load_in_turn, [model_path], model_status, concurrency_limit=None, api_name=False)
         add.click(
             on_upload,
             [upload, search],
@@ -444,7 +504,7 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
             api_name=False,
         )
 
-        def ask(
+        async def ask(
             question: str,
             k: int = settings.k,
             temperature: float = settings.temperature,
@@ -452,10 +512,12 @@ def build_app(service: RagService, *, examples: Sequence[str] = ()) -> gr.Blocks
             until: str = "",
         ) -> dict:
             """Answer a question from the indexed articles, with checked citations."""
-            return ask_api(service, question, k, temperature, since, until)
+            return await in_queue(
+                queue, lambda: ask_api(service, question, k, temperature, since, until)
+            )
 
         # For scripts (gradio_client): the same queue as the chat.
-        gr.api(ask, api_name="ask", concurrency_id="model")
+        gr.api(ask, api_name="ask", concurrency_limit=None)
         app.load(lambda: list_articles(service), None, table, api_name=False)
         app.load(lambda: feed_rows(service), None, feeds_table, api_name=False)
         app.load(

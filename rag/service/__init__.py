@@ -77,6 +77,11 @@ class RagService:
         """The language model, loaded on first use."""
         return self.models.generator
 
+    @property
+    def model_loaded(self) -> bool:
+        """Whether the language model is loaded (``warm_up`` or a first question did it)."""
+        return self.models.loaded
+
     def judge(self) -> Judge | None:
         """The yes/no judge of support (``judge_model``, or an instruction model itself)."""
         return self.models.judge()

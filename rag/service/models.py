@@ -80,6 +80,11 @@ class Models:
             self._judge = judge
         return self._judge
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the language model is loaded."""
+        return self._generator is not None
+
     def judge(self) -> Judge | None:
         """The yes/no judge of support: ``judge_model`` when set, else the answering
         model when it is an instruction model."""

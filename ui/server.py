@@ -1,0 +1,161 @@
+"""``rag serve``: one ASGI app, the HTTP API at ``/v1``, ``/api`` and ``/healthz``,
+the web chat at ``/``, run by uvicorn.
+
+Exposure is checked before anything loads: off loopback the API needs a key
+and the chat a password. The chat and the API share one ``ModelQueue``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import gradio as gr
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from rag.errors import ConfigError
+from rag.service import RagService
+from ui.api import ApiOptions, BodyLimit, build_api
+from ui.app import build_app
+from ui.queue import ModelQueue
+from ui.render import CSS, MARKER_SCRIPT
+from ui.uploads import MAX_UPLOAD_BYTES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 7860
+    password: str | None = None
+    api_key: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    queue_size: int = 32  # questions that may wait behind the one answering
+    examples: Sequence[str] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.queue_size < 1:
+            raise ConfigError(f"--queue-size must be at least 1, got {self.queue_size}.")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(options: ServeOptions) -> None:
+    """Refuse to open the API or the chat to other machines without a secret."""
+    if is_loopback(options.host):
+        return
+    if not options.api_key:
+        raise ConfigError(
+            f"Serving on {options.host} would let other machines use the API without a key. "
+            "Set RAG_API_KEY or --api-key (clients send 'Authorization: Bearer KEY'), "
+            "or bind 127.0.0.1."
+        )
+    if not options.password:
+        raise ConfigError(
+            f"Serving on {options.host} would let other machines in without a password. "
+            "Set RAG_PASSWORD or --password (user name 'rag'), or bind 127.0.0.1."
+        )
+
+
+def build_server(service: RagService, options: ServeOptions) -> FastAPI:
+    """The API and the web chat in one app, sharing the model's queue."""
+    check_exposure(options)
+    queue = ModelQueue(max_waiting=options.queue_size)
+    api_options = ApiOptions(api_key=options.api_key or None, max_upload_bytes=MAX_UPLOAD_BYTES)
+    app = build_api(service, queue, api_options)
+    if options.cors_origins:
+        # Set here, Gradio adds none of its own: these origins are the whole policy.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(options.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(BodyLimit, options=api_options)
+    chat = build_app(service, examples=options.examples, queue=queue)
+    chat.queue(default_concurrency_limit=1, max_size=64)
+    return gr.mount_gradio_app(
+        app,
+        chat,
+        path="/",
+        server_name=options.host,
+        server_port=options.port,
+        auth=("rag", options.password) if options.password else None,
+        max_file_size=MAX_UPLOAD_BYTES,
+        css=CSS,
+        head=MARKER_SCRIPT,
+        footer_links=[],
+        show_error=False,
+    )
+
+
+def serve(service: RagService, options: ServeOptions) -> None:
+    """Run until Ctrl-C. Raises ``OSError`` when the port cannot be bound."""
+    import uvicorn
+
+    app = build_server(service, options)
+    config = uvicorn.Config(
+        app, host=options.host, port=options.port, log_level="warning", timeout_graceful_shutdown=5
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except SystemExit:  # uvicorn's way of saying it could not bind
+        raise OSError("the address could not be bound") from None
+
+
+def start(
+    service: RagService,
+    *,
+    share: bool = False,
+    password: str | None = None,
+    api_key: str | None = None,
+    cors_origins: Sequence[str] = (),
+    queue_size: int = 32,
+    examples: Sequence[str] = (),
+) -> Callable[[], None]:
+    """What `rag serve` runs (the ``newsrag.ui`` entry point ``web``).
+
+    Checks the address now, before the models load, and returns the function that
+    serves until Ctrl-C: the API with the chat mounted, or with ``share`` a Gradio
+    share link that serves the chat alone.
+    """
+    settings = service.settings
+    if share:
+        from ui.app import launch
+
+        return lambda: launch(
+            service,
+            host=settings.host,
+            port=settings.port,
+            share=True,
+            password=password,
+            examples=examples,
+        )
+    options = ServeOptions(
+        host=settings.host,
+        port=settings.port,
+        password=password,
+        api_key=api_key,
+        cors_origins=tuple(cors_origins),
+        queue_size=queue_size,
+        examples=examples,
+    )
+    check_exposure(options)
+
+    def run() -> None:
+        print(f"The HTTP API: http://{settings.host}:{settings.port}/docs", flush=True)
+        serve(service, options)
+
+    return run
