@@ -34,10 +34,11 @@ from rag.config import Settings
 from rag.conflict import sentences_conflict
 from rag.dates import mentioned_window, recent_window, within
 from rag.embed import make_embedder
-from rag.errors import InputError
+from rag.errors import ConfigError, InputError
 from rag.indexing import Indexer, IndexReport, Progress
 from rag.lexical import STOPWORDS
 from rag.prompt import build_prompt, focus_passage
+from rag.rerank import rerank
 from rag.retrieve import HybridRetriever
 from rag.support import Judge, answers_question, asked_kind, gives_kind
 from rag.types import (
@@ -191,6 +192,7 @@ class RagService:
         self._snapshot_key: tuple[int, int] | None = None
         self._lock = threading.Lock()
         self._embedder_loaded = False
+        self._reranker: Generator | None = None
 
     # --- models -------------------------------------------------------------
 
@@ -385,7 +387,12 @@ class RagService:
     # --- questions ----------------------------------------------------------
 
     def retriever(self) -> HybridRetriever:
-        return HybridRetriever(self.embedder, self.snapshot())
+        return HybridRetriever(
+            self.embedder,
+            self.snapshot(),
+            feedback=self.settings.feedback,  # type: ignore[arg-type]
+            neighbours=self.settings.passage_neighbours,
+        )
 
     def search(
         self,
@@ -410,7 +417,33 @@ class RagService:
             limit = (as_of + datetime.timedelta(days=1)).isoformat()
             where = within(SearchFilter(date_to=limit), where or SearchFilter())
         window = mentioned_window(query, day) or recent_window(day)
-        return self.retriever().search(query, k, where=where, preferred=window)
+        depth = max(k, self.settings.rerank)
+        passages = self.retriever().search(query, depth, where=where, preferred=window)
+        if self.settings.rerank:
+            passages = rerank(self.reranker(), query, passages, depth=self.settings.rerank)
+        return passages[:k]
+
+    def reranker(self) -> Judge:
+        """The instruction model that re-ranks passages (the answering model, if the same)."""
+        if self._reranker is None:
+            from rag.generate import LlamaCppGenerator
+
+            if self.settings.rerank_model == self.settings.model:
+                self._reranker = self.generator
+            else:
+                generator = LlamaCppGenerator(
+                    self.settings.rerank_model,
+                    context_size=self.settings.context_size,
+                    threads=self.settings.threads,
+                )
+                generator.warm_up()
+                self._reranker = generator
+        if not getattr(self._reranker, "has_chat_template", False):
+            raise ConfigError(
+                f"rerank_model {self.settings.rerank_model!r} has no chat template, so it "
+                "cannot judge passages: use an instruction model (`rag models`)."
+            )
+        return self._reranker  # type: ignore[return-value]
 
     def ask_stream(
         self,
