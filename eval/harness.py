@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from eval import RETRIEVERS, SYSTEMS
+from eval import PRODUCT_VARIANTS, RETRIEVERS, SYSTEMS
 from eval.baselines import closed_book_answer, extractive_answer
 from eval.datasets import EvalDataset, EvalQuestion, normalise_space
 from eval.metrics import (
@@ -88,6 +88,7 @@ class Evaluation:
         self.options = options
         self.progress = progress or (lambda stage, done, total: None)
         self.service = RagService(settings)
+        self._variants: dict[str, RagService] = {}
 
     # --- set-up -------------------------------------------------------------
 
@@ -122,6 +123,15 @@ class Evaluation:
 
     # --- retrieval ----------------------------------------------------------
 
+    def _service_for(self, name: str) -> RagService:
+        """The product, or the product with a variant's settings (made once, same embedder)."""
+        if name not in PRODUCT_VARIANTS:
+            return self.service
+        if name not in self._variants:
+            settings = self.settings.updated(**PRODUCT_VARIANTS[name])
+            self._variants[name] = RagService(settings, embedder=self.service.embedder)
+        return self._variants[name]
+
     def _relevance(self, passages: Sequence[ScoredPassage], q: EvalQuestion) -> list[bool]:
         return [_supports(p.text, q) for p in passages]
 
@@ -141,9 +151,10 @@ class Evaluation:
         n_relevant = len(self._relevant_rows(q)) if q.answerable else 0
         for name in self.options.retrievers:
             started = time.perf_counter()
-            if name == "product":
+            if name == "product" or name in PRODUCT_VARIANTS:
                 query = search_query_for(q.question, q.history)
-                passages = self.service.search(query, k=max(K_VALUES), as_of=self._as_of(q))
+                service = self._service_for(name)
+                passages = service.search(query, k=max(K_VALUES), as_of=self._as_of(q))
             else:
                 passages = self.retrievers[name].search(q.question, max(K_VALUES))
             elapsed = (time.perf_counter() - started) * 1000
@@ -153,6 +164,7 @@ class Evaluation:
                 "ms": round(elapsed, 2),
                 "top": [p.chunk_id for p in passages[:10]],
                 "first_relevant_rank": next((i + 1 for i, r in enumerate(relevant) if r), None),
+                "words_top_5": mean([len(p.text.split()) for p in passages[:5]]),
             }
             if q.answerable:
                 entry.update({f"answer_in_top_{k}": hit_at_k(relevant, k) for k in K_VALUES})
@@ -302,6 +314,7 @@ def summarise(records: Sequence[dict[str, Any]], options: RunOptions) -> dict[st
         entries = [r["retrieval"][name] for r in answerable]
         keys = [f"answer_in_top_{k}" for k in K_VALUES] + ["mrr_at_10", "ndcg_at_10"]
         row = {key: _avg(entries, key) for key in keys}
+        row["words_top_5"] = _avg([r["retrieval"][name] for r in records], "words_top_5")
         with_docs = [r["retrieval"][name] for r in records if "recall_at_1" in r["retrieval"][name]]
         for k in K_VALUES:
             row[f"recall_at_{k}"] = _avg(with_docs, f"recall_at_{k}")
