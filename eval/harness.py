@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from eval import RETRIEVERS, SYSTEMS
+from eval import PRODUCT_VARIANTS, RETRIEVERS, SYSTEMS
 from eval.baselines import closed_book_answer, extractive_answer
 from eval.datasets import EvalDataset, EvalQuestion, normalise_space
 from eval.metrics import (
@@ -91,6 +91,7 @@ class Evaluation:
         self.options = options
         self.progress = progress or (lambda stage, done, total: None)
         self.service = RagService(settings)
+        self._variants: dict[str, RagService] = {}
 
     # --- set-up -------------------------------------------------------------
 
@@ -119,6 +120,8 @@ class Evaluation:
             name: partial(_plain_search, retriever) for name, retriever in plain.items()
         }
         self.retrievers["product"] = self._product_search
+        for variant in PRODUCT_VARIANTS:  # measured only when asked for by name
+            self.retrievers[variant] = partial(self._product_search, variant=variant)
         return IndexSetup(
             articles=report.n_documents,
             chunks=report.n_chunks,
@@ -129,6 +132,15 @@ class Evaluation:
         )
 
     # --- retrieval ----------------------------------------------------------
+
+    def _service_for(self, name: str) -> RagService:
+        """The product, or the product with a variant's settings (made once, same embedder)."""
+        if name not in PRODUCT_VARIANTS:
+            return self.service
+        if name not in self._variants:
+            settings = self.settings.updated(**PRODUCT_VARIANTS[name])
+            self._variants[name] = RagService(settings, embedder=self.service.embedder)
+        return self._variants[name]
 
     def _relevance(self, passages: Sequence[ScoredPassage], q: EvalQuestion) -> list[bool]:
         return [_supports(p.text, q) for p in passages]
@@ -157,6 +169,7 @@ class Evaluation:
                 "ms": round(elapsed, 2),
                 "top": [p.chunk_id for p in passages[:10]],
                 "first_relevant_rank": next((i + 1 for i, r in enumerate(relevant) if r), None),
+                "words_top_5": mean([len(p.text.split()) for p in passages[:5]]),
             }
             if q.answerable:
                 entry.update({f"answer_in_top_{k}": hit_at_k(relevant, k) for k in K_VALUES})
@@ -171,10 +184,12 @@ class Evaluation:
             record[name] = entry
         return record
 
-    def _product_search(self, q: EvalQuestion) -> list[ScoredPassage]:
-        """The product's search: the follow-up rewritten, as of the day it was asked."""
+    def _product_search(self, q: EvalQuestion, variant: str = "product") -> list[ScoredPassage]:
+        """The product's search (or a variant's): the follow-up rewritten, as of the day
+        it was asked."""
         query = search_query_for(q.question, q.history)
-        return self.service.search(query, k=max(K_VALUES), as_of=self._as_of(q))
+        service = self._service_for(variant)
+        return service.search(query, k=max(K_VALUES), as_of=self._as_of(q))
 
     # --- answers ------------------------------------------------------------
 
@@ -327,6 +342,7 @@ def summarise(records: Sequence[dict[str, Any]], options: RunOptions) -> Metrics
         entries = [r["retrieval"][name] for r in answerable]
         keys = [f"answer_in_top_{k}" for k in K_VALUES] + ["mrr_at_10", "ndcg_at_10"]
         row = {key: _avg(entries, key) for key in keys}
+        row["words_top_5"] = _avg([r["retrieval"][name] for r in records], "words_top_5")
         with_docs = [r["retrieval"][name] for r in records if "recall_at_1" in r["retrieval"][name]]
         for k in K_VALUES:
             row[f"recall_at_{k}"] = _avg(with_docs, f"recall_at_{k}")

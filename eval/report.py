@@ -35,6 +35,7 @@ RETRIEVAL_COLUMNS = [f"answer_in_top_{k}" for k in K_VALUES] + [
     "follow_up_standalone_answer_in_top_5",
     "ms_p50",
     "ms_p95",
+    "words_top_5",
 ]
 ANSWER_COLUMNS = ["n", "exact_match", "token_f1", "contains_gold"]
 GROUNDING_COLUMNS = [

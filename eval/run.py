@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from eval import RETRIEVERS, SYSTEMS
+from eval import PRODUCT_VARIANTS, RETRIEVERS, SYSTEMS
 from eval.commands import script_main, subcommand
 from rag.errors import ConfigError, RagError
 
@@ -41,7 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weeks", nargs="+", help="RealTimeQA weeks (YYYYMMDD); default all")
     parser.add_argument("--limit", type=int, help="evaluate a sample of N questions")
     parser.add_argument("--seed", type=int, default=0, help="seed for --limit's sample")
-    parser.add_argument("--retrievers", nargs="+", choices=RETRIEVERS, default=list(RETRIEVERS))
+    parser.add_argument(
+        "--retrievers",
+        nargs="+",
+        choices=(*RETRIEVERS, *PRODUCT_VARIANTS),
+        default=list(RETRIEVERS),
+        help="also product-rm3, product-rocchio, product-prf, product-wide, product-rerank: "
+        "the product with one recall setting on",
+    )
     parser.add_argument("--systems", nargs="*", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument(
         "--no-dates",

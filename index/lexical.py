@@ -12,7 +12,7 @@ beside the FAISS index it shares rows with; the search side is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,30 @@ class LexicalIndex:
         ids = self._model.get_tokens_ids(lexical_tokens(query))
         if not ids:
             return []
-        scores = self._model.get_scores_from_ids(ids)
+        return self._top(self._model.get_scores_from_ids(ids), k, allowed)
+
+    def search_weighted(
+        self, terms: Mapping[str, float], k: int, *, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Like ``search``, for a query of already-analysed terms with weights.
+
+        A chunk scores the weighted sum of its BM25 scores for the terms (an
+        expanded query; see ``rag.expand``). Terms not in the index are ignored.
+        """
+        if self.size == 0 or k <= 0:
+            return []
+        scores = np.zeros(self.size, dtype=np.float32)
+        found = False
+        for term, weight in terms.items():
+            ids = self._model.get_tokens_ids([term])
+            if ids and weight > 0:
+                scores += weight * self._model.get_scores_from_ids(ids)
+                found = True
+        return self._top(scores, k, allowed) if found else []
+
+    def _top(
+        self, scores: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> list[tuple[int, float]]:
         if allowed is not None:
             scores = np.where(allowed, scores, 0.0)
         k = min(k, self.size)

@@ -111,9 +111,21 @@ class IndexSnapshot:
     faiss_index: Any
     lexical: LexicalIndex | None = None
     _row_of: dict[str, int] = field(default_factory=dict, repr=False)
+    _article_rows: dict[str, list[int]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._row_of = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+
+    def article_rows(self, doc_id: str) -> list[int]:
+        """Rows of an article's chunks in reading order (built on first use)."""
+        if self._article_rows is None:
+            table: dict[str, list[int]] = {}
+            for i, c in enumerate(self.chunks):
+                table.setdefault(c.doc_id, []).append(i)
+            for rows in table.values():
+                rows.sort(key=lambda r: self.chunks[r].start)
+            self._article_rows = table
+        return self._article_rows.get(doc_id, [])
 
     @property
     def size(self) -> int:

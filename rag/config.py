@@ -27,6 +27,7 @@ def _config_home() -> Path:
 
 
 EMBED_BACKENDS = ("torch", "onnx-int8", "openvino-int8")
+FEEDBACK_MODES = ("off", "rm3", "rocchio", "both")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,16 @@ class Settings:
     # the answering model; for a base model such as the default, which cannot judge itself.
     judge_model: str | None = None
     k: int = 4
+    # Pseudo-relevance feedback, a second search with the query the first one suggests:
+    # "rm3" expands the BM25 query, "rocchio" moves the dense one, "both", or "off".
+    feedback: str = "off"
+    # Chunks on either side of each matched chunk handed on with it ("match small, read
+    # large"); 0 hands on the matched chunk alone.
+    passage_neighbours: int = 0
+    # Re-rank the first this many passages with an instruction model's yes/no judgement
+    # (0: off). Slow on CPU: seconds per candidate (README, "First-stage recall").
+    rerank: int = 0
+    rerank_model: str = "qwen2.5-coder-0.5b"
     # Words of each passage the model reads: the sentences around the best match.
     passage_words: int = 90
     temperature: float = 0.0
@@ -71,7 +82,17 @@ class Settings:
             " or ".join(EMBED_BACKENDS),
         )
         _check(self.k > 0, "k", self.k, "greater than 0")
+        _check(
+            self.feedback in FEEDBACK_MODES, "feedback", self.feedback, " or ".join(FEEDBACK_MODES)
+        )
         _check(self.k <= 100, "k", self.k, "at most 100")
+        _check(
+            0 <= self.passage_neighbours <= 5,
+            "passage_neighbours",
+            self.passage_neighbours,
+            "between 0 and 5",
+        )
+        _check(0 <= self.rerank <= 100, "rerank", self.rerank, "between 0 and 100")
         _check(self.passage_words >= 10, "passage_words", self.passage_words, "at least 10")
         _check(0.0 <= self.temperature <= 2.0, "temperature", self.temperature, "between 0 and 2")
         _check(self.max_tokens > 0, "max_tokens", self.max_tokens, "greater than 0")

@@ -82,3 +82,23 @@ class FakeGenerator:
 
     def stream_chat(self, messages, *, max_tokens, temperature, stop=()):  # pragma: no cover
         raise AssertionError("FakeGenerator has no chat template")
+
+
+class FakeJudge(FakeGenerator):
+    """An instruction model whose yes/no judgement is whether the passage names a word."""
+
+    judge_threshold = 0.5
+
+    def __init__(self, yes_words: Sequence[str]):
+        super().__init__()
+        self.yes_words = [w.lower() for w in yes_words]
+        self.judged: list[list[dict[str, str]]] = []
+
+    @property
+    def has_chat_template(self) -> bool:
+        return True
+
+    def judge(self, messages: Sequence[dict[str, str]]) -> float:
+        self.judged.append(list(messages))
+        passage = messages[-1]["content"].split("Passage", 1)[-1].lower()
+        return 0.9 if any(w in passage for w in self.yes_words) else 0.1

@@ -174,3 +174,21 @@ def test_audit_scores_verdicts_per_sentence():
         "unsupported_rate": 0.3333,
         "answers_with_an_unsupported_sentence": 1,
     }
+
+
+def test_product_variants_run_as_named_retrievers(tmp_path):
+    from rag.service import RagService
+    from tests.fakes import FakeEmbedder
+
+    settings = Settings(index_dir=tmp_path / "idx", k=3)
+    names = ("product", "product-prf", "product-wide")
+    evaluation = Evaluation(load_gold(), settings, RunOptions(retrievers=names, systems=()))
+    evaluation.service = RagService(settings, embedder=FakeEmbedder())
+    result = evaluation.run().to_dict()
+    retrieval = result["metrics"]["retrieval"]
+    assert set(retrieval) == set(names)
+    for row in retrieval.values():
+        assert 0.0 <= row["answer_in_top_5"] <= row["answer_in_top_20"] <= 1.0
+        assert row["words_top_5"] > 0
+    assert evaluation._service_for("product-prf").settings.feedback == "both"
+    assert evaluation._service_for("product") is evaluation.service

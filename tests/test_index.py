@@ -17,8 +17,9 @@ from rag.errors import (
     InputError,
     StorageError,
 )
-from rag.ingest.chunk import ChunkerSettings, chunk_context
+from rag.ingest.chunk import ChunkerSettings
 from rag.ingest.indexer import Indexer
+from rag.types import chunk_context
 from tests.fakes import FakeEmbedder
 
 ARTICLE_A = """# Harbor bridge reopens after repairs

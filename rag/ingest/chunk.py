@@ -84,18 +84,6 @@ def _split_long(
     return pieces
 
 
-def chunk_context(article: Article, chunk: Chunk) -> str:
-    """What is indexed for a chunk: its article's title, then the chunk itself.
-
-    A passage deep in an article rarely repeats who or what it is about; the
-    title says it, for the embedder and for BM25 alike.
-    """
-    title = " ".join(article.title.split())
-    if not title or (chunk.start == 0 and chunk.text.startswith(article.title)):
-        return chunk.text
-    return f"{title}\n{chunk.text}"
-
-
 def chunk_article(
     article: Article,
     count_tokens: CountTokens,

@@ -38,11 +38,11 @@ import numpy as np
 from index.store import article_from_json, article_to_json
 from rag.config import Settings
 from rag.errors import InputError, RagError
-from rag.ingest.chunk import chunk_context, chunk_under_title
+from rag.ingest.chunk import chunk_under_title
 from rag.ingest.clean import clean_document
 from rag.ingest.files import iter_files, load_file, unsupported_type
 from rag.ingest.indexer import IndexReport, PreparedArticle, effective_chunker
-from rag.types import Article, Chunk, LoadProblem, RawDocument
+from rag.types import Article, Chunk, LoadProblem, RawDocument, chunk_context
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ import numpy as np
 
 from index.store import IndexSnapshot, IndexStore
 from rag.errors import IndexMismatchError, InputError, RagError
-from rag.ingest.chunk import ChunkerSettings, chunk_context, chunk_under_title
+from rag.ingest.chunk import ChunkerSettings, chunk_under_title
 from rag.ingest.clean import clean_document
 from rag.ingest.files import load_documents
-from rag.types import Article, Chunk, Embedder, LoadProblem, RawDocument
+from rag.types import Article, Chunk, Embedder, LoadProblem, RawDocument, chunk_context
 
 log = logging.getLogger(__name__)
 

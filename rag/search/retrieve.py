@@ -14,6 +14,8 @@ from dataclasses import replace
 import numpy as np
 
 from index.store import IndexSnapshot
+from rag.search.expand import Feedback, check_feedback, feed_back
+from rag.search.widen import widen_passages
 from rag.text.conflict import passages_conflict
 from rag.text.words import WORD
 from rag.types import Embedder, ScoredPassage, SearchFilter
@@ -211,6 +213,8 @@ class HybridRetriever:
         weights: tuple[float, float] = (1.0, 1.0),
         collapse: bool = True,
         diversity: float = 0.0,
+        feedback: Feedback = "off",
+        neighbours: int = 0,
     ) -> None:
         self.snapshot = snapshot
         self.dense = DenseRetriever(embedder, snapshot)
@@ -221,6 +225,10 @@ class HybridRetriever:
         if not 0.0 <= diversity < 1.0:
             raise ValueError(f"diversity must be in [0, 1), got {diversity}")
         self.diversity = diversity
+        self.feedback = check_feedback(feedback)
+        if neighbours < 0:
+            raise ValueError(f"neighbours must be 0 or more, got {neighbours}")
+        self.neighbours = neighbours
 
     def search(
         self,
@@ -237,12 +245,50 @@ class HybridRetriever:
         depth = max(2 * k, self.depth)
         vector = self.dense.query_vector(query)
         dense_hits = self.dense.rows(vector, depth, allowed)
-        dense = [passage_at(self.snapshot, r, s, i, s) for i, (r, s) in enumerate(dense_hits, 1)]
         lexical_hits = (
             self.snapshot.lexical.search(query, depth, allowed=allowed)
             if self.snapshot.lexical is not None
             else []
         )
+        fused = self._fuse(vector, dense_hits, lexical_hits, preferred)
+        if self.feedback != "off" and fused:
+            expansion = feed_back(self.snapshot, query, vector, fused, self.feedback)
+            if expansion.vector is not None:
+                dense_hits = self.dense.rows(expansion.vector, depth, allowed)
+            if expansion.terms and self.snapshot.lexical is not None:
+                lexical_hits = self.snapshot.lexical.search_weighted(
+                    expansion.terms, depth, allowed=allowed
+                )
+            fused = self._fuse(
+                vector, dense_hits, lexical_hits, preferred, moved=expansion.vector is not None
+            )
+        # Hits inside an earlier hit's window add nothing: take more of them to widen.
+        wanted = 3 * k if self.neighbours else k
+        if self.collapse:
+            # Only as many as are returned (or diversified): comparing every pair is slow.
+            fused = collapse_duplicates(fused, 4 * wanted if self.diversity else wanted)
+        if self.diversity:
+            pool = fused[: 4 * wanted]
+            rows = [self.snapshot.chunk_row(p.chunk_id) for p in pool]
+            vectors = np.vstack([self.snapshot.faiss_index.reconstruct(int(r)) for r in rows])
+            fused = diversify(pool, vectors, wanted, weight=1.0 - self.diversity)
+        if self.neighbours:
+            return widen_passages(self.snapshot, fused, k, neighbours=self.neighbours)
+        return fused[:k]
+
+    def _fuse(
+        self,
+        vector: np.ndarray,
+        dense_hits: list[tuple[int, float]],
+        lexical_hits: list[tuple[int, float]],
+        preferred: SearchFilter | None,
+        *,
+        moved: bool = False,
+    ) -> list[ScoredPassage]:
+        if moved:  # the hits' scores are to the moved vector; say how close to the query
+            closeness = self.snapshot.similarities(vector, [r for r, _ in dense_hits])
+            dense_hits = [(r, c) for (r, _), c in zip(dense_hits, closeness, strict=True)]
+        dense = [passage_at(self.snapshot, r, s, i, s) for i, (r, s) in enumerate(dense_hits, 1)]
         # BM25's own hits get their cosine too, so every passage says how close it is.
         similarity = self.snapshot.similarities(vector, [r for r, _ in lexical_hits])
         lexical = [
@@ -250,13 +296,4 @@ class HybridRetriever:
             for i, ((r, s), sim) in enumerate(zip(lexical_hits, similarity, strict=True), 1)
         ]
         fused = fuse_rankings([dense, lexical], len(dense) + len(lexical), weights=self.weights)
-        if preferred:
-            fused = prefer(fused, preferred)
-        if self.collapse:
-            fused = collapse_duplicates(fused, len(fused))
-        if self.diversity:
-            pool = fused[: 4 * k]
-            rows = [self.snapshot.chunk_row(p.chunk_id) for p in pool]
-            vectors = np.vstack([self.snapshot.faiss_index.reconstruct(int(r)) for r in rows])
-            return diversify(pool, vectors, k, weight=1.0 - self.diversity)
-        return fused[:k]
+        return prefer(fused, preferred) if preferred else fused

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from index.store import IndexSnapshot, IndexStore
 from rag.answer.answerer import Answerer
+from rag.answer.rerank import rerank
 from rag.answer.support import Judge
 from rag.config import Settings
 from rag.ingest.chunk import ChunkerSettings
@@ -144,7 +145,12 @@ class RagService:
     # --- questions ----------------------------------------------------------
 
     def retriever(self) -> HybridRetriever:
-        return HybridRetriever(self.embedder, self.snapshot())
+        return HybridRetriever(
+            self.embedder,
+            self.snapshot(),
+            feedback=self.settings.feedback,  # type: ignore[arg-type]
+            neighbours=self.settings.passage_neighbours,
+        )
 
     def search(
         self,
@@ -157,7 +163,11 @@ class RagService:
         """The best passages for ``query``, as of ``as_of`` (see ``search_as_of``)."""
         query = check_question(query)
         k = k or self.settings.k
-        return search_as_of(self.retriever(), query, k, where=where, as_of=as_of)
+        depth = max(k, self.settings.rerank)
+        passages = search_as_of(self.retriever(), query, depth, where=where, as_of=as_of)
+        if self.settings.rerank:
+            passages = rerank(self.models.reranker(), query, passages, depth=self.settings.rerank)
+        return passages[:k]
 
     def ask_stream(
         self,

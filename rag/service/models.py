@@ -14,7 +14,7 @@ from pathlib import Path
 from rag.answer.support import Judge
 from rag.config import Settings
 from rag.embed import make_embedder
-from rag.errors import InputError, ModelError
+from rag.errors import ConfigError, InputError, ModelError
 from rag.types import Embedder, Generator
 
 
@@ -33,6 +33,7 @@ class Models:
         self._embedder = embedder
         self._generator = generator
         self._judge = judge
+        self._reranker: Generator | None = None
         self._embedder_loaded = False
 
     @property
@@ -79,6 +80,28 @@ class Models:
             judge.warm_up()
             self._judge = judge
         return self._judge
+
+    def reranker(self) -> Judge:
+        """The instruction model that re-ranks passages (the answering model, if the same)."""
+        if self._reranker is None:
+            from rag.answer.generate import LlamaCppGenerator
+
+            if self.settings.rerank_model == self.settings.model:
+                self._reranker = self.generator
+            else:
+                generator = LlamaCppGenerator(
+                    self.settings.rerank_model,
+                    context_size=self.settings.context_size,
+                    threads=self.settings.threads,
+                )
+                generator.warm_up()
+                self._reranker = generator
+        if not getattr(self._reranker, "has_chat_template", False):
+            raise ConfigError(
+                f"rerank_model {self.settings.rerank_model!r} has no chat template, so it "
+                "cannot judge passages: use an instruction model (`rag models`)."
+            )
+        return self._reranker  # type: ignore[return-value]
 
     @property
     def loaded(self) -> bool:

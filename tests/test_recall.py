@@ -1,0 +1,225 @@
+"""First-stage recall: pseudo-relevance feedback, widened passages, re-ranking by a judge."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index.lexical import LexicalIndex
+from index.store import IndexStore
+from rag.answer.rerank import relevance_prompt, rerank
+from rag.config import Settings
+from rag.errors import ConfigError
+from rag.ingest.chunk import ChunkerSettings
+from rag.ingest.indexer import Indexer
+from rag.search.expand import feed_back, rm3_query, rocchio
+from rag.search.retrieve import HybridRetriever, LexicalRetriever
+from rag.search.widen import widen_passages
+from rag.service import RagService
+from rag.text.words import lexical_tokens
+from tests.fakes import FakeEmbedder, FakeJudge
+
+# One long article (several small chunks) and two short ones.
+FLOOD = (
+    "# Floods reach Marrow county\n\nFebruary 3, 2023 (River Post)\n\n"
+    "Heavy rain swelled the Tamsin river for a fourth day. "
+    "Volunteers filled sandbags along the old mill road. "
+    "The county opened two shelters in school gymnasiums. "
+    "Forecasters expect the rain to ease by the weekend. "
+    "The mayor, Ilse Brandt, thanked the volunteers by name. "
+    "Insurers said claims would be handled within a month. "
+    "Farmers downstream moved their cattle to higher pastures. "
+    "A rail line to the coast stayed closed after a landslide.\n"
+)
+ARTICLES = {
+    "flood.md": FLOOD,
+    "mill.md": (
+        "# Old mill road reopens\n\nFebruary 9, 2023 (River Post)\n\n"
+        "Sandbags were cleared from the old mill road on Thursday. "
+        "Traffic returned to the Tamsin bridge by noon.\n"
+    ),
+    "orchard.md": (
+        "# Orchard harvest doubles\n\nMarch 2, 2023 (Farm Weekly)\n\n"
+        "Apple growers in the Kessel valley picked twice as much fruit as last year.\n"
+    ),
+}
+
+
+@pytest.fixture
+def small_chunks(tmp_path, write_articles):
+    """The articles indexed in chunks of about two sentences, so the flood story has several."""
+    folder = write_articles(ARTICLES)
+    store = IndexStore(tmp_path / "idx")
+    Indexer(store, FakeEmbedder(), ChunkerSettings(40, 24, 0)).index_paths([folder])
+    return store.load()
+
+
+# --- RM3 and Rocchio ----------------------------------------------------------------
+
+
+def test_rm3_interpolates_the_query_with_feedback_terms():
+    query = lexical_tokens("Which river flooded?")
+    feedback = [
+        (lexical_tokens("The Tamsin river flooded Marrow county"), 2.0),
+        (lexical_tokens("Tamsin river sandbags"), 1.0),
+    ]
+    terms = rm3_query(query, feedback, n_terms=5, original_weight=0.6)
+    assert sum(terms.values()) == pytest.approx(1.0)
+    assert sum(terms[t] for t in query) >= 0.6
+    assert "tamsin" in terms and "orchard" not in terms
+    # A term of both feedback passages outweighs one of the lower-scored passage only.
+    assert terms["tamsin"] > terms.get("sandbag", 0.0)
+
+
+def test_rm3_without_feedback_is_the_query_alone():
+    query = lexical_tokens("Tamsin river")
+    assert rm3_query(query, []) == {t: 0.5 for t in query}
+    assert rm3_query(query, [([], 1.0), (["flood"], 0.0)]) == {t: 0.5 for t in query}
+    with pytest.raises(ValueError, match="original_weight"):
+        rm3_query(query, [], original_weight=1.5)
+
+
+def test_rocchio_moves_the_query_towards_the_feedback_and_stays_unit_length():
+    rng = np.random.default_rng(0)
+    query, *rest = (v / np.linalg.norm(v) for v in rng.normal(size=(4, 8)).astype(np.float32))
+    feedback = np.vstack(rest)
+    centroid = feedback.mean(axis=0)
+    moved = rocchio(query, feedback, beta=0.5)
+    assert np.linalg.norm(moved) == pytest.approx(1.0, abs=1e-5)
+    assert moved @ centroid > query @ centroid
+    assert rocchio(query, feedback[:0]) is query
+    assert np.allclose(rocchio(query, feedback, beta=0.0), query)
+    with pytest.raises(ValueError, match="beta"):
+        rocchio(query, feedback, beta=-1)
+
+
+def test_weighted_bm25_search_matches_plain_search_for_one_term(tmp_path):
+    index = LexicalIndex.build(["red apples", "green pears", "red pears", "blue plums"])
+    plain = index.search("pears", 4)
+    weighted = index.search_weighted({"pear": 1.0}, 4)
+    assert [r for r, _ in weighted] == [r for r, _ in plain]
+    assert [s for _, s in weighted] == pytest.approx([s for _, s in plain])
+    # The heavier term decides the order; a term the index lacks is ignored.
+    red_first = index.search_weighted({"red": 0.9, "pear": 0.1, "zeppelin": 5.0}, 4)
+    assert red_first[0][0] in (0, 2) and {r for r, _ in red_first} == {0, 1, 2}
+    assert index.search_weighted({"zeppelin": 1.0}, 4) == []
+
+
+def test_feedback_expands_with_the_best_passages_words(small_chunks):
+    retriever = HybridRetriever(FakeEmbedder(), small_chunks)
+    query = "Where did volunteers fill sandbags?"
+    first = retriever.search(query, 5)
+    vector = retriever.dense.query_vector(query)
+    expansion = feed_back(small_chunks, query, vector, first, "both")
+    assert expansion.terms and set(expansion.terms) - set(lexical_tokens(query))
+    assert expansion.vector is not None and not np.allclose(expansion.vector, vector)
+    assert feed_back(small_chunks, query, vector, first, "rm3").vector is None
+    assert feed_back(small_chunks, query, vector, first, "rocchio").terms is None
+
+
+@pytest.mark.parametrize("mode", ["rm3", "rocchio", "both"])
+def test_search_with_feedback_still_reports_closeness_to_the_query(small_chunks, mode):
+    query = "Which river rose for a fourth day?"
+    hits = HybridRetriever(FakeEmbedder(), small_chunks, feedback=mode).search(query, 4)
+    assert [p.rank for p in hits] == list(range(1, len(hits) + 1))
+    vector = FakeEmbedder().embed([query], kind="query")[0]
+    for p in hits:
+        row = small_chunks.chunk_row(p.chunk_id)
+        assert p.similarity == pytest.approx(small_chunks.similarities(vector, [row])[0], abs=1e-5)
+
+
+def test_unknown_feedback_mode_is_refused(small_chunks):
+    with pytest.raises(ValueError, match="feedback must be one of"):
+        HybridRetriever(FakeEmbedder(), small_chunks, feedback="rm4")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="feedback"):
+        Settings(feedback="rm4")
+
+
+# --- match small, read large --------------------------------------------------------
+
+
+def test_widened_passages_are_exact_spans_of_the_article_around_the_hit(small_chunks):
+    hits = LexicalRetriever(small_chunks).search("mayor Ilse Brandt", 3)
+    assert hits and hits[0].title == "Floods reach Marrow county"
+    wide = widen_passages(small_chunks, hits, 3, neighbours=1)
+    article = small_chunks.documents[wide[0].doc_id]
+    rows = small_chunks.article_rows(wide[0].doc_id)
+    assert len(rows) >= 3
+    assert wide[0].text == article.text[wide[0].chunk.start : wide[0].chunk.end]
+    assert hits[0].text in wide[0].text and len(wide[0].text) > len(hits[0].text)
+    assert [p.rank for p in wide] == list(range(1, len(wide) + 1))
+    assert widen_passages(small_chunks, hits, 3, neighbours=0)[0].text == hits[0].text
+
+
+def test_windows_of_one_article_never_overlap(small_chunks):
+    doc = next(d for d, a in small_chunks.documents.items() if a.title.startswith("Floods"))
+    rows = small_chunks.article_rows(doc)
+    hits = LexicalRetriever(small_chunks).search("rain river volunteers county shelters", 20)
+    hits = [p for p in hits if p.doc_id == doc]
+    wide = widen_passages(small_chunks, hits, 20, neighbours=1)
+    spans = sorted((p.chunk.start, p.chunk.end) for p in wide)
+    first_starts = {small_chunks.chunks[r].start for r in rows}
+    assert all(start in first_starts for start, _ in spans)
+    # Windows are made of whole chunks, so two windows share no chunk's start.
+    covered = [
+        {small_chunks.chunks[r].start for r in rows if s <= small_chunks.chunks[r].start < e}
+        for s, e in spans
+    ]
+    assert all(not (a & b) for i, a in enumerate(covered) for b in covered[i + 1 :])
+    # A hit inside an earlier window adds no second copy.
+    assert len(wide) <= len(hits)
+
+
+def test_hybrid_search_hands_on_the_neighbours(small_chunks):
+    query = "Who thanked the volunteers?"
+    narrow = HybridRetriever(FakeEmbedder(), small_chunks).search(query, 2)
+    wide = HybridRetriever(FakeEmbedder(), small_chunks, neighbours=1).search(query, 2)
+    assert len(wide) == 2
+    assert sum(len(p.text) for p in wide) > sum(len(p.text) for p in narrow)
+    with pytest.raises(ValueError, match="neighbours"):
+        HybridRetriever(FakeEmbedder(), small_chunks, neighbours=-1)
+
+
+# --- re-ranking ---------------------------------------------------------------------
+
+
+def test_rerank_lifts_what_the_judge_says_answers_and_keeps_the_tail(small_chunks):
+    question = "Who thanked the volunteers?"
+    hits = HybridRetriever(FakeEmbedder(), small_chunks).search(question, 6)
+    judge = FakeJudge(["Brandt"])
+    ranked = rerank(judge, question, hits, depth=5)
+    assert len(judge.judged) == 5
+    assert sorted(p.chunk_id for p in ranked) == sorted(p.chunk_id for p in hits)
+    assert ranked[5].chunk_id == hits[5].chunk_id
+    named = [i for i, p in enumerate(hits[:5]) if "Brandt" in p.text]
+    assert named, "the passage naming the mayor should be among the first five"
+    # A passage judged to answer never falls, and passes those judged not to at equal footing.
+    position = {p.chunk_id: i for i, p in enumerate(ranked)}
+    for i in named:
+        assert position[hits[i].chunk_id] <= i
+    assert any(position[hits[i].chunk_id] < i for i in named) or named == list(range(len(named)))
+    assert [p.rank for p in ranked] == list(range(1, len(ranked) + 1))
+    with pytest.raises(ValueError, match="depth"):
+        rerank(judge, question, hits, depth=0)
+
+
+def test_the_question_comes_before_the_passage_so_its_tokens_are_shared():
+    a = relevance_prompt("Who won?", "Title A", "First passage.")
+    b = relevance_prompt("Who won?", "Title B", "Second passage.")
+    assert a[0] == b[0]
+    shared = a[1]["content"].split("Passage")[0]
+    assert shared == b[1]["content"].split("Passage")[0] and "Who won?" in shared
+
+
+def test_the_service_reranks_with_the_instruction_model_when_asked(tmp_path, write_articles):
+    folder = write_articles(ARTICLES)
+    judge = FakeJudge(["Brandt"])
+    settings = Settings(index_dir=tmp_path / "idx", rerank=4, model="judge", rerank_model="judge")
+    service = RagService(settings, embedder=FakeEmbedder(), generator=judge)
+    service.index_paths([folder])
+    hits = service.search("Who thanked the volunteers?", k=2)
+    assert len(hits) == 2 and judge.judged
+    plain = RagService(settings.updated(rerank=0), embedder=FakeEmbedder(), generator=judge)
+    judge.judged.clear()
+    plain.search("Who thanked the volunteers?", k=2)
+    assert judge.judged == []
