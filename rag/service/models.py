@@ -32,8 +32,10 @@ class Models:
         self.settings = settings
         self._embedder = embedder
         self._generator = generator
-        self._judge = judge
-        self._reranker: Generator | None = None
+        # Second models (the judge, the re-ranker) by name: one load each, however many jobs.
+        self._helpers: dict[str, Generator] = {}
+        if judge is not None and settings.judge_model is not None:
+            self._helpers[settings.judge_model] = judge
         self._embedder_loaded = False
 
     @property
@@ -52,56 +54,43 @@ class Models:
             self._embedder = make_embedder(self.settings)
         return self._embedder
 
+    def _load(self, name: str | None) -> Generator:
+        from rag.answer.generate import LlamaCppGenerator
+
+        generator = LlamaCppGenerator(
+            name, context_size=self.settings.context_size, threads=self.settings.threads
+        )
+        generator.warm_up()
+        return generator
+
     @property
     def generator(self) -> Generator:
         if self._generator is None:
-            from rag.answer.generate import LlamaCppGenerator
-
-            generator = LlamaCppGenerator(
-                self.settings.model,
-                context_size=self.settings.context_size,
-                threads=self.settings.threads,
-            )
-            generator.warm_up()
-            self._generator = generator
+            self._generator = self._load(self.settings.model)
         return self._generator
+
+    def helper(self, name: str) -> Generator:
+        """A second model by name (the answering model when it is the same), loaded once."""
+        if name == self.settings.model:
+            return self.generator
+        if name not in self._helpers:
+            self._helpers[name] = self._load(name)
+        return self._helpers[name]
 
     @property
     def judge_model(self) -> Generator:
         """The separate judge (``settings.judge_model``), loaded on first use."""
-        if self._judge is None:
-            from rag.answer.generate import LlamaCppGenerator
-
-            judge = LlamaCppGenerator(
-                self.settings.judge_model,
-                context_size=self.settings.context_size,
-                threads=self.settings.threads,
-            )
-            judge.warm_up()
-            self._judge = judge
-        return self._judge
+        return self.helper(self.settings.judge_model)  # type: ignore[arg-type]
 
     def reranker(self) -> Judge:
         """The instruction model that re-ranks passages (the answering model, if the same)."""
-        if self._reranker is None:
-            from rag.answer.generate import LlamaCppGenerator
-
-            if self.settings.rerank_model == self.settings.model:
-                self._reranker = self.generator
-            else:
-                generator = LlamaCppGenerator(
-                    self.settings.rerank_model,
-                    context_size=self.settings.context_size,
-                    threads=self.settings.threads,
-                )
-                generator.warm_up()
-                self._reranker = generator
-        if not getattr(self._reranker, "has_chat_template", False):
+        reranker = self.helper(self.settings.rerank_model)
+        if not getattr(reranker, "has_chat_template", False):
             raise ConfigError(
                 f"rerank_model {self.settings.rerank_model!r} has no chat template, so it "
                 "cannot judge passages: use an instruction model (`rag models`)."
             )
-        return self._reranker  # type: ignore[return-value]
+        return reranker  # type: ignore[return-value]
 
     @property
     def loaded(self) -> bool:
@@ -133,7 +122,6 @@ class Models:
         the chat answering with the model it had. An answer already being written
         finishes with the model it started with.
         """
-        from rag.answer.generate import LlamaCppGenerator
         from rag.answer.packs import find_pack
 
         name = str(model).strip()
@@ -145,10 +133,7 @@ class Models:
                     "(`rag models`) or the path of a GGUF model file."
                 )
             name = str(path)
-        generator = LlamaCppGenerator(
-            name, context_size=self.settings.context_size, threads=self.settings.threads
-        )
-        generator.warm_up()
+        generator = self._load(name)
         self._generator = generator
         self.settings = self.settings.updated(model=name)
         return generator.model_id
