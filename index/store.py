@@ -173,6 +173,12 @@ class IndexSnapshot:
         return [float(x) for x in self.stored_vectors(rows) @ query.astype(np.float32)]
 
 
+def _embedder_flags(embedder_id: str) -> str:
+    """The flags that pick the embedder an id names: the int8 backends' ids end in +BACKEND."""
+    name, plus, backend = embedder_id.partition("+")
+    return f"--embedder {name}" + (f" --embed-backend {backend}" if plus else "")
+
+
 class IndexStore:
     """Reads and writes one index directory. The constructor touches nothing."""
 
@@ -228,7 +234,7 @@ class IndexStore:
             raise IndexMismatchError(
                 f"The index at {self.path} was built with the embedder "
                 f"{manifest.embedder_id!r}, but {embedder_id!r} is configured. Use "
-                f"`--embedder {manifest.embedder_id}`, or rebuild with "
+                f"`{_embedder_flags(manifest.embedder_id)}`, or rebuild with "
                 f"`rag index --rebuild PATH... --index-dir {self.path}`."
             )
         gen_dir = self.path / manifest.generation

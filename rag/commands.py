@@ -257,40 +257,47 @@ def cmd_chat(args: argparse.Namespace, service: RagService) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from rag import packs as shared
     from rag.answer import packs
+    from rag.embed import packs as embedder_packs
 
     if args.action == "list":
-        rows = packs.describe()
+        rows = packs.describe() + embedder_packs.describe()
         if args.json:
             print_json(rows)
             return 0
-        print(f"{'NAME':<20} {'INSTALLED':<9} {'SIZE':>7}  {'LICENCE':<18} TITLE")
+        print(f"{'NAME':<20} {'KIND':<9} {'INSTALLED':<9} {'SIZE':>7}  {'LICENCE':<18} TITLE")
         for r in rows:
             mark = " (default)" if r["default"] else ""
             installed = "yes" if r["installed"] else "no"
+            kind = "embedder" if r["kind"] == "embedder" else "language"
             print(
-                f"{r['name']:<20} {installed:<9} {r['size_mb']:>4} MB  {r['licence']:<18} "
-                f"{r['title']}{mark}"
+                f"{r['name']:<20} {kind:<9} {installed:<9} {r['size_mb']:>4} MB  "
+                f"{r['licence']:<18} {r['title']}{mark}"
             )
             if r["measured"]:
                 print(f"{'':<20} measured: {r['measured']}")
-        print("Install one with `rag models install NAME`; use it with --model NAME.")
+        print(
+            "Install one with `rag models install NAME`; use a language model with --model NAME, "
+            "an embedder with --embedder NAME."
+        )
         return 0
     if not args.name or not args.name.strip():
         raise InputError(f"Name a model pack: `rag models {args.action} NAME` (see `rag models`).")
-    pack = packs.find_pack(args.name)
+    pack = packs.find_pack(args.name) or embedder_packs.find_pack(args.name)
     if pack is None:
-        raise InputError(
-            f"No model pack is called {args.name!r}; known packs: {', '.join(packs.PACKS)}."
-        )
+        known = [*packs.PACKS, *embedder_packs.EMBEDDER_PACKS]
+        raise InputError(f"No model pack is called {args.name!r}; known packs: {', '.join(known)}.")
     if args.action == "install":
-        _err("Running: " + " ".join(packs.install_command(pack)))
-        status = packs.install(pack)
+        _err("Running: " + " ".join(shared.install_command(pack)))
+        status = shared.install(pack)
         if status != 0:
             _err(f"pip failed (exit {status}); nothing else was changed.")
             return 1
-    path = packs.resolve_pack(pack)
-    print(path)
+    if isinstance(pack, packs.ModelPack):
+        print(packs.resolve_pack(pack))
+    else:
+        print(pack.resolve())
     return 0
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
+
+from rag.packs import PackPart, split_parts
 
 _WORD = re.compile(r"\w+")
 
@@ -51,9 +54,10 @@ class FakeEmbedder:
 
 
 class FakeGenerator:
-    """Replies with canned answers in order, word by word; records the prompts."""
+    """Replies with canned answers in order, word by word (raises one that is an exception);
+    records the prompts."""
 
-    def __init__(self, replies: Sequence[str] = ("The articles do not say.",)):
+    def __init__(self, replies: Sequence[str | Exception] = ("The articles do not say.",)):
         self.replies = list(replies)
         self.prompts: list[str] = []
 
@@ -77,6 +81,8 @@ class FakeGenerator:
     ) -> Iterator[str]:
         self.prompts.append(prompt)
         reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        if isinstance(reply, Exception):
+            raise reply
         for i, word in enumerate(reply.split(" ")):
             yield word if i == 0 else " " + word
 
@@ -102,3 +108,53 @@ class FakeJudge(FakeGenerator):
         self.judged.append(list(messages))
         passage = messages[-1]["content"].split("Passage", 1)[-1].lower()
         return 0.9 if any(w in passage for w in self.yes_words) else 0.1
+
+
+class FakeWriter(FakeGenerator):
+    """An instruction model: its chat replies are the canned replies; records the messages."""
+
+    def __init__(self, replies: Sequence[str | Exception]):
+        super().__init__(replies)
+        self.chats: list[list[dict[str, str]]] = []
+
+    @property
+    def has_chat_template(self) -> bool:
+        return True
+
+    def stream_chat(self, messages, *, max_tokens, temperature, stop=()):
+        self.chats.append(list(messages))
+        prompt = messages[-1]["content"]
+        return self.stream(prompt, max_tokens=max_tokens, temperature=temperature, stop=stop)
+
+
+def install_fake_distribution(
+    site: Path, name: str, version: str, files: Mapping[str, bytes]
+) -> None:
+    """A distribution as pip leaves it in ``site``: a dist-info folder beside its files.
+
+    Put ``site`` on ``sys.path`` and ``importlib.metadata`` finds it like any other.
+    """
+    module = name.replace("-", "_")
+    info = site / f"{module}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    record = []
+    for rel, data in files.items():
+        path = site / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        record.append(f"{rel},,")
+    (info / "RECORD").write_text("\n".join(record) + "\n")
+
+
+def install_split_file(
+    site: Path, pieces: Sequence[bytes], *, dist: str, version: str, path: str
+) -> tuple[PackPart, ...]:
+    """Install each piece in its own fake distribution (``dist`` and ``path`` numbered as
+    ``rag.packs.split_parts`` numbers them), beside a module that fails loudly if imported."""
+    parts = split_parts(dist, version, len(pieces), path)
+    for part, piece in zip(parts, pieces, strict=True):
+        module = part.file.split("/", 1)[0]
+        files = {part.file: piece, f"{module}/__init__.py": b"raise SystemExit"}
+        install_fake_distribution(site, part.distribution, version, files)
+    return parts

@@ -73,10 +73,11 @@ def test_word_pieces_are_those_of_the_transformers_tokenizer():
     """The embedders read tokenizer.json without transformers (which imports PyTorch)."""
     from transformers import AutoTokenizer
 
-    from rag.embed.base import count_word_pieces, default_embedder_path
+    from rag.embed.base import count_word_pieces
     from rag.embed.exported import FolderTokenizer
+    from rag.embed.packs import resolve_embedder
 
-    folder = default_embedder_path()
+    folder = resolve_embedder(None)
     texts = [*SENTENCES, "", "Café naïve résumé: 東京 ＡＢＣ", "word " * 400, "tab\tand\nnewline"]
     ours = FolderTokenizer(folder, 256)
     theirs = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)

@@ -7,48 +7,29 @@ import sys
 
 import pytest
 
+from rag import packs as shared
 from rag.answer import packs
-from rag.answer.packs import ModelPack, PackPart, resolve_model, resolve_pack
+from rag.answer.packs import ModelPack, resolve_model, resolve_pack
 from rag.cli import main
 from rag.errors import ModelError
-
-
-def _install_fake_dist(site, name: str, version: str, files: dict[str, bytes]) -> None:
-    """A distribution as pip leaves it: a dist-info folder beside its files."""
-    module = name.replace("-", "_")
-    info = site / f"{module}-{version}.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-    record = []
-    for rel, data in files.items():
-        path = site / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        record.append(f"{rel},,")
-    (info / "RECORD").write_text("\n".join(record) + "\n")
+from rag.packs import PackPart
+from tests.fakes import install_split_file
 
 
 @pytest.fixture
 def fake_pack(tmp_path, monkeypatch):
     site = tmp_path / "site"
-    parts = [b"GGUF" + b"a" * 1000, b"b" * 777, b"c" * 5]
-    for i, data in enumerate(parts, 1):
-        # A module that would fail loudly if anything imported it.
-        _install_fake_dist(
-            site,
-            f"fake-part{i}",
-            "0.3.0",
-            {f"fake_part{i}/data/p{i}.bin": data, f"fake_part{i}/__init__.py": b"raise SystemExit"},
-        )
-    joined = b"".join(parts)
+    pieces = [b"GGUF" + b"a" * 1000, b"b" * 777, b"c" * 5]
+    parts = install_split_file(
+        site, pieces, dist="fake-part{i}", version="0.3.0", path="fake_part{i}/data/p{i}.bin"
+    )
+    joined = b"".join(pieces)
     pack = ModelPack(
         name="fake-pack",
         title="Fake",
         maker="tests",
         licence="MIT",
-        parts=tuple(
-            PackPart(f"fake-part{i}", "0.3.0", f"fake_part{i}/data/p{i}.bin") for i in (1, 2, 3)
-        ),
+        parts=parts,
         size=len(joined),
         sha256=hashlib.sha256(joined).hexdigest(),
         instruct=True,
@@ -94,7 +75,7 @@ def test_wrong_version_and_missing_pack_say_what_to_run(fake_pack, monkeypatch):
     absent = ModelPack(**{**pack.__dict__, "parts": (PackPart("no-such-dist", "1", "x"),)})
     with pytest.raises(ModelError, match=r"is not installed\. Run `rag models install"):
         resolve_pack(absent)
-    assert packs.is_installed(pack) and not packs.is_installed(absent)
+    assert shared.is_installed(pack) and not shared.is_installed(absent)
 
 
 def test_model_names_paths_and_nonsense(tmp_path, fake_pack):
@@ -113,7 +94,12 @@ def test_rag_models_lists_packs_and_rejects_unknown_names(fake_pack, capsys):
     names = {r["name"]: r for r in rows}
     assert names["fake-pack"]["installed"] is True
     assert {"gemma-3-270m", "qwen2.5-coder-0.5b", "smollm2-135m"} <= set(names)
-    assert sum(r["default"] for r in rows) == 1
+    assert {"all-minilm-l6-v2", "all-mpnet-base-v2"} <= set(names)
+    # One default of each kind, and every row has the same common fields.
+    for kind in ("language model", "embedder"):
+        assert sum(r["default"] for r in rows if r["kind"] == kind) == 1
+    common = {"name", "kind", "title", "default", "installed", "size_mb", "licence", "packages"}
+    assert all(common <= set(r) for r in rows)
     assert main(["models", "path", "fake-pack"]) == 0
     assert capsys.readouterr().out.strip().endswith(fake_pack[0].filename)
     assert main(["models", "install", "nope"]) == 2
@@ -128,6 +114,6 @@ def test_install_runs_pip_without_dependencies(fake_pack):
     class Done:
         returncode = 0
 
-    assert packs.install(pack, runner=lambda cmd, check: seen.append(cmd) or Done()) == 0
+    assert shared.install(pack, runner=lambda cmd, check: seen.append(cmd) or Done()) == 0
     assert seen[0][1:5] == ["-m", "pip", "install", "--no-deps"]
     assert seen[0][5:] == pack.requirements()

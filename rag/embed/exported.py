@@ -4,7 +4,8 @@
 normalises; a backend (``rag.embed.onnx``, ``rag.embed.openvino``) names its
 runtime and writes ``_export``, ``_load`` and ``_run``. The export is kept in a
 cache folder, guarded by a file lock so processes that start together export once.
-Imports ``rag.embed.base``, ``rag.errors`` and ``rag.config`` only.
+Imports ``rag.embed.base``, ``rag.embed.packs``, ``rag.packs``, ``rag.errors`` and
+``rag.config`` only.
 """
 
 from __future__ import annotations
@@ -23,14 +24,12 @@ import numpy as np
 from filelock import FileLock
 
 from rag.config import machine_cores
-from rag.embed.base import DEFAULT_EMBEDDER_ID, count_word_pieces, default_embedder_path
+from rag.embed.base import count_word_pieces
+from rag.embed.packs import EMBEDDER_PACKS, embedder_id, resolve_embedder
 from rag.errors import ModelError, NotWarmedUpError
+from rag.packs import cache_home
 
 log = logging.getLogger(__name__)
-
-
-def cache_home() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "newsrag"
 
 
 class ExportedEmbedder:
@@ -66,18 +65,17 @@ class ExportedEmbedder:
         self._pooling = "mean"
         self._normalize = True
         self._dimension = 0
+        self._resolved: Path | None = None
 
     @property
     def model_id(self) -> str:
-        if self._spec is None:
-            base = DEFAULT_EMBEDDER_ID
-        else:
-            path = Path(self._spec)
-            base = path.name if path.exists() else self._spec
-        return f"{base}+{self.suffix}"
+        return f"{embedder_id(self._spec)}+{self.suffix}"
 
     def _folder(self) -> Path:
-        return default_embedder_path() if self._spec is None else Path(self._spec)
+        """The model's folder: a pack's, checked (once per embedder), or the one named."""
+        if self._resolved is None:
+            self._resolved = resolve_embedder(self._spec) or Path(str(self._spec))
+        return self._resolved
 
     def _check_runtime(self) -> None:
         """Import what the runtime needs, or raise ``ModelError`` naming the extra."""
@@ -97,6 +95,12 @@ class ExportedEmbedder:
             return
         self._check_runtime()
         folder = self._folder()
+        if not folder.exists():
+            raise ModelError(
+                f"The embedder {self._spec!r} is neither an embedder pack "
+                f"({', '.join(EMBEDDER_PACKS)}) nor a folder on this machine. Pass a pack "
+                "name (`rag models` lists them) or a sentence-transformers folder."
+            )
         if not (folder / "modules.json").is_file():
             raise ModelError(
                 f"{folder} is not a sentence-transformers folder (no modules.json); "

