@@ -5,11 +5,13 @@
 RETRIEVERS = ("bm25", "dense", "rrf", "product")
 SYSTEMS = ("closed_book", "extractive", "product", "oracle")
 # Named settings of the product, compared as retrievers when asked for by name
-# (`--retrievers product product-rm3`); not run by default: re-ranking takes seconds.
+# (`--retrievers product product-rm3`); not run by default: re-ranking and writing
+# queries take seconds.
 PRODUCT_VARIANTS = {
     "product-rm3": {"feedback": "rm3"},
     "product-rocchio": {"feedback": "rocchio"},
     "product-prf": {"feedback": "both"},
     "product-wide": {"passage_neighbours": 1},
     "product-rerank": {"rerank": 20},
+    "product-hyde": {"query_writer": "hyde"},
 }

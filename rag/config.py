@@ -28,12 +28,14 @@ def _config_home() -> Path:
 
 EMBED_BACKENDS = ("torch", "onnx-int8", "openvino-int8")
 FEEDBACK_MODES = ("off", "rm3", "rocchio", "both")
+QUERY_WRITERS = ("off", "hyde")
 
 
 @dataclass(frozen=True)
 class Settings:
     index_dir: Path = _data_home() / "newsrag" / "index"
-    # None means the packaged defaults: all-MiniLM-L6-v2 and Gemma 3 270M.
+    # An embedder pack name (`rag models`: all-minilm-l6-v2, all-mpnet-base-v2) or a
+    # sentence-transformers folder; None means the default pack, all-minilm-l6-v2.
     embedder: str | None = None
     # "openvino-int8" runs the embedder with OpenVINO, weights and activations in int8 (the
     # fastest); "onnx-int8" with ONNX Runtime, weights in int8; "torch" with PyTorch.
@@ -56,6 +58,11 @@ class Settings:
     # (0: off). Slow on CPU: seconds per candidate (README, "First-stage recall").
     rerank: int = 0
     rerank_model: str = "qwen2.5-coder-0.5b"
+    # "hyde": an instruction model (``query_model``) writes the opening sentence of a report
+    # that would answer the question, and the search adds that sentence's rankings; "off".
+    # Did not help on RealTimeQA and costs a second a question (README, "First-stage recall").
+    query_writer: str = "off"
+    query_model: str = "qwen2.5-coder-0.5b"
     # Words of each passage the model reads: the sentences around the best match.
     passage_words: int = 90
     temperature: float = 0.0
@@ -93,6 +100,12 @@ class Settings:
             "between 0 and 5",
         )
         _check(0 <= self.rerank <= 100, "rerank", self.rerank, "between 0 and 100")
+        _check(
+            self.query_writer in QUERY_WRITERS,
+            "query_writer",
+            self.query_writer,
+            " or ".join(QUERY_WRITERS),
+        )
         _check(self.passage_words >= 10, "passage_words", self.passage_words, "at least 10")
         _check(0.0 <= self.temperature <= 2.0, "temperature", self.temperature, "between 0 and 2")
         _check(self.max_tokens > 0, "max_tokens", self.max_tokens, "greater than 0")

@@ -63,12 +63,15 @@ def answer_to_dict(a: Answer) -> dict[str, Any]:
         "abstain_reason": a.reason,
         "quoted": a.quoted,
         "conflict": a.conflict,
+        "search_query": a.search_query,
+        "written_query": a.written_query,
         "timings": {
             "load_ms": ms(a.timings.load_ms),
             "retrieve_ms": ms(a.timings.retrieve_ms),
             "first_token_ms": ms(a.timings.first_token_ms),
             "total_ms": ms(a.timings.total_ms),
             "check_ms": ms(a.timings.check_ms),
+            "rewrite_ms": ms(a.timings.rewrite_ms),
             "generated_tokens": a.timings.generated_tokens,
         },
     }

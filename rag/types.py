@@ -190,6 +190,7 @@ class Timings:
     generated_tokens: int = 0  # pieces the model streamed (one token each with llama.cpp)
     load_ms: float = 0.0  # loading the models and reading the index, when this call did
     check_ms: float = 0.0  # checking the answer against the passages (the judge's passes)
+    rewrite_ms: float = 0.0  # of retrieve_ms, the query writer writing its sentence (HyDE)
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,8 @@ class Answer:
     passages: tuple[ScoredPassage, ...] = ()
     timings: Timings = field(default_factory=Timings)
     search_query: str | None = None
+    # The sentence the query writer wrote and the search used beside ``search_query`` (HyDE).
+    written_query: str | None = None
     # Sentences the model wrote that no passage supports; they are not in ``text``.
     unsupported: tuple[str, ...] = ()
     # Why the answer abstained, when it did.

@@ -73,6 +73,7 @@ def test_index_list_ask_search(tmp_path, write_articles, capsys):
         "first_token_ms",
         "total_ms",
         "check_ms",
+        "rewrite_ms",
         "generated_tokens",
     }
 

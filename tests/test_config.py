@@ -33,6 +33,7 @@ def test_newsrag_table_is_accepted(tmp_path):
         ({"context_size": 10}, "context_size must be at least 256, got 10"),
         ({"port": 70000}, "port must be a TCP port"),
         ({"passage_words": 5}, "passage_words must be at least 10, got 5"),
+        ({"query_writer": "hide"}, "query_writer must be off or hyde, got 'hide'"),
     ],
 )
 def test_bad_values_are_named(changes, message):
@@ -43,6 +44,17 @@ def test_bad_values_are_named(changes, message):
 def test_bad_env_value_names_the_variable():
     with pytest.raises(ConfigError, match="RAG_K"):
         load_settings(environ={"RAG_K": "many"})
+
+
+def test_query_writer_from_the_environment(tmp_path):
+    empty = tmp_path / "rag.toml"
+    empty.write_text("")
+    env = {"RAG_QUERY_WRITER": "hyde", "RAG_QUERY_MODEL": "writer.gguf"}
+    settings = load_settings(config_file=empty, environ=env)
+    assert (settings.query_writer, settings.query_model) == ("hyde", "writer.gguf")
+    assert load_settings(config_file=empty, environ={}).query_writer == "off"
+    with pytest.raises(ConfigError, match="query_writer must be off or hyde"):
+        load_settings(config_file=empty, environ={"RAG_QUERY_WRITER": "on"})
 
 
 def test_unknown_key_in_file_is_refused(tmp_path):

@@ -1,4 +1,5 @@
-"""First-stage recall: pseudo-relevance feedback, widened passages, re-ranking by a judge."""
+"""First-stage recall: pseudo-relevance feedback, widened passages, re-ranking by a judge,
+queries written by the model (HyDE)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 
 from index.lexical import LexicalIndex
 from index.store import IndexStore
+from rag.answer.hyde import write_query
 from rag.answer.rerank import relevance_prompt, rerank
 from rag.config import Settings
 from rag.errors import ConfigError
@@ -15,9 +17,10 @@ from rag.ingest.indexer import Indexer
 from rag.search.expand import feed_back, rm3_query, rocchio
 from rag.search.retrieve import HybridRetriever, LexicalRetriever
 from rag.search.widen import widen_passages
+from rag.serialize import answer_to_dict
 from rag.service import RagService
 from rag.text.words import lexical_tokens
-from tests.fakes import FakeEmbedder, FakeJudge
+from tests.fakes import FakeEmbedder, FakeGenerator, FakeJudge, FakeWriter
 
 # One long article (several small chunks) and two short ones.
 FLOOD = (
@@ -223,3 +226,76 @@ def test_the_service_reranks_with_the_instruction_model_when_asked(tmp_path, wri
     judge.judged.clear()
     plain.search("Who thanked the volunteers?", k=2)
     assert judge.judged == []
+
+
+# --- queries written by the model (HyDE) --------------------------------------------
+
+# Farmers appear in the flood story; "Kessel" only in the orchard story.
+HARVEST = "What did farmers gather this season?"
+WRITTEN = "Apple growers in the Kessel valley gathered a record harvest."
+
+
+def _rank_of(title: str, passages) -> int:
+    return next((p.rank for p in passages if p.title.startswith(title)), 99)
+
+
+def test_a_written_query_lifts_the_article_it_names(small_chunks):
+    retriever = HybridRetriever(FakeEmbedder(), small_chunks)
+    plain = retriever.search(HARVEST, 5)
+    written = retriever.search(HARVEST, 5, written_query=WRITTEN)
+    assert _rank_of("Orchard", written) < _rank_of("Orchard", plain)
+    # Fused with the question's own rankings, not instead of them: its best passage stays.
+    assert written[0].chunk_id == plain[0].chunk_id
+    vector = FakeEmbedder().embed([HARVEST], kind="query")[0]
+    for p in written:  # closeness is still to the question
+        row = small_chunks.chunk_row(p.chunk_id)
+        assert p.similarity == pytest.approx(small_chunks.similarities(vector, [row])[0], abs=1e-5)
+    # Its rankings stay in the second search that feedback makes.
+    second = HybridRetriever(FakeEmbedder(), small_chunks, feedback="both")
+    plain, written = second.search(HARVEST, 5), second.search(HARVEST, 5, written_query=WRITTEN)
+    assert _rank_of("Orchard", written) < _rank_of("Orchard", plain)
+
+
+@pytest.mark.parametrize("reply", [RuntimeError("llama_decode returned -1"), "", "  "])
+def test_a_writer_that_fails_or_writes_nothing_leaves_the_plain_search(small_chunks, reply, caplog):
+    writer = FakeWriter([reply])
+    written = write_query(writer, HARVEST)
+    assert written == "" and "question alone" in caplog.text
+    assert HARVEST in writer.chats[0][-1]["content"]
+    retriever = HybridRetriever(FakeEmbedder(), small_chunks, feedback="rm3")
+    assert retriever.search(HARVEST, 5, written_query=written) == retriever.search(HARVEST, 5)
+
+
+def test_the_service_writes_a_query_when_asked_and_reports_it(tmp_path, write_articles):
+    folder = write_articles(ARTICLES)
+    writer = FakeWriter([WRITTEN, "The articles do not say."])
+    settings = Settings(
+        index_dir=tmp_path / "idx", query_writer="hyde", model="writer", query_model="writer"
+    )
+    service = RagService(settings, embedder=FakeEmbedder(), generator=writer)
+    service.index_paths([folder])
+    answer = service.ask(HARVEST)
+    assert answer.written_query == WRITTEN
+    assert 0 < answer.timings.rewrite_ms <= answer.timings.retrieve_ms
+    data = answer_to_dict(answer)
+    assert data["written_query"] == WRITTEN and data["timings"]["rewrite_ms"] is not None
+    assert writer.chats[0][-1]["content"].endswith(HARVEST)
+    # The search alone writes too; with the setting off nothing is written.
+    service.search(HARVEST, k=2)
+    assert len(writer.chats) == 3
+    plain = RagService(
+        settings.updated(query_writer="off"), embedder=FakeEmbedder(), generator=writer
+    )
+    assert plain.ask(HARVEST).written_query is None
+    assert len(writer.chats) == 4  # the answer's prompt only
+    assert "opening sentence" not in writer.chats[-1][-1]["content"]
+
+
+def test_a_query_model_without_a_chat_template_is_refused(tmp_path, write_articles):
+    settings = Settings(
+        index_dir=tmp_path / "idx", query_writer="hyde", model="base", query_model="base"
+    )
+    service = RagService(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
+    service.index_paths([write_articles(ARTICLES)])
+    with pytest.raises(ConfigError, match="query_model 'base' has no chat template"):
+        service.search(HARVEST)

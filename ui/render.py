@@ -163,6 +163,8 @@ def timings_line(answer: Answer) -> str:
     if not t.total_ms:
         return ""
     parts = [f"passages found in {_duration(t.retrieve_ms)}"]
+    if t.rewrite_ms >= 1:
+        parts[0] += f" (writing the search query {_duration(t.rewrite_ms)} of it)"
     if t.first_token_ms is not None:
         parts.append(f"first words after {_duration(t.first_token_ms)}")
     parts.append(f"answered in {_duration(t.total_ms)}")

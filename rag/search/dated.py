@@ -12,6 +12,12 @@ from rag.search.retrieve import HybridRetriever
 from rag.types import ScoredPassage, SearchFilter
 
 
+def as_of_filter(as_of: datetime.date) -> SearchFilter:
+    """The articles a question asked on ``as_of`` may be answered from: none published
+    after the next day (a day's slack for time zones), and none without a date."""
+    return SearchFilter(date_to=(as_of + datetime.timedelta(days=1)).isoformat())
+
+
 def search_as_of(
     retriever: HybridRetriever,
     query: str,
@@ -19,6 +25,7 @@ def search_as_of(
     *,
     where: SearchFilter | None = None,
     as_of: datetime.date | None = None,
+    written_query: str = "",
 ) -> list[ScoredPassage]:
     """The ``k`` best passages for ``query``, asked on ``as_of`` (else today).
 
@@ -26,11 +33,11 @@ def search_as_of(
     Passages from the days before the question is asked rank higher: the window
     its time words name ("this week", "yesterday"), or else the last
     ``RECENT_DAYS`` days. An older passage comes first only when both sides rank
-    the recent ones low.
+    the recent ones low. ``written_query`` is searched beside ``query`` (see
+    ``HybridRetriever``); the dates come from ``query`` alone.
     """
     day = as_of or datetime.date.today()
     if as_of is not None:
-        limit = (as_of + datetime.timedelta(days=1)).isoformat()
-        where = within(SearchFilter(date_to=limit), where or SearchFilter())
+        where = within(as_of_filter(as_of), where or SearchFilter())
     window = mentioned_window(query, day) or recent_window(day)
-    return retriever.search(query, k, where=where, preferred=window)
+    return retriever.search(query, k, where=where, preferred=window, written_query=written_query)

@@ -71,7 +71,11 @@ class DenseRetriever:
         self.snapshot = snapshot
 
     def query_vector(self, query: str) -> np.ndarray:
-        return self.embedder.embed([query], kind="query")[0]
+        return self.query_vectors([query])[0]
+
+    def query_vectors(self, queries: Sequence[str]) -> np.ndarray:
+        """One vector a query, embedded in one batch."""
+        return self.embedder.embed(queries, kind="query")
 
     def rows(
         self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None
@@ -201,7 +205,9 @@ class HybridRetriever:
 
     ``preferred`` (a date window) lifts passages of articles published in it
     (see ``PREFERRED_BONUS``): news questions are mostly about the days before
-    they are asked.
+    they are asked. ``written_query`` (a sentence a model wrote for the query,
+    see ``rag.answer.hyde``) adds a dense and a BM25 ranking of the query and
+    the sentence together, fused with the query's own (weight 1 each).
     """
 
     def __init__(
@@ -237,20 +243,26 @@ class HybridRetriever:
         *,
         where: SearchFilter | None = None,
         preferred: SearchFilter | None = None,
+        written_query: str = "",
     ) -> list[ScoredPassage]:
         _check_k(k)
         if self.snapshot.size == 0:
             return []
         allowed = allowed_rows(self.snapshot, where)
         depth = max(2 * k, self.depth)
-        vector = self.dense.query_vector(query)
+        both = f"{query} {written_query}" if written_query.strip() else ""
+        vectors = self.dense.query_vectors([query, both] if both else [query])
+        vector = vectors[0]
         dense_hits = self.dense.rows(vector, depth, allowed)
-        lexical_hits = (
-            self.snapshot.lexical.search(query, depth, allowed=allowed)
-            if self.snapshot.lexical is not None
-            else []
-        )
-        fused = self._fuse(vector, dense_hits, lexical_hits, preferred)
+        lexical_hits = self._lexical_hits(query, depth, allowed)
+        # Found by the query and the written sentence together; kept through feedback.
+        written_hits: list[list[tuple[int, float]]] = []
+        if both:
+            written_hits = [
+                self.dense.rows(vectors[1], depth, allowed),
+                self._lexical_hits(both, depth, allowed),
+            ]
+        fused = self._fuse(vector, dense_hits, lexical_hits, preferred, written=written_hits)
         if self.feedback != "off" and fused:
             expansion = feed_back(self.snapshot, query, vector, fused, self.feedback)
             if expansion.vector is not None:
@@ -259,8 +271,9 @@ class HybridRetriever:
                 lexical_hits = self.snapshot.lexical.search_weighted(
                     expansion.terms, depth, allowed=allowed
                 )
+            moved = expansion.vector is not None
             fused = self._fuse(
-                vector, dense_hits, lexical_hits, preferred, moved=expansion.vector is not None
+                vector, dense_hits, lexical_hits, preferred, moved=moved, written=written_hits
             )
         # Hits inside an earlier hit's window add nothing: take more of them to widen.
         wanted = 3 * k if self.neighbours else k
@@ -276,6 +289,21 @@ class HybridRetriever:
             return widen_passages(self.snapshot, fused, k, neighbours=self.neighbours)
         return fused[:k]
 
+    def _lexical_hits(
+        self, query: str, depth: int, allowed: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        if self.snapshot.lexical is None:
+            return []
+        return self.snapshot.lexical.search(query, depth, allowed=allowed)
+
+    def _ranked(self, vector: np.ndarray, hits: list[tuple[int, float]]) -> list[ScoredPassage]:
+        """``hits`` as passages in their order, each with its cosine to the query ``vector``."""
+        similarity = self.snapshot.similarities(vector, [r for r, _ in hits])
+        return [
+            passage_at(self.snapshot, r, s, i, sim)
+            for i, ((r, s), sim) in enumerate(zip(hits, similarity, strict=True), 1)
+        ]
+
     def _fuse(
         self,
         vector: np.ndarray,
@@ -284,16 +312,18 @@ class HybridRetriever:
         preferred: SearchFilter | None,
         *,
         moved: bool = False,
+        written: Sequence[list[tuple[int, float]]] = (),
     ) -> list[ScoredPassage]:
-        if moved:  # the hits' scores are to the moved vector; say how close to the query
-            closeness = self.snapshot.similarities(vector, [r for r, _ in dense_hits])
-            dense_hits = [(r, c) for (r, _), c in zip(dense_hits, closeness, strict=True)]
-        dense = [passage_at(self.snapshot, r, s, i, s) for i, (r, s) in enumerate(dense_hits, 1)]
-        # BM25's own hits get their cosine too, so every passage says how close it is.
-        similarity = self.snapshot.similarities(vector, [r for r, _ in lexical_hits])
-        lexical = [
-            passage_at(self.snapshot, r, s, i, sim)
-            for i, ((r, s), sim) in enumerate(zip(lexical_hits, similarity, strict=True), 1)
-        ]
-        fused = fuse_rankings([dense, lexical], len(dense) + len(lexical), weights=self.weights)
+        # Scores to a moved or written vector, and BM25's, are not closeness to the query:
+        # those hits get their cosine, so every passage says how close it is.
+        if moved:
+            dense = self._ranked(vector, dense_hits)
+        else:
+            dense = [
+                passage_at(self.snapshot, r, s, i, s) for i, (r, s) in enumerate(dense_hits, 1)
+            ]
+        rankings = [dense, self._ranked(vector, lexical_hits)]
+        rankings += [self._ranked(vector, hits) for hits in written]
+        weights = [*self.weights, *(1.0 for _ in written)]
+        fused = fuse_rankings(rankings, sum(map(len, rankings)), weights=weights)
         return prefer(fused, preferred) if preferred else fused

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from index.store import IndexSnapshot, IndexStore
 from rag.answer.answerer import Answerer
+from rag.answer.hyde import write_query
 from rag.answer.rerank import rerank
 from rag.answer.support import Judge
 from rag.config import Settings
@@ -93,7 +94,7 @@ class RagService:
 
     def warm_up(self, *, generator: bool = True) -> None:
         """Load the models now rather than on the first question."""
-        self.models.load(generator=generator)
+        self.models.load(generator=generator, helpers=self._writer_models() if generator else ())
         if generator and self.settings.judge and self.settings.judge_model is not None:
             self.models.judge()
 
@@ -162,9 +163,32 @@ class RagService:
     ) -> list[ScoredPassage]:
         """The best passages for ``query``, as of ``as_of`` (see ``search_as_of``)."""
         query = check_question(query)
+        return self._search(query, self.written_query(query), k=k, where=where, as_of=as_of)
+
+    def written_query(self, query: str) -> str:
+        """The sentence the query writer adds to the search ("" when ``query_writer`` is off)."""
+        if self.settings.query_writer == "off":
+            return ""
+        return write_query(self.models.query_writer(), query)
+
+    def _writer_models(self) -> tuple[str, ...]:
+        """The query writer's model, when one writes queries: loaded with the others."""
+        return (self.settings.query_model,) if self.settings.query_writer != "off" else ()
+
+    def _search(
+        self,
+        query: str,
+        written_query: str,
+        *,
+        k: int | None,
+        where: SearchFilter | None,
+        as_of: datetime.date | None,
+    ) -> list[ScoredPassage]:
         k = k or self.settings.k
         depth = max(k, self.settings.rerank)
-        passages = search_as_of(self.retriever(), query, depth, where=where, as_of=as_of)
+        passages = search_as_of(
+            self.retriever(), query, depth, where=where, as_of=as_of, written_query=written_query
+        )
         if self.settings.rerank:
             passages = rerank(self.models.reranker(), query, passages, depth=self.settings.rerank)
         return passages[:k]
@@ -190,12 +214,17 @@ class RagService:
         query = search_query_for(question, history)
         searching = passages is None
         load_ms = self.models.load(
-            embedder=searching, index=self.index.refresh if searching else None
+            embedder=searching,
+            index=self.index.refresh if searching else None,
+            helpers=self._writer_models() if searching else (),
         )
         answerer = Answerer(self.generator, self.settings, self.judge)
         started = time.perf_counter()
+        written, rewrite_ms = "", 0.0
         if passages is None:
-            passages = self.search(query, k=k, where=where, as_of=as_of)
+            written = self.written_query(query)
+            rewrite_ms = (time.perf_counter() - started) * 1000
+            passages = self._search(query, written, k=k, where=where, as_of=as_of)
         retrieve_ms = (time.perf_counter() - started) * 1000
         events = answerer.stream(
             question,
@@ -209,7 +238,12 @@ class RagService:
         )
         for event in events:
             if isinstance(event, AnswerEvent):
-                event = AnswerEvent(replace(event.answer, search_query=query))
+                answer = event.answer
+                timings = replace(answer.timings, rewrite_ms=rewrite_ms)
+                answer = replace(
+                    answer, search_query=query, written_query=written or None, timings=timings
+                )
+                event = AnswerEvent(answer)
             yield event
 
     def ask(self, question: str, **options: object) -> Answer:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rag.answer.support import Judge
@@ -82,15 +82,28 @@ class Models:
         """The separate judge (``settings.judge_model``), loaded on first use."""
         return self.helper(self.settings.judge_model)  # type: ignore[arg-type]
 
+    def _instruction_model(self, setting: str, name: str, job: str) -> Generator:
+        """The second model ``name`` (from ``setting``), refused unless it has a chat template."""
+        model = self.helper(name)
+        if not getattr(model, "has_chat_template", False):
+            raise ConfigError(
+                f"{setting} {name!r} has no chat template, so it cannot {job}: "
+                "use an instruction model (`rag models`)."
+            )
+        return model
+
     def reranker(self) -> Judge:
         """The instruction model that re-ranks passages (the answering model, if the same)."""
-        reranker = self.helper(self.settings.rerank_model)
-        if not getattr(reranker, "has_chat_template", False):
-            raise ConfigError(
-                f"rerank_model {self.settings.rerank_model!r} has no chat template, so it "
-                "cannot judge passages: use an instruction model (`rag models`)."
-            )
+        reranker = self._instruction_model(
+            "rerank_model", self.settings.rerank_model, "judge passages"
+        )
         return reranker  # type: ignore[return-value]
+
+    def query_writer(self) -> Generator:
+        """The instruction model that writes search queries (the answering model, if the same)."""
+        return self._instruction_model(
+            "query_model", self.settings.query_model, "write search queries"
+        )
 
     @property
     def loaded(self) -> bool:
@@ -144,6 +157,7 @@ class Models:
         embedder: bool = True,
         generator: bool = True,
         index: Callable[[], bool] | None = None,
+        helpers: Sequence[str] = (),
     ) -> float:
         """Load what is asked for and not loaded yet; the milliseconds it took (0: nothing).
 
@@ -153,11 +167,12 @@ class Models:
         on two cores they overlap. ``index`` (``IndexView.refresh``) reads the
         index too, when it changed on disk, here while the language model may
         still be loading. An error is raised here, in the order loading one after
-        the other would raise it.
+        the other would raise it. ``helpers`` names second models to load after them.
         """
         embedder = embedder and not self._embedder_loaded
         generator = generator and self._generator is None
-        if not (embedder or generator or index):
+        helpers = [n for n in helpers if n != self.settings.model and n not in self._helpers]
+        if not (embedder or generator or index or helpers):
             return 0.0
         started = time.perf_counter()
         index_read: list[bool] = []
@@ -191,6 +206,8 @@ class Models:
             load_here()
             if generator:
                 _ = self.generator
-        if not (embedder or generator or any(index_read)):
+        for name in helpers:
+            self.helper(name)
+        if not (embedder or generator or helpers or any(index_read)):
             return 0.0  # the index was current: nothing was loaded
         return (time.perf_counter() - started) * 1000
