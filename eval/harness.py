@@ -40,6 +40,7 @@ from eval.report import write_report
 from eval.results import K_VALUES, IndexSetup, MetricRows, Metrics, RunResult, RunSettings
 from rag.config import Settings
 from rag.errors import IndexMismatchError
+from rag.search.dated import as_of_filter
 from rag.search.query import search_query_for
 from rag.search.retrieve import DenseRetriever, HybridRetriever, LexicalRetriever
 from rag.serialize import answer_to_dict, passage_to_dict
@@ -108,6 +109,7 @@ class Evaluation:
         self.snapshot = snapshot
         self.origin_to_doc = {o: d for d, a in snapshot.documents.items() for o in a.origins}
         self.chunk_texts = [normalise_space(c.text) for c in snapshot.chunks]
+        self._rows: dict[str, list[int]] = {}  # relevant rows by question id, found once
         self.vectors = snapshot.vectors()
         embedder = self.service.embedder
         plain = {
@@ -146,14 +148,33 @@ class Evaluation:
         return [_supports(p.text, q) for p in passages]
 
     def _relevant_rows(self, q: EvalQuestion) -> list[int]:
-        """Rows of every chunk holding a gold string or the supporting sentence."""
-        needles = [normalise_space(a) for a in q.answers if a.strip()]
-        if q.supporting:
-            needles.append(normalise_space(q.supporting))
-        return [i for i, text in enumerate(self.chunk_texts) if any(n in text for n in needles)]
+        """Rows of every chunk holding a gold string or the supporting sentence (one scan of
+        the chunks a question, however many measures ask)."""
+        if q.qid not in self._rows:
+            needles = [normalise_space(a) for a in q.answers if a.strip()]
+            if q.supporting:
+                needles.append(normalise_space(q.supporting))
+            texts = enumerate(self.chunk_texts)
+            self._rows[q.qid] = [i for i, text in texts if any(n in text for n in needles)]
+        return self._rows[q.qid]
 
     def _as_of(self, q: EvalQuestion) -> datetime.date | None:
         return q.asked_on if self.options.dates else None
+
+    def published_later(self, q: EvalQuestion) -> bool:
+        """Is ``q``'s gold string only in articles published after it was asked?
+
+        The benchmark counts such a question as answerable (its string is in the
+        corpus), but the product, asked as of that day, is shown none of those
+        articles, so no retriever of the product's can find it. The report counts
+        them, so a miss of this kind is not read as a miss of search.
+        """
+        day = self._as_of(q)
+        if not q.answerable or day is None:
+            return False
+        seen = as_of_filter(day)
+        documents, chunks = self.snapshot.documents, self.snapshot.chunks
+        return not any(seen.allows(documents[chunks[r].doc_id]) for r in self._relevant_rows(q))
 
     def retrieval_record(self, q: EvalQuestion) -> dict[str, Any]:
         record: dict[str, Any] = {}
@@ -300,6 +321,7 @@ class Evaluation:
                     "question": q.question,
                     "gold": list(q.answers),
                     "answerable": q.answerable,
+                    "published_later": self.published_later(q),
                     "kind": q.kind,
                     "follow_up": bool(q.history),
                     "retrieval": retrieval,
@@ -323,6 +345,7 @@ class Evaluation:
             setup=setup,
             n_questions=len(questions),
             n_answerable=sum(q.answerable for q in questions),
+            n_published_later=sum(r["published_later"] for r in records),
             seconds=round(time.perf_counter() - started, 1),
             metrics=summarise(records, self.options),
             records=records,
@@ -342,6 +365,10 @@ def summarise(records: Sequence[dict[str, Any]], options: RunOptions) -> Metrics
         entries = [r["retrieval"][name] for r in answerable]
         keys = [f"answer_in_top_{k}" for k in K_VALUES] + ["mrr_at_10", "ndcg_at_10"]
         row = {key: _avg(entries, key) for key in keys}
+        # The same, over the questions a search as of the day asked can reach at all.
+        reachable = [r["retrieval"][name] for r in answerable if not r.get("published_later")]
+        for k in K_VALUES:
+            row[f"reachable_answer_in_top_{k}"] = _avg(reachable, f"answer_in_top_{k}")
         row["words_top_5"] = _avg([r["retrieval"][name] for r in records], "words_top_5")
         with_docs = [r["retrieval"][name] for r in records if "recall_at_1" in r["retrieval"][name]]
         for k in K_VALUES:

@@ -55,6 +55,11 @@ COST_COLUMNS = [
 ]
 
 
+def _later(result: RunResult) -> str:
+    n = result.n_published_later
+    return f", {n} of them only from articles published after they were asked" if n else ""
+
+
 def markdown(result: RunResult) -> str:
     m = result.metrics
     setup = result.setup
@@ -65,7 +70,7 @@ def markdown(result: RunResult) -> str:
         f"# Evaluation: {result.dataset}",
         "",
         f"{result.n_questions} questions ({result.n_answerable} answerable from the "
-        f"corpus); {setup.articles} articles, {setup.chunks} chunks; k={opts.k}, "
+        f"corpus{_later(result)}); {setup.articles} articles, {setup.chunks} chunks; k={opts.k}, "
         f"temperature {opts.temperature}, limit {opts.limit}, seed {opts.seed}; "
         f"run took {result.seconds} s.",
     ]

@@ -61,6 +61,9 @@ class RunResult:
     seconds: float
     metrics: Metrics
     records: list[dict[str, Any]]
+    # Answerable questions whose gold string is only in articles published after they
+    # were asked: out of reach of a search as of that day (``Evaluation.published_later``).
+    n_published_later: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of the run (tuples become lists)."""

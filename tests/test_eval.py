@@ -20,6 +20,7 @@ from eval.metrics import (
     reciprocal_rank,
     token_f1,
 )
+from eval.report import markdown
 from rag.config import Settings
 from rag.search.retrieve import fuse_rankings
 from rag.types import Chunk, ScoredPassage
@@ -192,3 +193,64 @@ def test_product_variants_run_as_named_retrievers(tmp_path):
         assert row["words_top_5"] > 0
     assert evaluation._service_for("product-prf").settings.feedback == "both"
     assert evaluation._service_for("product") is evaluation.service
+
+
+def test_answers_published_after_the_question_are_counted_as_out_of_reach(tmp_path):
+    import datetime
+
+    from eval.datasets import EvalDataset, EvalQuestion
+    from rag.service import RagService
+    from rag.types import RawDocument
+    from tests.fakes import FakeEmbedder
+
+    def article(name: str, day: str, text: str) -> RawDocument:
+        return RawDocument(text=text, origin=f"t:{name}", title=name, date=day)
+
+    documents = (
+        article("Before", "2023-01-02", "The council chose Maple Street for the new library."),
+        article("After", "2023-03-01", "The mayor later named Oak Avenue for the new park."),
+    )
+
+    def asked(qid: str, answer: str) -> EvalQuestion:
+        return EvalQuestion(
+            qid,
+            f"Where will the new {qid} be?",
+            (answer,),
+            True,
+            asked_on=datetime.date(2023, 1, 5),
+        )
+
+    dataset = EvalDataset(
+        "dated", documents, (asked("library", "Maple Street"), asked("park", "Oak Avenue"))
+    )
+    for dates, later in ((True, 1), (False, 0)):
+        settings = Settings(index_dir=tmp_path / f"idx-{dates}", k=3)
+        options = RunOptions(retrievers=("product",), systems=(), dates=dates)
+        evaluation = Evaluation(dataset, settings, options)
+        evaluation.service = RagService(settings, embedder=FakeEmbedder())
+        result = evaluation.run()
+        assert (result.n_answerable, result.n_published_later) == (2, later)
+        park = next(r for r in result.records if r["qid"] == "park")
+        assert park["answerable"] and park["published_later"] is dates
+        row = result.metrics.retrieval["product"]
+        if dates:  # the park's answer is out of reach: only the library counts
+            assert row["reachable_answer_in_top_1"] == 1.0
+            assert row["answer_in_top_1"] == 0.5
+        else:
+            assert row["reachable_answer_in_top_1"] == row["answer_in_top_1"]
+        assert "only from articles published after" in markdown(result) or not dates
+
+
+def test_product_hyde_is_a_named_retriever_with_the_query_writer_on(tmp_path):
+    import argparse
+
+    from eval.run import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--dataset", "gold", "--retrievers", "product", "product-hyde"])
+    assert args.retrievers == ["product", "product-hyde"]  # argparse checks the choices
+    settings = Settings(index_dir=tmp_path / "idx")
+    evaluation = Evaluation(load_gold(), settings, RunOptions(retrievers=tuple(args.retrievers)))
+    variant = evaluation._service_for("product-hyde").settings
+    assert variant.query_writer == "hyde" and variant.query_model == settings.query_model
