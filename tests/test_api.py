@@ -33,6 +33,10 @@ BRIDGE = "How many steel cables did engineers replace on the bridge?"
 REPLY = "Engineers replaced 240 steel cables [1]."
 
 
+# How long a wait may last before the test calls it a hang: it bounds liveness, not speed.
+HANG_S = 60
+
+
 class GatedGenerator(FakeGenerator):
     """A fake model whose tokens wait for ``gate`` once ``hold`` is set; it notes closing."""
 
@@ -251,7 +255,7 @@ def test_upload_and_delete_while_a_question_streams(server, model, tmp_path):
     with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=body, headers=auth()) as r:
         lines = r.iter_lines()
         assert next(lines).startswith("data: ")  # the answer has begun
-        assert model.started.wait(10)
+        assert model.started.wait(HANG_S)
         upload = httpx.post(
             f"{server.url}/api/articles",
             files=[("files", ("../../ferry.md", FERRY, "text/markdown"))],
@@ -302,11 +306,12 @@ def test_a_client_that_leaves_mid_stream_frees_the_model(server, model, client):
     model.hold.set()
     body = {"messages": ask(BRIDGE), "stream": True}
     with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=body, headers=auth()) as r:
-        next(r.iter_lines())
-        assert model.started.wait(10)
+        lines = r.iter_lines()  # kept: a dropped iterator closes the connection at once
+        next(lines)
+        assert model.started.wait(HANG_S)
     # Gone after at most one more token: the generator was closed, not left to run on.
     model.gate.set()
-    assert model.closed.wait(10)
+    assert model.closed.wait(HANG_S)
     assert model.tokens < len(REPLY.split())
     model.hold.clear()
     reply = client.chat.completions.create(model="x", messages=ask(BRIDGE))
@@ -325,7 +330,7 @@ def test_a_full_queue_answers_429_with_retry_after(server, model, client):
 
     answering = threading.Thread(target=call)
     answering.start()
-    assert model.started.wait(10)
+    assert model.started.wait(HANG_S)
     waiting = threading.Thread(target=call)  # queue_size=1: this one waits
     waiting.start()
     deadline = time.monotonic() + 10
@@ -541,7 +546,7 @@ def test_a_client_that_gives_up_while_waiting_leaves_the_line(server, model, cli
         target=lambda: client.chat.completions.create(model="x", messages=ask(BRIDGE))
     )
     answering.start()
-    assert model.started.wait(10)
+    assert model.started.wait(HANG_S)
     impatient = openai.OpenAI(base_url=f"{server.url}/v1", api_key=KEY, max_retries=0, timeout=1.0)
     with pytest.raises(openai.APITimeoutError):
         impatient.chat.completions.create(model="x", messages=ask(BRIDGE))
@@ -561,7 +566,7 @@ def test_the_web_chat_and_the_api_wait_in_one_queue(server, model, client):
         )
     )
     api_first.start()
-    assert model.started.wait(10)
+    assert model.started.wait(HANG_S)
     chat = Client(server.url + "/", verbose=False)
     job = chat.submit(BRIDGE, api_name="/ask")  # the web app's own API, as scripts use it
     wait_until(lambda: waiting(server) == 1)  # behind the API's question, in the same line

@@ -65,6 +65,9 @@ def test_sources_say_where_the_time_went_with_loading_apart():
     ) in html
     warm = replace(answer_with("Some passage.", None), timings=replace(timed, load_ms=0.0))
     assert "loading" not in render_sources(warm)
+    written = replace(timed, retrieve_ms=1500, rewrite_ms=1400)
+    html = render_sources(replace(answer_with("Some passage.", None), timings=written))
+    assert "Passages found in 1.5 s (writing the search query 1.4 s of it) · " in html
 
 
 def test_abstained_answer_shows_the_notice_and_closest_passages():
@@ -263,7 +266,9 @@ def test_feeds_tab_adds_refreshes_and_removes_a_feed(tmp_path):
         status, rows = remove_feed_action(svc, "post", True)
         assert "Removed post and 2 article(s)" in status and rows == feed_rows(svc) == []
         assert list_articles(svc) == []
-        assert isinstance(build_app(svc), gr.Blocks)
+        app = build_app(svc)
+        assert isinstance(app, gr.Blocks)
+        assert app.analytics_enabled is False  # the chat sends Gradio no usage reports
     finally:
         site.close()
 

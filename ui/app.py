@@ -322,7 +322,8 @@ def build_app(
     """The web chat; ``queue`` is the model's queue, shared with the HTTP API if it runs."""
     settings = service.settings
     queue = queue or ModelQueue()
-    with gr.Blocks(title="newsrag") as app:
+    # No usage reports to Gradio's servers: nothing leaves the machine.
+    with gr.Blocks(title="newsrag", analytics_enabled=False) as app:
         gr.Markdown("## newsrag — ask your news articles")
         turns = gr.State([])
         panel = gr.State([])
@@ -529,7 +530,7 @@ def build_app(
     return app
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -552,7 +553,7 @@ def launch(
 
     ``block=False`` returns once the server runs (tests close it with ``app.close()``).
     """
-    if not _is_loopback(host) and not password:
+    if not is_loopback(host) and not password:
         raise ConfigError(
             f"Serving on {host} would let other machines in without a password. "
             "Set RAG_PASSWORD or --password (user name 'rag'), or bind 127.0.0.1."

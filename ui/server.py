@@ -7,7 +7,6 @@ and the chat a password. The chat and the API share one ``ModelQueue``.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from rag.errors import ConfigError
 from rag.service import RagService
 from ui.api import ApiOptions, BodyLimit, build_api
-from ui.app import build_app
+from ui.app import build_app, is_loopback
 from ui.queue import ModelQueue
 from ui.render import CSS, MARKER_SCRIPT
 from ui.uploads import MAX_UPLOAD_BYTES
@@ -40,15 +39,6 @@ class ServeOptions:
     def __post_init__(self) -> None:
         if self.queue_size < 1:
             raise ConfigError(f"--queue-size must be at least 1, got {self.queue_size}.")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_exposure(options: ServeOptions) -> None:
