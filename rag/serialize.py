@@ -73,6 +73,7 @@ def answer_to_dict(a: Answer) -> dict[str, Any]:
             "check_ms": ms(a.timings.check_ms),
             "rewrite_ms": ms(a.timings.rewrite_ms),
             "generated_tokens": a.timings.generated_tokens,
+            "prompt_tokens": a.timings.prompt_tokens,
         },
     }
 

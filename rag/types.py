@@ -191,6 +191,7 @@ class Timings:
     load_ms: float = 0.0  # loading the models and reading the index, when this call did
     check_ms: float = 0.0  # checking the answer against the passages (the judge's passes)
     rewrite_ms: float = 0.0  # of retrieve_ms, the query writer writing its sentence (HyDE)
+    prompt_tokens: int = 0  # tokens of the prompt the model read (0: it was not asked)
 
 
 @dataclass(frozen=True)
@@ -285,6 +286,10 @@ class Generator(Protocol):
     def has_chat_template(self) -> bool: ...
 
     def count_tokens(self, text: str) -> int: ...
+
+    def count_prompt(self, prompt: str | Sequence[dict[str, str]]) -> int:
+        """The tokens the model reads for a completion prompt or for chat messages."""
+        ...
 
     def stream(
         self,

@@ -76,6 +76,11 @@ class FakeGenerator:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
+    def count_prompt(self, prompt: str | Sequence[dict[str, str]]) -> int:
+        if isinstance(prompt, str):
+            return self.count_tokens(prompt)
+        return sum(self.count_tokens(m["content"]) for m in prompt)
+
     def stream(
         self, prompt: str, *, max_tokens: int, temperature: float, stop: Sequence[str] = ()
     ) -> Iterator[str]:

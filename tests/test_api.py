@@ -120,7 +120,7 @@ def ask(question: str) -> list[dict[str, str]]:
 # --- the OpenAI format --------------------------------------------------------------
 
 
-def test_a_whole_answer_carries_its_markers_and_citations(client):
+def test_a_whole_answer_carries_its_markers_and_citations(client, model):
     reply = client.chat.completions.create(model="anything", messages=ask(BRIDGE))
     assert reply.object == "chat.completion"
     assert reply.choices[0].message.content == REPLY
@@ -131,6 +131,11 @@ def test_a_whole_answer_carries_its_markers_and_citations(client):
     assert citation["marker"] == 1 and "240 steel cables" in citation["text"]
     assert extra["passages"][0]["title"] == "Harbor bridge reopens after repairs"
     assert set(extra["timings"]) >= {"retrieve_ms", "first_token_ms", "total_ms"}
+    # The fake model counts a word a token: the prompt it was given, the words it wrote.
+    prompt = model.prompts[-1]
+    assert reply.usage.prompt_tokens == len(prompt.split()) > 20
+    assert reply.usage.completion_tokens == len(REPLY.split())
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
 
 
 def test_a_streamed_answer_arrives_in_pieces_then_the_citations(client):
@@ -141,6 +146,21 @@ def test_a_streamed_answer_arrives_in_pieces_then_the_citations(client):
     last = chunks[-1]
     assert last.choices[0].finish_reason == "stop"
     assert last.model_extra["citations"][0]["marker"] == 1
+
+
+def test_a_stream_ends_with_usage_only_when_asked(client, model):
+    plain = list(client.chat.completions.create(model="x", messages=ask(BRIDGE), stream=True))
+    assert all(c.usage is None for c in plain)
+    chunks = list(
+        client.chat.completions.create(
+            model="x", messages=ask(BRIDGE), stream=True, stream_options={"include_usage": True}
+        )
+    )
+    *answer, last = chunks
+    assert last.choices == [] and all(c.usage is None for c in answer)
+    assert last.usage.completion_tokens == len(REPLY.split())
+    assert last.usage.prompt_tokens == len(model.prompts[-1].split())
+    assert answer[-1].choices[0].finish_reason == "stop"  # the answer's end comes first
 
 
 def test_the_stream_is_server_sent_events_ending_in_done(server):
@@ -521,9 +541,16 @@ def test_real_server_refuses_a_wrong_key(real_server):
 
 
 def test_unknown_api_routes_are_openai_404s_and_docs_list_the_routes(server):
+    """404 for a path the API does not have, 405 for one it has under another method."""
     response = httpx.get(f"{server.url}/v1/engines", headers=auth())
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "unknown_route"
+    # A route that is there, asked with the wrong method: 405 naming the right ones.
+    wrong = httpx.get(f"{server.url}/v1/chat/completions", headers=auth())
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    assert wrong.json()["error"]["code"] == "method_not_allowed"
+    assert httpx.put(f"{server.url}/api/articles", headers=auth()).headers["allow"] == "GET, POST"
+    assert httpx.get(f"{server.url}/api/articles/some-id", headers=auth()).status_code == 405
     assert httpx.get(f"{server.url}/api/nothing").status_code == 401  # the key first
     paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
     assert {"/v1/chat/completions", "/v1/models", "/api/ask", "/api/articles"} <= set(paths)

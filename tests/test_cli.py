@@ -75,6 +75,7 @@ def test_index_list_ask_search(tmp_path, write_articles, capsys):
         "check_ms",
         "rewrite_ms",
         "generated_tokens",
+        "prompt_tokens",
     }
 
     code, out, _ = run(

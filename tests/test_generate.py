@@ -52,6 +52,9 @@ def test_default_gemma_streams_and_stops(gemma):
     assert gemma.has_chat_template is False
     assert gemma.model_id.endswith(".gguf")
     assert gemma.count_tokens("Tehran and Washington") >= 3
+    # What the API reports as usage.prompt_tokens is what llama.cpp itself counts.
+    counted = gemma._require().create_completion("1, 2, 3, 4,", max_tokens=1)["usage"]
+    assert gemma.count_prompt("1, 2, 3, 4,") == counted["prompt_tokens"]
     pieces = list(gemma.stream("1, 2, 3, 4,", max_tokens=12, temperature=0))
     assert len(pieces) >= 2 and "5" in "".join(pieces)
     stopped = "".join(gemma.stream("1, 2, 3, 4,", max_tokens=12, temperature=0, stop=["6"]))

@@ -3,6 +3,8 @@ queries written by the model (HyDE)."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -226,6 +228,31 @@ def test_the_service_reranks_with_the_instruction_model_when_asked(tmp_path, wri
     judge.judged.clear()
     plain.search("Who thanked the volunteers?", k=2)
     assert judge.judged == []
+
+
+def test_the_re_ranker_loads_with_the_models_not_inside_the_search(
+    tmp_path, write_articles, monkeypatch
+):
+    """Its loading time is reported as load_ms, as the answering model's is."""
+    from rag.service.models import Models
+
+    loaded: list[str] = []
+    judge = FakeJudge(["Brandt"])
+
+    def load(self, name):
+        time.sleep(0.2)  # a model takes a while to load; the search must not be charged
+        loaded.append(name)
+        return judge
+
+    monkeypatch.setattr(Models, "_load", load)
+    settings = Settings(index_dir=tmp_path / "idx", rerank=4, rerank_model="judge", model="x")
+    service = RagService(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
+    service.index_paths([write_articles(ARTICLES)])
+    answer = service.ask("Who thanked the volunteers?")
+    assert loaded == ["judge"] and judge.judged
+    assert answer.timings.load_ms >= 200  # the loading was counted as loading
+    service.ask("Who thanked the volunteers?")
+    assert loaded == ["judge"]  # once
 
 
 # --- queries written by the model (HyDE) --------------------------------------------

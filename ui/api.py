@@ -28,6 +28,7 @@ import anyio
 from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.routing import Match
 
 from rag.errors import IndexNotFoundError, RagError
 from rag.overrides import checked_settings
@@ -279,7 +280,9 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
             answer = await asker.answer(ticket, start, request)
             return completion.whole(answer, settings.max_tokens)
         return StreamingResponse(
-            stream_chat(asker, ticket, start, completion, settings.max_tokens),
+            stream_chat(
+                asker, ticket, start, completion, settings.max_tokens, usage=body.include_usage
+            ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -410,10 +413,26 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
     app.include_router(v1)
     app.include_router(api)
 
+    routes = list(app.router.routes)  # the real ones: the catch-alls below come after
+    methods = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
     def unknown(request: Request) -> None:
+        path = request.url.path
+        allowed = [
+            m
+            for m in methods
+            if any(r.matches({**request.scope, "method": m})[0] is Match.FULL for r in routes)
+        ]
+        if allowed:  # the route is there, for other methods
+            raise ApiError(
+                405,
+                f"{request.method} is not allowed on {path}; use {' or '.join(allowed)}.",
+                code="method_not_allowed",
+                headers={"Allow": ", ".join(allowed)},
+            )
         raise ApiError(
             404,
-            f"{request.method} {request.url.path} is not a route of this API; see /docs.",
+            f"{request.method} {path} is not a route of this API; see /docs.",
             code="unknown_route",
         )
 
@@ -435,13 +454,15 @@ async def stream_chat(
     start: Callable[[], Iterator[TokenEvent | AnswerEvent]],
     completion: Completion,
     max_tokens: int,
+    *,
+    usage: bool = False,
 ) -> AsyncIterator[bytes]:
     """Server-sent events: the pieces as the model writes them, then the checked answer.
 
     When checking changed the answer (a sentence no passage supports left out,
     a marker moved, a quote or "The articles do not say." instead), a last
     piece says so, as ``rag ask`` does: "Checked: ...". The final chunk carries
-    the extra fields.
+    the extra fields; with ``usage``, one more chunk carries the token counts.
     """
     yield sse(completion.chunk({"role": "assistant", "content": ""}))
     written: list[str] = []
@@ -459,6 +480,8 @@ async def stream_chat(
             yield sse(
                 completion.chunk({}, finish_reason(answer, max_tokens), **answer_fields(answer))
             )
+            if usage:
+                yield sse(completion.usage_chunk(answer))
     except RagError as err:
         failure = rag_error(err)
         yield sse(error_body(failure.detail, failure.kind, code=failure.code))

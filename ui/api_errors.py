@@ -1,8 +1,8 @@
 """The HTTP API's errors: OpenAI's error object, with the status each case calls for.
 
 ``{"error": {"message", "type", "param", "code"}}``: 400 for a bad request (FastAPI's
-422 too, as OpenAI answers), 401, 404, 413, 429 with ``Retry-After``, 503 when the
-index or the model is not there. Library errors are converted here, at the edge.
+422 too, as OpenAI answers), 401, 404, 405 with ``Allow``, 413, 429 with ``Retry-After``,
+503 when the index or the model is not there. Library errors are converted here, at the edge.
 """
 
 from __future__ import annotations

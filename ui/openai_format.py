@@ -37,6 +37,11 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    include_usage: bool = False
+
+
 class ChatRequest(BaseModel):
     """``POST /v1/chat/completions``. Fields OpenAI defines that newsrag has no use for
     (``n``, ``top_p``, ``tools``, ...) are accepted and ignored, as are unknown ones."""
@@ -45,6 +50,8 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     model: str | None = None
     stream: bool = False
+    # With include_usage, a last chunk (no choices) carries ``usage``, as OpenAI sends it.
+    stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = None
@@ -56,6 +63,10 @@ class ChatRequest(BaseModel):
 
     def answer_tokens(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
 
 
 def conversation(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
@@ -86,6 +97,13 @@ def answer_fields(answer: Answer) -> dict[str, Any]:
     return fields
 
 
+def usage(answer: Answer) -> dict[str, int]:
+    """Tokens the model read and wrote for this answer (0 and 0 when it was not asked:
+    no passage was found). The judge's and the query writer's tokens are not counted."""
+    prompt, written = answer.timings.prompt_tokens, answer.timings.generated_tokens
+    return {"prompt_tokens": prompt, "completion_tokens": written, "total_tokens": prompt + written}
+
+
 def finish_reason(answer: Answer, max_tokens: int) -> str:
     return "length" if answer.timings.generated_tokens >= max_tokens else "stop"
 
@@ -111,6 +129,7 @@ class Completion:
                     "finish_reason": finish_reason(answer, max_tokens),
                 }
             ],
+            "usage": usage(answer),
             **answer_fields(answer),
         }
 
@@ -125,6 +144,10 @@ class Completion:
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
             **extra,
         }
+
+    def usage_chunk(self, answer: Answer) -> dict[str, Any]:
+        """The last chunk a client asks for with ``stream_options.include_usage``."""
+        return {**self.chunk({}), "choices": [], "usage": usage(answer)}
 
 
 def sse(data: dict[str, Any] | str) -> bytes:

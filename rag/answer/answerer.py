@@ -109,6 +109,7 @@ class Answerer:
             len(raw),
             load_ms=load_ms,
             check_ms=(now - checking) * 1000,
+            prompt_tokens=self._prompt_tokens(plan),
         )
         yield AnswerEvent(replace(answer, passages=tuple(passages), timings=timings))
 
@@ -143,6 +144,11 @@ class Answerer:
             else generator.stream(plan.text, **options)
         )
         return plan, pieces
+
+    def _prompt_tokens(self, plan: PromptPlan) -> int:
+        """The tokens of the prompt as the model read it (the API's ``usage``)."""
+        generator = self.generator
+        return generator.count_prompt(plan.messages if generator.has_chat_template else plan.text)
 
     def _finish(
         self,

@@ -133,6 +133,12 @@ class LlamaCppGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self._require().tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
+    def count_prompt(self, prompt: str | Sequence[dict[str, str]]) -> int:
+        """The tokens the model reads for ``prompt``: a completion prompt, or chat messages
+        in its chat template, tokenised as ``stream`` and ``stream_chat`` have llama.cpp do."""
+        text = prompt if isinstance(prompt, str) else self._chat_prompt(prompt)
+        return len(self._require().tokenize(text.encode("utf-8"), add_bos=True, special=True))
+
     def stream(
         self,
         prompt: str,

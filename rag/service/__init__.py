@@ -94,7 +94,7 @@ class RagService:
 
     def warm_up(self, *, generator: bool = True) -> None:
         """Load the models now rather than on the first question."""
-        self.models.load(generator=generator, helpers=self._writer_models() if generator else ())
+        self.models.load(generator=generator, helpers=self._search_models() if generator else ())
         if generator and self.settings.judge and self.settings.judge_model is not None:
             self.models.judge()
 
@@ -171,9 +171,15 @@ class RagService:
             return ""
         return write_query(self.models.query_writer(), query)
 
-    def _writer_models(self) -> tuple[str, ...]:
-        """The query writer's model, when one writes queries: loaded with the others."""
-        return (self.settings.query_model,) if self.settings.query_writer != "off" else ()
+    def _search_models(self) -> tuple[str, ...]:
+        """The second models the search asks (the query writer, the re-ranker), when it asks
+        any: loaded with the others, so their loading is in ``load_ms``, not in the search."""
+        names = []
+        if self.settings.query_writer != "off":
+            names.append(self.settings.query_model)
+        if self.settings.rerank:
+            names.append(self.settings.rerank_model)
+        return tuple(dict.fromkeys(names))
 
     def _search(
         self,
@@ -216,7 +222,7 @@ class RagService:
         load_ms = self.models.load(
             embedder=searching,
             index=self.index.refresh if searching else None,
-            helpers=self._writer_models() if searching else (),
+            helpers=self._search_models() if searching else (),
         )
         answerer = Answerer(self.generator, self.settings, self.judge)
         started = time.perf_counter()
