@@ -117,3 +117,31 @@ def test_loading_leaves_no_usage_records(embedders, tmp_path):
     assert done.stdout.strip() == "384", done.stderr
     # OpenVINO and NNCF write a client id to ~/intel unless told not to.
     assert not (tmp_path / "intel").exists()
+
+
+def test_another_model_of_the_same_size_in_the_same_folder_is_exported_anew(tmp_path):
+    """The export's cache folder follows the weights, not only the folder's name."""
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    weights = folder / "model.safetensors"
+    weights.write_bytes(b"a" * 64)
+    embedder = OpenVinoEmbedder(str(folder), cache=tmp_path / "cache")
+    first = embedder._export_target(folder)
+    assert first == embedder._export_target(folder)  # the same files: the same export
+    weights.write_bytes(b"b" * 64)  # a fine-tuned copy, byte for byte as large
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    second = embedder._export_target(folder)
+    assert second != first and second.name.startswith("my-model-")
+
+
+def test_a_packs_export_is_named_by_its_pinned_bytes(tmp_path):
+    """The same name on every machine, so an export copied to a Ray node is found there."""
+    from rag.embed.packs import EMBEDDER_PACKS, resolve_embedder
+
+    embedder = OpenVinoEmbedder(cache=tmp_path)
+    target = embedder._export_target(resolve_embedder(None))
+    pinned = EMBEDDER_PACKS["all-minilm-l6-v2"].content_id
+    assert target == tmp_path / f"model-{pinned[:12]}"
+    by_name = OpenVinoEmbedder("all-minilm-l6-v2", cache=tmp_path)
+    assert by_name._export_target(resolve_embedder(None)) == target

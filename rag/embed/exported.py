@@ -25,7 +25,7 @@ from filelock import FileLock
 
 from rag.config import machine_cores
 from rag.embed.base import count_word_pieces
-from rag.embed.packs import EMBEDDER_PACKS, embedder_id, resolve_embedder
+from rag.embed.packs import EMBEDDER_PACKS, embedder_id, pack_content_id, resolve_embedder
 from rag.errors import ModelError, NotWarmedUpError
 from rag.packs import cache_home
 
@@ -152,13 +152,22 @@ class ExportedEmbedder:
             return False  # warm_up() will say what is wrong
 
     def _export_target(self, folder: Path) -> Path:
-        """The cache folder of ``folder``'s export, named by its weights' names and sizes."""
+        """The cache folder of ``folder``'s export.
+
+        For a pack, named by its pinned content, so an export copied to another machine
+        (a Ray node) is found there. For any other folder, by its weights' names, sizes and
+        modification times: another model put in the same folder, even one of the same
+        size (a fine-tuned copy), is exported anew, not answered with the old export.
+        """
+        home = self._cache or cache_home() / self.runtime
+        pinned = pack_content_id(self._spec)
+        if pinned is not None:
+            return home / f"{folder.name}-{pinned[:12]}"
         weights = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
         digest = hashlib.sha256()
         for path in weights:
-            digest.update(path.name.encode())
-            digest.update(str(path.stat().st_size).encode())
-        home = self._cache or cache_home() / self.runtime
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
         return home / f"{folder.name}-{digest.hexdigest()[:12]}"
 
     def _exported_model(self, folder: Path) -> Path:

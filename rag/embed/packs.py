@@ -20,6 +20,7 @@ Imports ``rag.packs`` and ``rag.errors``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -62,12 +63,22 @@ class EmbedderPack(Pack):
         """The checked sentence-transformers folder."""
         raise NotImplementedError
 
+    @property
+    def content_id(self) -> str:
+        """A name for the pinned bytes, the same on every machine (an export's cache key)."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True, kw_only=True)
 class FolderPack(EmbedderPack):
     """One distribution carrying the folder; its one part is the folder's ``modules.json``."""
 
     files: tuple[tuple[str, str], ...]  # (path in the folder, sha256): what the loaders read
+
+    @property
+    def content_id(self) -> str:
+        joined = "".join(f"{rel}:{digest}\n" for rel, digest in sorted(self.files))
+        return hashlib.sha256(joined.encode()).hexdigest()
 
     def resolve(self) -> Path:
         folder = part_path(self.parts[0], self).parent
@@ -105,6 +116,10 @@ class ZipPack(EmbedderPack):
     @property
     def folder_name(self) -> str:
         return f"{self.name}-{self.zip_sha256[:12]}"
+
+    @property
+    def content_id(self) -> str:
+        return self.zip_sha256
 
     def resolve(self) -> Path:
         paths = [part_path(p, self) for p in self.parts]
@@ -236,6 +251,12 @@ def embedder_id(spec: str | None) -> str:
         return pack.embedder_id
     path = Path(str(spec))
     return path.name if path.exists() else spec
+
+
+def pack_content_id(spec: str | None) -> str | None:
+    """The content id of the pack ``spec`` names (None: the default); None for a folder."""
+    pack = _pack_of(spec)
+    return None if pack is None else pack.content_id
 
 
 def resolve_embedder(spec: str | None) -> Path | None:
