@@ -24,15 +24,14 @@ from rag.answer.cite import (
     MARKER as MARKERS,
 )
 from rag.answer.prompt import PromptPlan, build_prompt, focus_passage
+from rag.answer.sides import with_other_side
 from rag.answer.support import Judge, answers_question, asked_kind, gives_kind
 from rag.config import Settings
-from rag.text.conflict import sentences_conflict
 from rag.text.sentences import split_sentences
 from rag.text.words import content_words
 from rag.types import (
     Answer,
     AnswerEvent,
-    Citation,
     Generator,
     ScoredPassage,
     Timings,
@@ -194,7 +193,7 @@ class Answerer:
             citations=checked.citations,
             unsupported=checked.unsupported,
         )
-        return with_other_side(answer, prompt_passages)
+        return with_other_side(answer, question, prompt_passages)
 
     def _quote_or_abstain(
         self,
@@ -226,36 +225,3 @@ class Answerer:
             unsupported=unsupported,
             quoted=True,
         )
-
-
-def with_other_side(answer: Answer, passages: Sequence[ScoredPassage]) -> Answer:
-    """The answer, plus the sentence of another article that states a different fact.
-
-    When a cited sentence and a sentence of another passage make the same
-    statement with a different name or number, the reader is told the sources
-    disagree and sees both, each with its marker, instead of one picked in silence.
-    """
-    cited = {c.passage.doc_id for c in answer.citations}
-    for citation in answer.citations:
-        for n, passage in enumerate(passages, 1):
-            if passage.doc_id in cited:
-                continue
-            for start, end in split_sentences(passage.text):
-                sentence = passage.text[start:end]
-                if sentences_conflict(citation.text, sentence) is None:
-                    continue
-                other = Citation(
-                    marker=n,
-                    passage=passage,
-                    text=sentence,
-                    start=passage.chunk.start + start,
-                    end=passage.chunk.start + end,
-                )
-                text = (
-                    f"{answer.text} The sources disagree: another article says "
-                    f"\u201c{sentence.strip()}\u201d [{n}]."
-                )
-                return replace(
-                    answer, text=text, citations=(*answer.citations, other), conflict=True
-                )
-    return answer
