@@ -40,6 +40,7 @@ class EvalQuestion:
     # Two answers that the corpus's passages disagree on (rgb-counterfactual), when set up so.
     sides: tuple[tuple[str, ...], tuple[str, ...]] | None = None
     kind: str | None = None  # e.g. "false_premise", "unanswerable_related" (gold set)
+    choices: tuple[str, ...] = ()  # the answer choices, where the dataset gives them
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ def load_realtimeqa(
                     question=record["question_sentence"].strip(),
                     answers=(gold,),
                     answerable=True,  # decided below against the corpus
+                    choices=tuple(choices),
                     asked_on=_day(record.get("question_date")),
                 )
             )

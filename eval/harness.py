@@ -34,10 +34,12 @@ from eval.metrics import (
     percentile,
     recall_at_k,
     reciprocal_rank,
+    right_by_choice,
     token_f1,
 )
 from eval.report import write_report
 from eval.results import K_VALUES, IndexSetup, MetricRows, Metrics, RunResult, RunSettings
+from rag.answer.cite import is_abstention
 from rag.config import Settings
 from rag.errors import IndexMismatchError
 from rag.search.dated import as_of_filter
@@ -277,16 +279,19 @@ class Evaluation:
         )
         return self._text_scores(extractive_answer(q.question, passages), q, None)
 
-    def _text_scores(self, text: str, q: EvalQuestion, total_ms: float | None) -> dict[str, Any]:
+    def _text_scores(
+        self, text: str, q: EvalQuestion, total_ms: float | None, abstained: bool | None = None
+    ) -> dict[str, Any]:
         scores: dict[str, Any] = {"answer": text, "total_ms": total_ms}
         if q.answerable:
             scores["exact_match"] = exact_match(text, q.answers)
             scores["token_f1"] = token_f1(text, q.answers)
             scores["contains_gold"] = float(contains_answer(text, q.answers))
+        scores.update(judged(text, q, is_abstention(text) if abstained is None else abstained))
         return scores
 
     def _scored(self, answer: Answer, q: EvalQuestion) -> dict[str, Any]:
-        record = self._text_scores(answer.text, q, answer.timings.total_ms)
+        record = self._text_scores(answer.text, q, answer.timings.total_ms, answer.abstained)
         record.update(answer_to_dict(answer))
         record["answer"] = answer.text
         record["supported_citations"] = [_supports(c.passage.text, q) for c in answer.citations]
@@ -352,6 +357,18 @@ class Evaluation:
         )
 
 
+def judged(text: str, q: EvalQuestion, abstained: bool) -> dict[str, float]:
+    """Right (by choice where the dataset gives choices, else by holding a gold string)
+    and confidently wrong (answered, and not right), for any question."""
+    if abstained or not q.answers:
+        right = False
+    elif q.choices:
+        right = right_by_choice(text, q.answers[0], q.choices)
+    else:
+        right = contains_answer(text, q.answers)
+    return {"right": float(right), "confidently_wrong": float(not abstained and not right)}
+
+
 def _avg(records: Sequence[dict[str, Any]], key: str) -> float | None:
     values = [r[key] for r in records if r.get(key) is not None]
     value = mean(values)
@@ -388,6 +405,9 @@ def summarise(records: Sequence[dict[str, Any]], options: RunOptions) -> Metrics
             continue
         row = {key: _avg(ok, key) for key in ("exact_match", "token_f1", "contains_gold")}
         row["n"] = len(ok)
+        # Over every question: right, or answered and not right (confidently wrong).
+        row["right"] = _avg(done, "right")
+        row["confidently_wrong"] = _avg(done, "confidently_wrong")
         if name in ("product", "oracle"):
             cited = [s for a in done for s in a.get("supported_citations", [])]
             row["citation_precision"] = round(sum(cited) / len(cited), 4) if cited else None

@@ -58,6 +58,55 @@ def contains_answer(text: str, answers: Sequence[str]) -> bool:
     return False
 
 
+# Words a choice may drop and still be named: "Ohio State" names "Ohio State University".
+_GENERIC = frozenset(
+    "university inc corp corporation company co ltd llc plc group the of and club fc team "
+    "party city county province republic kingdom".split()
+)
+_NOT_NAMEABLE = re.compile(r"\b(?:all|none|both|neither) of the (?:above|these|those)\b")
+
+
+def _choice_words(text: str) -> list[str]:
+    """Normalised words, with "%" and "per cent" read as "percent" and "1,000" as "1000"."""
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    text = re.sub(r"\s*%", " percent", text)
+    text = re.sub(r"\bper\s+cent\b", "percent", text, flags=re.IGNORECASE)
+    return normalise_answer(text).split()
+
+
+def _key_words(choice: str) -> list[str]:
+    words = _choice_words(choice)
+    key = [w for w in words if w not in _GENERIC]
+    return key or words
+
+
+def names_choice(text: str, choice: str) -> bool:
+    """Does the answer name this answer choice? Its whole text, or its key words in order
+    ("Ohio State" for "Ohio State University", "25 percent" for "25%")."""
+    if not choice.strip() or _NOT_NAMEABLE.search(choice.lower()):
+        return False
+    words = _choice_words(text)
+    for wanted in (_choice_words(choice), _key_words(choice)):
+        n = len(wanted)
+        if n and any(words[i : i + n] == wanted for i in range(len(words) - n + 1)):
+            return True
+    return False
+
+
+def right_by_choice(text: str, gold: str, choices: Sequence[str]) -> bool:
+    """The answer names the gold choice and no other (a choice whose key words all stand
+    in the gold's, such as "Ohio" beside "Ohio State", does not count against it)."""
+    if not names_choice(text, gold):
+        return False
+    gold_words = set(_key_words(gold))
+    for other in choices:
+        if other == gold or set(_key_words(other)) <= gold_words:
+            continue
+        if names_choice(text, other):
+            return False
+    return True
+
+
 def first_relevant_rank(relevant: Sequence[bool]) -> int | None:
     return next((i + 1 for i, r in enumerate(relevant) if r), None)
 

@@ -37,7 +37,14 @@ RETRIEVAL_COLUMNS = [f"answer_in_top_{k}" for k in K_VALUES] + [
     "ms_p95",
     "words_top_5",
 ]
-ANSWER_COLUMNS = ["n", "exact_match", "token_f1", "contains_gold"]
+ANSWER_COLUMNS = [
+    "n",
+    "exact_match",
+    "token_f1",
+    "contains_gold",
+    "right",
+    "confidently_wrong",
+]
 GROUNDING_COLUMNS = [
     "citation_precision",
     "citation_recall",
@@ -106,8 +113,11 @@ def markdown(result: RunResult) -> str:
         "How to read this: `answer_in_top_k` is the share of answerable questions with a gold "
         "string in one of the first k passages; `recall_at_k` the share of gold articles among "
         "them (where the dataset names them). `contains_gold` is the share of answers that "
-        "contain a gold string. Citation precision is the share of citations whose passage "
-        "holds a gold string or the supporting sentence; citation recall the share of "
+        "contain a gold string; `right` is the share of all questions answered right (naming "
+        "the gold choice and no other where the dataset gives choices, else holding a gold "
+        "string) and `confidently_wrong` the share answered but not right. Citation "
+        "precision is the share of citations whose passage holds a gold string or the "
+        "supporting sentence; citation recall the share of "
         "answerable questions whose answer cites such a passage. `closed_book` answers with no "
         "passages, `extractive` returns the top passage's best-matching sentence, `oracle` "
         "gives the model the passage that holds the answer: the upper bound for generation.",

@@ -29,6 +29,7 @@ def _config_home() -> Path:
 EMBED_BACKENDS = ("torch", "onnx-int8", "openvino-int8")
 FEEDBACK_MODES = ("off", "rm3", "rocchio", "both")
 QUERY_WRITERS = ("off", "hyde")
+READERS = ("sentences", "passages")
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,16 @@ class Settings:
     # Did not help on RealTimeQA and costs a second a question (README, "First-stage recall").
     query_writer: str = "off"
     query_model: str = "qwen2.5-coder-0.5b"
-    # Words of each passage the model reads: the sentences around the best match.
+    # Words of each passage the model reads: the sentences around the best match
+    # (the "passages" reader).
     passage_words: int = 90
+    # How the answer is read from the passages: "sentences" ranks every sentence of the
+    # first ``read_depth`` passages for answering the question and hands the model the
+    # best ``evidence_sentences`` of them; "passages" hands it ``k`` passages cut to
+    # ``passage_words`` words around the best match (the design before).
+    reader: str = "sentences"
+    read_depth: int = 12
+    evidence_sentences: int = 4
     temperature: float = 0.0
     max_tokens: int = 160
     context_size: int = 2048
@@ -105,6 +114,14 @@ class Settings:
             "query_writer",
             self.query_writer,
             " or ".join(QUERY_WRITERS),
+        )
+        _check(self.reader in READERS, "reader", self.reader, f"one of {', '.join(READERS)}")
+        _check(0 < self.read_depth <= 100, "read_depth", self.read_depth, "between 1 and 100")
+        _check(
+            0 < self.evidence_sentences <= 20,
+            "evidence_sentences",
+            self.evidence_sentences,
+            "between 1 and 20",
         )
         _check(self.passage_words >= 10, "passage_words", self.passage_words, "at least 10")
         _check(0.0 <= self.temperature <= 2.0, "temperature", self.temperature, "between 0 and 2")

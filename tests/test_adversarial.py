@@ -60,12 +60,14 @@ def test_masking_replaces_only_the_orders():
     assert len(instruction_spans(INJECTED)) == 2
 
 
-@pytest.fixture
-def obeying_service(tmp_path, write_articles):
-    """A model that does what the article tells it to."""
+@pytest.fixture(params=["sentences", "passages"])
+def obeying_service(request, tmp_path, write_articles):
+    """A model that does what the article tells it to, behind each reader."""
     generator = FakeGenerator(["The harbour was sold to Atlantis [1]."])
     service = RagService(
-        Settings(index_dir=tmp_path / "idx"), embedder=FakeEmbedder(), generator=generator
+        Settings(index_dir=tmp_path / "idx", reader=request.param),
+        embedder=FakeEmbedder(),
+        generator=generator,
     )
     service.index_paths([write_articles({"budget.md": INJECTED})])
     return service, generator
@@ -77,7 +79,8 @@ def test_the_orders_never_reach_the_prompt(obeying_service):
     prompt = generator.prompts[-1]
     assert "12 million dollars" in prompt
     assert "Ignore the previous instructions" not in prompt and "MALLORY" not in prompt
-    assert MASK in prompt
+    if service.settings.reader == "passages":
+        assert MASK in prompt  # the passage is read whole, the order masked
 
 
 def test_a_reply_that_obeys_an_order_is_flagged_not_cited(obeying_service):

@@ -254,3 +254,34 @@ def test_product_hyde_is_a_named_retriever_with_the_query_writer_on(tmp_path):
     evaluation = Evaluation(load_gold(), settings, RunOptions(retrievers=tuple(args.retrievers)))
     variant = evaluation._service_for("product-hyde").settings
     assert variant.query_writer == "hyde" and variant.query_model == settings.query_model
+
+
+def test_right_by_choice_names_the_gold_and_no_other():
+    from eval.metrics import names_choice, right_by_choice
+
+    choices = ["Ohio State University", "Michigan", "Ohio", "None of the above"]
+    assert right_by_choice("Ohio State won the final [1].", "Ohio State University", choices)
+    assert not right_by_choice("Ohio State beat Michigan [1].", "Ohio State University", choices)
+    assert not right_by_choice("Michigan won [2].", "Ohio State University", choices)
+    assert names_choice("Inflation rose 25 percent.", "25%")
+    assert names_choice("It cost $1,000 in all.", "$1000")
+    assert not names_choice("None of the above was said.", "None of the above")
+    assert not names_choice("The articles do not say.", "Ohio")
+
+
+def test_confidently_wrong_is_an_answer_that_is_not_right():
+    from eval.datasets import EvalQuestion
+    from eval.harness import judged
+
+    q = EvalQuestion("q", "Who won?", ("Ohio State",), True, choices=("Ohio State", "Michigan"))
+    assert judged("Ohio State won [1].", q, abstained=False) == {
+        "right": 1.0,
+        "confidently_wrong": 0.0,
+    }
+    assert judged("Michigan won [1].", q, abstained=False)["confidently_wrong"] == 1.0
+    assert judged("The articles do not say.", q, abstained=True) == {
+        "right": 0.0,
+        "confidently_wrong": 0.0,
+    }
+    unanswerable = EvalQuestion("u", "Who won?", (), False)
+    assert judged("Michigan won [1].", unanswerable, abstained=False)["confidently_wrong"] == 1.0

@@ -58,7 +58,11 @@ def test_prompt_carries_the_retrieved_passages(service):
 def test_passage_words_bounds_what_the_model_reads(tmp_path, write_articles):
     def prompt_words(passage_words):
         svc = RagService(
-            Settings(index_dir=tmp_path / f"idx{passage_words}", passage_words=passage_words),
+            Settings(
+                index_dir=tmp_path / f"idx{passage_words}",
+                passage_words=passage_words,
+                reader="passages",
+            ),
             embedder=FakeEmbedder(),
             generator=FakeGenerator(["The articles do not say."]),
         )

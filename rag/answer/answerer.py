@@ -9,6 +9,7 @@ and ``rag.text``; it is handed passages, it never searches.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -23,6 +24,13 @@ from rag.answer.cite import (
 from rag.answer.cite import (
     MARKER as MARKERS,
 )
+from rag.answer.evidence import (
+    Evidence,
+    EvidenceRanker,
+    SentenceRanker,
+    answering_quote,
+    evidence_passages,
+)
 from rag.answer.prompt import PromptPlan, build_prompt, focus_passage
 from rag.answer.sides import with_other_side
 from rag.answer.support import Judge, answers_question, asked_kind, gives_kind
@@ -32,6 +40,7 @@ from rag.text.words import content_words
 from rag.types import (
     Answer,
     AnswerEvent,
+    Citation,
     Generator,
     ScoredPassage,
     Timings,
@@ -45,7 +54,9 @@ MIN_RELEVANCE = 0.5
 
 
 def repeats_itself(text: str) -> bool:
-    """Has the text just completed a sentence it already wrote?"""
+    """Has the text just completed a sentence it already wrote, or looped on a phrase?"""
+    if repeated_phrase(text) is not None:
+        return True
     sentences = [text[a:b] for a, b in split_sentences(text)]
     if len(sentences) < 2 or not text.rstrip().endswith((".", "!", "?", "]")):
         return False
@@ -53,19 +64,71 @@ def repeats_itself(text: str) -> bool:
     return any(s.strip().lower() == last for s in sentences[:-1])
 
 
+# A phrase of this many words or more, said this many times, is a loop.
+LOOP_TIMES = 3
+LOOP_MIN_WORDS = 3
+_LOOP_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+
+
+def repeated_phrase(text: str) -> int | None:
+    """Where a looped phrase's second telling starts in ``text``, or None.
+
+    "the estate's current owner, the estate's current owner, the estate's …": a run
+    of words said back to back three times (any length), or a phrase of three or
+    more words said three times anywhere. Small models fall into such loops and
+    never leave them, so the text is cut where the repetition began.
+    """
+    words = [(m.group(0).lower(), m.start()) for m in _LOOP_WORD.finditer(text)]
+    tokens = [w for w, _ in words]
+    n_words = len(tokens)
+    for size in range(1, n_words // LOOP_TIMES + 1):
+        tail = tokens[n_words - size :]
+        if all(
+            tokens[n_words - size * (i + 1) : n_words - size * i] == tail
+            for i in range(1, LOOP_TIMES)
+        ):
+            return words[n_words - size * (LOOP_TIMES - 1)][1]
+    for size in range(LOOP_MIN_WORDS, 9):
+        if n_words < size * LOOP_TIMES:
+            break
+        tail = tokens[n_words - size :]
+        starts = [i for i in range(n_words - size + 1) if tokens[i : i + size] == tail]
+        kept: list[int] = []
+        for i in starts:
+            if not kept or i >= kept[-1] + size:
+                kept.append(i)
+        if len(kept) >= LOOP_TIMES:
+            return words[kept[1]][1]
+    return None
+
+
+def without_loop(text: str) -> str:
+    """The text cut before a looped phrase's second telling (unchanged without a loop)."""
+    cut = repeated_phrase(text)
+    return text if cut is None else text[:cut].rstrip(" ,;:-–—")
+
+
 class Answerer:
     """Answers a checked question from given passages with one generator.
 
-    ``judge`` is called only when a check needs it, so a model that is never
-    asked to judge is never asked whether it can.
+    With the "sentences" reader (the default) the passages' sentences are ranked
+    for answering the question (``ranker``) and the model writes from the best few;
+    the "passages" reader hands it each passage cut around its best match.
+    ``judge`` is called only when a check needs it, so a model that is never asked
+    to judge is never asked whether it can.
     """
 
     def __init__(
-        self, generator: Generator, settings: Settings, judge: Callable[[], Judge | None]
+        self,
+        generator: Generator,
+        settings: Settings,
+        judge: Callable[[], Judge | None],
+        ranker: SentenceRanker | None = None,
     ) -> None:
         self.generator = generator
         self.settings = settings
         self._judge = judge
+        self.ranker = ranker or EvidenceRanker(None)
 
     def stream(
         self,
@@ -84,11 +147,21 @@ class Answerer:
         ``started`` is when the question came in (``time.perf_counter()``), so the
         first token's time includes the search.
         """
-        if not passages:
+        evidence = self._evidence(question, passages)
+        readable = self._readable(question, passages, evidence)
+        if not readable:
             timings = Timings(retrieve_ms=retrieve_ms, total_ms=retrieve_ms, load_ms=load_ms)
-            yield AnswerEvent(Answer(question, ABSTAIN_TEXT, abstained=True, timings=timings))
+            answer = Answer(
+                question,
+                ABSTAIN_TEXT,
+                abstained=True,
+                passages=tuple(passages),
+                timings=timings,
+                reason="no passage holds a sentence about the question" if passages else None,
+            )
+            yield AnswerEvent(answer)
             return
-        plan, pieces = self._write(question, passages, history, max_tokens, temperature)
+        plan, pieces = self._write(question, readable, history, max_tokens, temperature)
         raw: list[str] = []
         first_token_ms: float | None = None
         for piece in pieces:
@@ -97,9 +170,10 @@ class Answerer:
             raw.append(piece)
             yield TokenEvent(piece)
             if piece.strip() and repeats_itself("".join(raw)):
-                break  # small models loop; a repeated sentence adds nothing
+                break  # small models loop; a repeated sentence or phrase adds nothing
         checking = time.perf_counter()
-        answer = self._finish(question, "".join(raw), plan.passages, passages)
+        written = without_loop("".join(raw))
+        answer = self._finish(question, written, plan.passages, passages, evidence)
         now = time.perf_counter()
         timings = Timings(
             retrieve_ms,
@@ -112,21 +186,38 @@ class Answerer:
         )
         yield AnswerEvent(replace(answer, passages=tuple(passages), timings=timings))
 
-    def _write(
+    def _evidence(self, question: str, passages: Sequence[ScoredPassage]) -> list[Evidence] | None:
+        """The passages' sentences ranked for answering (None with the "passages" reader)."""
+        if self.settings.reader != "sentences" or not passages:
+            return None
+        return self.ranker.rank(question, passages)
+
+    def _readable(
         self,
         question: str,
         passages: Sequence[ScoredPassage],
+        evidence: Sequence[Evidence] | None,
+    ) -> list[ScoredPassage]:
+        """What the model reads: the best sentences, or each passage around its best match."""
+        if evidence is None:
+            k = self.settings.k
+            return [focus_passage(p, question, self.settings.passage_words) for p in passages[:k]]
+        return evidence_passages(evidence, self.settings.evidence_sentences)
+
+    def _write(
+        self,
+        question: str,
+        readable: Sequence[ScoredPassage],
         history: Sequence[Turn],
         max_tokens: int | None,
         temperature: float | None,
     ) -> tuple[PromptPlan, Iterator[str]]:
-        """The prompt for the passages, and the model's answer to it as it is written."""
+        """The prompt for what the model reads, and its answer as it is written."""
         generator = self.generator
         max_tokens = max_tokens or self.settings.max_tokens
-        focused = [focus_passage(p, question, self.settings.passage_words) for p in passages]
         plan = build_prompt(
             question,
-            focused,
+            readable,
             count_tokens=generator.count_tokens,
             context_size=generator.context_size,
             max_answer_tokens=max_tokens,
@@ -155,36 +246,31 @@ class Answerer:
         raw: str,
         prompt_passages: Sequence[ScoredPassage],
         passages: Sequence[ScoredPassage],
+        evidence: Sequence[Evidence] | None,
     ) -> Answer:
+        def fallback(reason: str, unsupported: tuple[str, ...] = ()) -> Answer:
+            return self._quote_or_abstain(question, passages, evidence, reason, unsupported)
+
         if is_abstention(raw):
-            return self._quote_or_abstain(question, passages, "the model found no answer")
+            return fallback("the model found no answer")
         checked = verify_citations(raw, prompt_passages, question, judge=self._judge())
         if not checked.citations:
-            return self._quote_or_abstain(
-                question, passages, "no passage supports the model's answer", checked.unsupported
-            )
+            return fallback("no passage supports the model's answer", checked.unsupported)
         # Judge relevance on the whole retrieved chunk, not the window the model read.
         whole = {p.chunk_id: p for p in passages}
         best = max(
             relevance(question, whole.get(c.passage.chunk_id, c.passage)) for c in checked.citations
         )
         if not content_words(MARKERS.sub("", checked.text)) - content_words(question):
-            return self._quote_or_abstain(
-                question, passages, "the answer only repeats the question", (checked.text,)
-            )
-        if not gives_kind(checked.text, question, asked_kind(question)):
-            return self._quote_or_abstain(
-                question,
-                passages,
-                f"the answer gives no {asked_kind(question)}, which the question asks for",
-                (checked.text,),
+            return fallback("the answer only repeats the question", (checked.text,))
+        kind = asked_kind(question)
+        if not gives_kind(checked.text, question, kind):
+            return fallback(
+                f"the answer gives no {kind}, which the question asks for", (checked.text,)
             )
         if best < MIN_RELEVANCE:
-            return self._quote_or_abstain(
-                question,
-                passages,
-                "the passages that support the answer are about something else",
-                (checked.text,),
+            return fallback(
+                "the passages that support the answer are about something else", (checked.text,)
             )
         answer = Answer(
             question,
@@ -195,19 +281,31 @@ class Answerer:
         )
         return with_other_side(answer, question, prompt_passages)
 
+    def _quote(
+        self,
+        question: str,
+        passages: Sequence[ScoredPassage],
+        evidence: Sequence[Evidence] | None,
+    ) -> Citation | None:
+        """The sentence to quote: the best-ranked one that answers, or the closest one."""
+        if evidence is None:
+            return closest_quote(question, passages)
+        return answering_quote(question, passages, evidence)
+
     def _quote_or_abstain(
         self,
         question: str,
         passages: Sequence[ScoredPassage],
+        evidence: Sequence[Evidence] | None,
         reason: str,
         unsupported: tuple[str, ...] = (),
     ) -> Answer:
-        """No checked answer: quote the sentence closest to the question, or abstain.
+        """No checked answer: quote the sentence that answers, or abstain.
 
         With an instruction model the quote must also be judged to answer the
         question: a sentence that only shares its names is no answer.
         """
-        quote = closest_quote(question, passages)
+        quote = self._quote(question, passages, evidence)
         if quote is not None and not gives_kind(quote.text, question, asked_kind(question)):
             quote = None  # it shares the question's words but not what it asks for
         judge = self._judge() if quote is not None else None

@@ -202,6 +202,19 @@ _ASKS = (
         ),
     ),
     ("name", re.compile(r"^(?:who|whom|whose|where)\b")),
+    # "Which country …", "What company …": the noun says a name is wanted.
+    (
+        "name",
+        re.compile(
+            r"^(?:which|what|in which|in what|from which|to which|for which) "
+            r"(?:\w+ )?(?:country|countries|city|cities|state|nation|company|companies|firm"
+            r"|team|club|person|man|woman|leader|president|minister|official|actor|actress"
+            r"|singer|artist|band|group|organi[sz]ation|agency|party|airline|brand|network"
+            r"|film|movie|show|series|book|album|song|university|school|island|region"
+            r"|province|county|capital|continent|ocean|sea|river|mountain|player|athlete"
+            r"|coach|ceo|billionaire|celebrity|rapper|author|director|star|king|queen|prince)\b"
+        ),
+    ),
 )
 _MONTHS = (
     "january february march april june july august september october november december "

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from index.store import IndexSnapshot, IndexStore
 from rag.answer.answerer import Answerer
+from rag.answer.evidence import EvidenceRanker
 from rag.answer.hyde import write_query
 from rag.answer.rerank import rerank
 from rag.answer.support import Judge
@@ -219,18 +220,23 @@ class RagService:
         question = check_question(question)
         query = search_query_for(question, history)
         searching = passages is None
+        ranks_sentences = self.settings.reader == "sentences"
         load_ms = self.models.load(
-            embedder=searching,
+            embedder=searching or ranks_sentences,
             index=self.index.refresh if searching else None,
             helpers=self._search_models() if searching else (),
         )
-        answerer = Answerer(self.generator, self.settings, self.judge)
+        ranker = EvidenceRanker(self.embedder) if ranks_sentences else None
+        answerer = Answerer(self.generator, self.settings, self.judge, ranker)
         started = time.perf_counter()
         written, rewrite_ms = "", 0.0
         if passages is None:
             written = self.written_query(query)
             rewrite_ms = (time.perf_counter() - started) * 1000
-            passages = self._search(query, written, k=k, where=where, as_of=as_of)
+            depth = k or self.settings.k
+            if ranks_sentences:
+                depth = max(depth, self.settings.read_depth)
+            passages = self._search(query, written, k=depth, where=where, as_of=as_of)
         retrieve_ms = (time.perf_counter() - started) * 1000
         events = answerer.stream(
             question,
