@@ -30,6 +30,7 @@ EMBED_BACKENDS = ("torch", "onnx-int8", "openvino-int8")
 FEEDBACK_MODES = ("off", "rm3", "rocchio", "both")
 QUERY_WRITERS = ("off", "hyde")
 READERS = ("sentences", "passages")
+ANSWER_MODES = ("write", "choose")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,10 @@ class Settings:
     reader: str = "sentences"
     read_depth: int = 12
     evidence_sentences: int = 4
+    # "write": the model writes the answer from the sentences; "choose": for a question
+    # asking for a name, date or number, the model's likelihood picks one of the
+    # candidates in the best sentences (or declines), and writes only for other questions.
+    answer_mode: str = "write"
     temperature: float = 0.0
     max_tokens: int = 160
     context_size: int = 2048
@@ -116,6 +121,12 @@ class Settings:
             " or ".join(QUERY_WRITERS),
         )
         _check(self.reader in READERS, "reader", self.reader, f"one of {', '.join(READERS)}")
+        _check(
+            self.answer_mode in ANSWER_MODES,
+            "answer_mode",
+            self.answer_mode,
+            f"one of {', '.join(ANSWER_MODES)}",
+        )
         _check(0 < self.read_depth <= 100, "read_depth", self.read_depth, "between 1 and 100")
         _check(
             0 < self.evidence_sentences <= 20,

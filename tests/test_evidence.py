@@ -171,3 +171,80 @@ def test_a_looped_phrase_stops_the_writing_and_is_cut():
     assert repeats_itself(spread)
     assert not repeats_itself("The mayor and the council and the voters agreed on the plan.")
     assert without_loop("A plain sentence with no loop.") == "A plain sentence with no loop."
+
+
+class FakeScorer:
+    """Scores continuations by a fixed table (mean log-probability per token)."""
+
+    def __init__(self, table: dict[str, float]):
+        self.table = table
+        self.asked: list[list[str]] = []
+
+    def score_continuations(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        self.asked.append(list(continuations))
+        return [self.table.get(c.strip(), -9.0) for c in continuations]
+
+
+QUESTION = "Who delivered Trump's letter to Khamenei?"
+
+
+def _ranked():
+    return EvidenceRanker(None).rank(QUESTION, [passage(WEATHER, 1, "w"), passage(LETTER, 2, "l")])
+
+
+def test_candidates_are_the_names_the_question_lacks():
+    from rag.answer.choose import gather
+
+    names = [text for text, _ in gather(QUESTION, _ranked(), "name")]
+    assert "Anwar Gargash" in names and "United Arab Emirates" in names
+    assert not any("Trump" in n or "Khamenei" in n for n in names)
+
+
+def test_the_likeliest_candidate_is_chosen_with_its_sentence():
+    from rag.answer.choose import choose
+
+    scorer = FakeScorer({"Anwar Gargash": -0.5, "Tehran": -2.0, "The articles do not say.": -1.5})
+    choice = choose("prompt", QUESTION, _ranked(), "name", scorer)
+    assert choice is not None and choice.text == "Anwar Gargash"
+    assert choice.evidence.text.startswith("The letter was carried")
+    assert " The articles do not say." in scorer.asked[0]
+
+
+def test_no_clear_winner_or_a_likelier_refusal_chooses_nothing():
+    from rag.answer.choose import choose
+
+    close = FakeScorer({"Anwar Gargash": -1.0, "Tehran": -1.05})
+    assert choose("prompt", QUESTION, _ranked(), "name", close) is None
+    refusal = FakeScorer({"Anwar Gargash": -3.0, "The articles do not say.": -0.2})
+    assert choose("prompt", QUESTION, _ranked(), "name", refusal) is None
+
+
+class ScoringGenerator(FakeGenerator):
+    def __init__(self, table: dict[str, float]):
+        super().__init__(["Invented answer [1]."])
+        self.scorer = FakeScorer(table)
+
+    def score_continuations(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        self.prompts.append(prompt)
+        return self.scorer.score_continuations(prompt, continuations)
+
+
+def test_choose_mode_answers_with_the_chosen_name_cited_where_it_stands():
+    generator = ScoringGenerator({"Anwar Gargash": -0.4, "The articles do not say.": -2.0})
+    answerer = Answerer(
+        generator, Settings(answer_mode="choose"), lambda: None, EvidenceRanker(None)
+    )
+    events = list(
+        answerer.stream(
+            QUESTION,
+            [passage(WEATHER, 1, "w"), passage(LETTER, 2, "l")],
+            started=0.0,
+            retrieve_ms=0.0,
+            load_ms=0.0,
+        )
+    )
+    answer = events[-1].answer
+    assert answer.text == "Anwar Gargash [2]."
+    assert answer.citations[0].text.startswith("The letter was carried")
+    # What was streamed is what stands: no draft to take back.
+    assert "".join(e.text for e in events[:-1]) == answer.text

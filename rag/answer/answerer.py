@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
+from rag.answer.choose import choose
 from rag.answer.cite import (
     ABSTAIN_TEXT,
     closest_quote,
@@ -162,6 +163,21 @@ class Answerer:
             yield AnswerEvent(answer)
             return
         plan, pieces = self._write(question, readable, history, max_tokens, temperature)
+        if evidence is not None and self.settings.answer_mode == "choose":
+            chosen = self._choose(question, plan, passages, evidence)
+            if chosen is not None:
+                if not chosen.abstained:
+                    yield TokenEvent(chosen.text)
+                now = time.perf_counter()
+                timings = Timings(
+                    retrieve_ms,
+                    (now - started) * 1000,
+                    (now - started) * 1000,
+                    load_ms=load_ms,
+                    prompt_tokens=self._prompt_tokens(plan),
+                )
+                yield AnswerEvent(replace(chosen, passages=tuple(passages), timings=timings))
+                return
         raw: list[str] = []
         first_token_ms: float | None = None
         for piece in pieces:
@@ -234,6 +250,43 @@ class Answerer:
             else generator.stream(plan.text, **options)
         )
         return plan, pieces
+
+    def _choose(
+        self,
+        question: str,
+        plan: PromptPlan,
+        passages: Sequence[ScoredPassage],
+        evidence: Sequence[Evidence],
+    ) -> Answer | None:
+        """A name, date or number chosen among the candidates by the model's likelihood,
+        or an abstention when none clearly wins; None when the question asks for no such
+        thing (or the model cannot score), so the model writes instead."""
+        kind = asked_kind(question)
+        scorer = self.generator
+        if kind is None or not hasattr(scorer, "score_continuations"):
+            return None
+        choice = choose(plan.text, question, evidence, kind, scorer)  # type: ignore[arg-type]
+        if choice is None:
+            return Answer(
+                question,
+                ABSTAIN_TEXT,
+                abstained=True,
+                reason=f"no {kind} in the passages clearly answers the question",
+            )
+        place = {p.chunk_id: n for n, p in enumerate(passages, start=1)}
+        item = choice.evidence
+        marker = place.get(item.passage.chunk_id, 1)
+        offset = item.passage.chunk.start
+        citation = Citation(
+            marker=marker,
+            passage=item.passage,
+            text=item.text,
+            start=offset + item.start,
+            end=offset + item.end,
+        )
+        return Answer(
+            question, f"{choice.text} [{marker}].", abstained=False, citations=(citation,)
+        )
 
     def _prompt_tokens(self, plan: PromptPlan) -> int:
         """The tokens of the prompt as the model read it (the API's ``usage``)."""

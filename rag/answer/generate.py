@@ -217,6 +217,51 @@ class LlamaCppGenerator:
         p_no = float(np.exp(logits[no] - top).sum())
         return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else 0.5
 
+    def score_continuations(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        """The mean log-probability per token of each continuation of ``prompt``.
+
+        How multiple choice is scored: the prompt is read once (its cached prefix
+        kept, as ``judge`` does), then each continuation's tokens are read in one
+        batch with the logits of every position kept, so a candidate costs only its
+        own few tokens. Continuations are taken as written (give the leading space).
+        """
+        llm = self._require()
+        prefix = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+        scores: list[float] = []
+        with self._busy:
+            cached = llm.input_ids[: llm.n_tokens].tolist()
+            same = 0
+            for a, b in zip(cached, prefix, strict=False):
+                if a != b:
+                    break
+                same += 1
+            llm.n_tokens = min(same, len(prefix) - 1)
+            llm.eval(prefix[llm.n_tokens :])
+            first = _log_softmax(
+                np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+            )
+            n_past = llm.n_tokens
+            for text in continuations:
+                tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+                if not tokens:
+                    scores.append(float("-inf"))
+                    continue
+                total = float(first[tokens[0]])
+                if len(tokens) > 1:
+                    llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+                    llm._batch.set_batch(batch=tokens[:-1], n_past=n_past, logits_all=True)
+                    llm._ctx.decode(llm._batch)
+                    for i, token in enumerate(tokens[1:]):
+                        row = np.ctypeslib.as_array(
+                            llm._ctx.get_logits_ith(i), shape=(llm.n_vocab(),)
+                        )
+                        total += float(_log_softmax(row)[token])
+                scores.append(total / len(tokens))
+            # What the cache holds beyond the prompt is a candidate's: forget it.
+            llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+            llm.n_tokens = n_past
+        return scores
+
     def _token_ids(self, words: Sequence[str]) -> list[int]:
         cached = self._single_tokens.get(words)
         if cached is None:
@@ -245,3 +290,8 @@ class LlamaCppGenerator:
                 bos_token=vocab.token_get_text(vocab.token_bos()),
             )
         return self._formatter(messages=list(messages)).prompt
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits.astype(np.float64) - logits.max()
+    return shifted - np.log(np.exp(shifted).sum())
