@@ -594,8 +594,9 @@ def test_the_web_chat_and_the_api_wait_in_one_queue(server, model, client):
     )
     api_first.start()
     assert model.started.wait(HANG_S)
-    chat = Client(server.url + "/", verbose=False)
-    job = chat.submit(BRIDGE, api_name="/ask")  # the web app's own API, as scripts use it
+    # The web app's own API, as scripts use it; with a key and no password, the key logs in.
+    chat = Client(server.url + "/", verbose=False, auth=("rag", KEY))
+    job = chat.submit(BRIDGE, api_name="/ask")
     wait_until(lambda: waiting(server) == 1)  # behind the API's question, in the same line
     model.gate.set()
     api_first.join(30)
