@@ -215,6 +215,13 @@ class IndexStore:
                 f"The index manifest {manifest_path} is unreadable ({exc}). "
                 f"Rebuild with `rag index --rebuild PATH... --index-dir {self.path}`."
             ) from None
+        if not _GENERATION.fullmatch(manifest.generation):
+            # Only names the store writes: a hand-edited "../elsewhere" must not be read.
+            raise IndexCorruptError(
+                f"The index manifest {manifest_path} names the generation "
+                f"{manifest.generation!r}, not one newsrag writes (gen-NNNNNN). "
+                f"Rebuild with `rag index --rebuild PATH... --index-dir {self.path}`."
+            )
         if manifest.format_version != FORMAT_VERSION:
             raise IndexMismatchError(
                 f"The index at {self.path} has format version {manifest.format_version}; "
