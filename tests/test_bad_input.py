@@ -248,3 +248,31 @@ def test_text_that_is_not_utf8_is_read_not_refused(data, text, tmp_path, capsys)
     assert code == 0, capsys.readouterr().err
     (article,) = IndexStore(tmp_path / "idx").load().documents.values()
     assert text in article.title + article.text
+
+
+def test_an_impossible_date_is_refused_as_since_refuses_it(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    lines = [
+        {"text": "The harbour ferry ran twice on the leap day.", "date": "2020-02-30"},
+        {"text": "The harbour ferry ran once on the leap day.", "date": "2020-02-29"},
+        {"text": "The lighthouse was painted white in spring.", "date": "2021/13/01"},
+    ]
+    (tmp_path / "in" / "a.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    # In an article's own dateline an impossible day is no date at all.
+    (tmp_path / "in" / "b.md").write_text(
+        "# Canal reopens\n\nFebruary 30, 2021 — MILLTOWN (Test Wire)\n\nThe canal reopened.\n"
+    )
+    index_dir = str(tmp_path / "idx")
+    assert cli.main(["index", str(tmp_path / "in"), "--index-dir", index_dir]) == 1
+    err = capsys.readouterr().err
+    assert "a.jsonl:1: the \"date\" '2020-02-30' is not a real day" in err
+    assert "a.jsonl:3: the \"date\" '2021/13/01' is not a real day" in err
+    assert "Traceback" not in err
+    dates = {a.title: a.date for a in IndexStore(tmp_path / "idx").load().documents.values()}
+    assert sorted(d for d in dates.values() if d) == ["2020-02-29"]
+    assert dates["Canal reopens"] is None
+    assert cli.main(["list", "--index-dir", index_dir, "--json"]) == 0
+    assert "2020-02-30" not in capsys.readouterr().out
+    # The same day refused the same way as a filter.
+    code = cli.main(["search", "ferry", "--since", "2020-02-30", "--index-dir", index_dir])
+    assert code == 2 and "--since must be a date" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import InputError
+from rag.ingest.clean import parse_date
 from rag.ingest.pdf import PDF_SUFFIXES, read_pdf
 from rag.types import LoadProblem, RawDocument
 
@@ -263,6 +264,16 @@ def parse_jsonl(text: str, origin: str) -> tuple[list[RawDocument], list[LoadPro
         if not isinstance(body, str) or not body.strip():
             problems.append(LoadProblem(where, 'the "text" field is missing or empty'))
             continue
+        date = _optional_str(record, "date")
+        if date is not None and parse_date(date) is None:
+            problems.append(
+                LoadProblem(
+                    where,
+                    f'the "date" {date!r} is not a real day; write it as YYYY-MM-DD '
+                    "(e.g. 2020-02-29) or leave the field out",
+                )
+            )
+            continue
         external_id = _optional_str(record, "id")
         # An id keeps the origin stable when other lines of the file change.
         doc_origin = f"{origin}#id={external_id}" if external_id else f"{origin}#{line_no}"
@@ -271,7 +282,7 @@ def parse_jsonl(text: str, origin: str) -> tuple[list[RawDocument], list[LoadPro
                 text=body,
                 origin=doc_origin,
                 title=_optional_str(record, "title"),
-                date=_optional_str(record, "date"),
+                date=date,
                 source=_optional_str(record, "source"),
                 url=_optional_str(record, "url"),
                 external_id=external_id,
