@@ -357,6 +357,36 @@ def test_the_commands_and_their_exit_codes(site, tmp_path, capsys, fake_cli):
     assert cli.main(["feeds", "remove", "nope", *idx]) == 2
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text[: len(text) // 2],  # cut short, as by a full disk
+        lambda text: "[]",  # valid JSON, not a feed
+        lambda text: text.replace('"name"', '"nom"'),  # a field lost
+    ],
+    ids=["truncated", "not an object", "field missing"],
+)
+def test_a_damaged_feed_state_is_reported_with_its_repair(site, tmp_path, capsys, fake_cli, damage):
+    idx = ["--index-dir", str(tmp_path / "idx"), "--allow-private-urls"]
+    url = put_rss(site, [rss_item(i, site.url("")) for i in range(2)], etag='"d"')
+    assert cli.main(["feeds", "add", url, "--name", "post", *idx]) == 0
+    assert cli.main(["refresh", *idx]) == 0
+    state = tmp_path / "idx" / "feeds" / "post.json"
+    state.write_text(damage(state.read_text()))
+    capsys.readouterr()
+    for argv in (["feeds", "list"], ["refresh"], ["feeds", "list", "--json"]):
+        assert cli.main([*argv, *idx]) == 3, argv
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err and out == ""
+        assert f"The state of the feed 'post' ({state}) is damaged" in err
+        assert "rag feeds add" in err and "--name post" in err
+    # The repair it names works, and nothing is embedded again.
+    state.rename(f"{state}.damaged")
+    assert cli.main(["feeds", "add", url, "--name", "post", *idx]) == 0
+    assert cli.main(["refresh", *idx]) == 0
+    assert "0 passages embedded; the index has 2 articles" in capsys.readouterr().err
+
+
 def test_rag_index_takes_urls_among_paths(site, tmp_path, capsys, fake_cli, write_articles):
     folder = write_articles({"local.md": "# Local\n\n" + story(30)})
     url = site.put("/story/31", page(headline(31), story(31)))

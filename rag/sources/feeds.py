@@ -23,6 +23,7 @@ import html
 import json
 import logging
 import re
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from rag.errors import FetchError, InputError, RagError, StorageError
+from rag.errors import FetchError, IndexCorruptError, InputError, RagError, StorageError
 from rag.ingest.clean import clean_document
 from rag.ingest.indexer import Indexer, IndexReport
 from rag.sources.fetch import Fetcher, RobotsRules, check_url
@@ -154,13 +155,16 @@ class FeedBook:
     def feeds(self) -> list[FeedState]:
         if not self.folder.is_dir():
             return []
-        states = []
-        for path in sorted(self.folder.glob("*.json")):
-            try:
-                states.append(FeedState.from_json(json.loads(path.read_text(encoding="utf-8"))))
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.warning("feed state %s is unreadable (%s); skipped", path, exc)
-        return states
+        return [self._read(path) for path in sorted(self.folder.glob("*.json"))]
+
+    def _read(self, path: Path) -> FeedState:
+        """One feed's state; a damaged file is an error, not a feed that silently vanishes."""
+        text = ""
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            return FeedState.from_json(json.loads(text))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise IndexCorruptError(damaged_state_message(path, text, exc)) from None
 
     def find(self, name_or_url: str) -> FeedState:
         wanted = name_or_url.strip()
@@ -186,6 +190,19 @@ class FeedBook:
 
     def delete(self, state: FeedState) -> None:
         (self.folder / f"{state.name}.json").unlink(missing_ok=True)
+
+
+def damaged_state_message(path: Path, text: str, exc: BaseException) -> str:
+    """What happened to the feed's state file, and the commands that repair it."""
+    found = re.search(r'"url"\s*:\s*"([^"\s]+)"', text)
+    url = shlex.quote(found.group(1)) if found else "URL"
+    where, aside = shlex.quote(str(path)), shlex.quote(f"{path}.damaged")
+    return (
+        f"The state of the feed {path.stem!r} ({path}) is damaged ({exc}); its articles "
+        f"stay indexed. To repair it, move the file away and subscribe again: "
+        f"`mv {where} {aside} && rag feeds add {url} --name {shlex.quote(path.stem)}`; "
+        "the next `rag refresh` embeds nothing already indexed."
+    )
 
 
 def _default_name(url: str, taken: set[str]) -> str:
@@ -582,6 +599,8 @@ def start_background_refresh(refresh: Callable[[], RefreshReport], every: float)
                 report = refresh()
                 for result in report.feeds:
                     log.warning("refresh %s: %s", result.name, result.summary())
+            except RagError as err:  # e.g. a damaged feed state: said, and tried again later
+                log.error("background refresh failed: %s", err)
             except Exception:  # a background refresh must never take the server down
                 log.exception("background refresh failed")
 
