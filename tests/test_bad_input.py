@@ -11,6 +11,8 @@ the cases about model files use the real llama.cpp loader) and checks:
 from __future__ import annotations
 
 import json
+import logging
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -276,3 +278,29 @@ def test_an_impossible_date_is_refused_as_since_refuses_it(tmp_path, capsys):
     # The same day refused the same way as a filter.
     code = cli.main(["search", "ferry", "--since", "2020-02-30", "--index-dir", index_dir])
     assert code == 2 and "--since must be a date" in capsys.readouterr().err
+
+
+def test_a_file_name_that_is_not_utf8_is_indexed_beside_the_others(tmp_path, capsys, caplog):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.md").write_text(ARTICLE_A)
+    (folder / "b.md").write_text(ARTICLE_B)
+    odd = os.fsdecode(os.fsencode(folder) + b"/ferry-\xff\xfe.md")  # Latin-1 bytes, as Linux allows
+    Path(odd).write_text("# Ferry timetable\n\nThe ferry now leaves the quay at seven.\n")
+    index_dir = str(tmp_path / "idx")
+    with caplog.at_level(logging.WARNING, logger="rag.ingest.files"):
+        assert cli.main(["index", str(folder), "--index-dir", index_dir]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert caplog.messages == [
+        f"{folder}/ferry-\\xff\\xfe.md: the file name is not valid UTF-8; stored as written here"
+    ]
+    assert "3 new" in err
+    documents = IndexStore(tmp_path / "idx").load().documents.values()
+    assert {o for d in documents for o in d.origins} >= {f"{folder}/ferry-\\xff\\xfe.md"}
+    # Indexing again changes nothing; the file can be removed by its real name.
+    assert cli.main(["index", str(folder), "--index-dir", index_dir]) == 0
+    assert "0 new, 3 unchanged" in capsys.readouterr().err
+    assert cli.main(["remove", odd, "--index-dir", index_dir]) == 0
+    assert "Ferry timetable" in capsys.readouterr().err
+    assert len(IndexStore(tmp_path / "idx").load().documents) == 2

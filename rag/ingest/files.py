@@ -64,13 +64,28 @@ def iter_files(
                     yield _resolved(Path(root) / name), False
 
 
+def path_text(path: str | os.PathLike[str]) -> str:
+    """A path as newsrag stores and prints it: valid UTF-8 whatever bytes its name holds.
+
+    Linux allows any bytes in a name; Python keeps those that are not UTF-8 as
+    lone surrogates, which no UTF-8 file can hold. They are written as ``\\xNN``,
+    the same way every time, so the file is indexed, found again and removable.
+    """
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    return text
+
+
 def _listing_problem(folder: Path, problems: list[LoadProblem] | None) -> Callable[[OSError], None]:
     """``os.walk``'s error handler: a folder it cannot list becomes a problem, not silence."""
 
     def unreadable(exc: OSError) -> None:
         if problems is not None:
             where = exc.filename or str(folder)
-            problems.append(LoadProblem(str(where), f"cannot be listed: {exc.strerror}"))
+            problems.append(LoadProblem(path_text(where), f"cannot be listed: {exc.strerror}"))
 
     return unreadable
 
@@ -131,9 +146,9 @@ def load_documents(
         if unsupported:
             special = _special_file(path)  # a FIFO or a link loop is worth a line either way
             if special:
-                problems.append(LoadProblem(str(path), special))
+                problems.append(LoadProblem(path_text(path), special))
             elif explicit:
-                problems.append(LoadProblem(str(path), unsupported))
+                problems.append(LoadProblem(path_text(path), unsupported))
             else:
                 log.debug("skipping %s: unsupported type", path)
             continue
@@ -146,7 +161,9 @@ def load_documents(
 def load_file(
     path: Path, *, max_bytes: int = MAX_BYTES
 ) -> tuple[list[RawDocument], list[LoadProblem]]:
-    origin = str(path)
+    origin = path_text(path)
+    if origin != str(path):
+        log.warning("%s: the file name is not valid UTF-8; stored as written here", origin)
     try:
         data = _read_regular_file(path, max_bytes)
     except _NotAnArticle as exc:
