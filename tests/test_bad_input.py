@@ -304,3 +304,30 @@ def test_a_file_name_that_is_not_utf8_is_indexed_beside_the_others(tmp_path, cap
     assert cli.main(["remove", odd, "--index-dir", index_dir]) == 0
     assert "Ferry timetable" in capsys.readouterr().err
     assert len(IndexStore(tmp_path / "idx").load().documents) == 2
+
+
+def test_undecodable_bytes_in_a_question_are_searched_not_a_traceback(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.md").write_text(ARTICLE_A)
+    index_dir = ["--index-dir", str(tmp_path / "idx")]
+    assert cli.main(["index", str(folder), *index_dir]) == 0
+    capsys.readouterr()
+    # Bytes a Latin-1 terminal sends, which Python keeps as lone surrogates in argv.
+    question = os.fsdecode(b"steel cables caf\xe9 \xff")
+    assert cli.main(["search", question, *index_dir]) == 0
+    out, err = capsys.readouterr()
+    assert "Harbor bridge reopens" in out and "Traceback" not in err
+    assert cli.main(["ask", question, *index_dir]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_jsonl_record_with_a_lone_surrogate_is_indexed(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    record = '{"title": "Tide tables \\ud83d", "text": "The spring tide rose \\udead high."}'
+    (tmp_path / "in" / "a.jsonl").write_text(record + "\n")
+    assert cli.main(["index", str(tmp_path / "in"), "--index-dir", str(tmp_path / "idx")]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    (article,) = IndexStore(tmp_path / "idx").load().documents.values()
+    assert article.title == "Tide tables \ufffd"
+    assert article.text == "The spring tide rose \ufffd high."

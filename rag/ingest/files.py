@@ -20,6 +20,7 @@ from typing import Any
 from rag.errors import InputError
 from rag.ingest.clean import parse_date
 from rag.ingest.pdf import PDF_SUFFIXES, read_pdf
+from rag.text.codepoints import valid_unicode
 from rag.types import LoadProblem, RawDocument
 
 log = logging.getLogger(__name__)
@@ -262,6 +263,10 @@ def _optional_str(record: dict[str, object], key: str) -> str | None:
     return text or None
 
 
+def _valid_strings(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: valid_unicode(v) if isinstance(v, str) else v for k, v in record.items()}
+
+
 def parse_jsonl(text: str, origin: str) -> tuple[list[RawDocument], list[LoadProblem]]:
     documents: list[RawDocument] = []
     problems: list[LoadProblem] = []
@@ -270,7 +275,8 @@ def parse_jsonl(text: str, origin: str) -> tuple[list[RawDocument], list[LoadPro
             continue
         where = f"{origin}:{line_no}"
         try:
-            record = json.loads(line)
+            # A JSON escape can name a lone surrogate ("\\ud800"); the record is made valid here.
+            record = json.loads(line, object_hook=_valid_strings)
         except json.JSONDecodeError as exc:
             problems.append(LoadProblem(where, f"not valid JSON ({exc.msg})"))
             continue
