@@ -545,14 +545,22 @@ def _read_chunks(path: Path, documents: dict[str, Article]) -> Iterable[Chunk]:
 def _read_faiss(path: Path) -> Any:
     if not path.is_file():
         raise OSError(f"{path.name} is missing")
-    return read_vector_index(path)
+    try:
+        return read_vector_index(path)
+    except RuntimeError:
+        # FAISS's own message is a C++ stack of file names and line numbers: of no use here.
+        raise ValueError(f"{path.name} is not a vector index FAISS can read") from None
 
 
 def _read_jsonl(path: Path) -> Iterable[dict[str, Any]]:
     with path.open(encoding="utf-8") as f:
-        for line in f:
+        for number, line in enumerate(f, start=1):
             if line.strip():
-                yield json.loads(line)
+                try:
+                    yield json.loads(line)
+                except ValueError as exc:
+                    where = f"{path.name} line {number}"
+                    raise ValueError(f"{where} is not valid JSON: {exc}") from None
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:

@@ -273,3 +273,24 @@ def test_a_manifest_naming_a_generation_outside_the_index_is_refused(index_of_on
     assert code == 3
     line = one_line(err)
     assert repr(name) in line and "gen-NNNNNN" in line and "rag index --rebuild" in line
+
+
+def test_damaged_index_files_are_named_without_library_internals(index_of_one, capsys):
+    _folder, index_dir, _documents = index_of_one
+    [generation] = [p for p in index_dir.iterdir() if p.name.startswith("gen-")]
+    vectors = generation / "vectors.faiss"
+    vectors.write_bytes(vectors.read_bytes()[:40])
+    code, err = run(capsys, "search", "bridge", "--index-dir", index_dir)
+    line = one_line(err)
+    assert code == 3 and "vectors.faiss is not a vector index FAISS can read" in line
+    assert "faiss::" not in line and ".cpp" not in line and "rag index --rebuild" in line
+
+
+def test_a_bad_line_in_chunks_jsonl_names_the_file_and_line(index_of_one, capsys):
+    _folder, index_dir, _documents = index_of_one
+    [generation] = [p for p in index_dir.iterdir() if p.name.startswith("gen-")]
+    chunks = generation / "chunks.jsonl"
+    chunks.write_text(chunks.read_text() + "{not json\n")
+    code, err = run(capsys, "list", "--index-dir", index_dir)
+    line = one_line(err)
+    assert code == 3 and "chunks.jsonl line 2 is not valid JSON" in line
