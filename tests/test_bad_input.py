@@ -331,3 +331,18 @@ def test_a_jsonl_record_with_a_lone_surrogate_is_indexed(tmp_path, capsys):
     (article,) = IndexStore(tmp_path / "idx").load().documents.values()
     assert article.title == "Tide tables \ufffd"
     assert article.text == "The spring tide rose \ufffd high."
+
+
+def test_a_file_of_many_bad_lines_is_summarised_after_the_first(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    good = json.dumps({"text": "The ferry left the quay at seven in the morning."})
+    lines = [good] + ["{broken"] * 5000
+    (tmp_path / "in" / "a.jsonl").write_text("\n".join(lines))
+    argv = ["index", str(tmp_path / "in"), "--index-dir", str(tmp_path / "idx")]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\nskipped ") + err.startswith("skipped ") == 20  # the first few
+    assert "... and 4,980 more skipped (`rag index --json` lists every one)." in err
+    assert "5,000 input(s) skipped" in err and "1 new" in err
+    assert cli.main([*argv, "--json"]) == 1
+    assert len(json.loads(capsys.readouterr().out)["problems"]) == 5000
