@@ -347,8 +347,7 @@ def cmd_serve(args: argparse.Namespace, service: RagService) -> int:
 
         refresh_in_background(service, args.refresh_every)
     service.warm_up()
-    print(f"Serving the chat on http://{settings.host}:{settings.port} (Ctrl-C stops it)")
-    try:
+    try:  # the server says where it serves once its port is bound
         run_server()
     except OSError as err:
         raise InputError(

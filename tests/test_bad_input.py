@@ -346,3 +346,19 @@ def test_a_file_of_many_bad_lines_is_summarised_after_the_first(tmp_path, capsys
     assert "5,000 input(s) skipped" in err and "1 new" in err
     assert cli.main([*argv, "--json"]) == 1
     assert len(json.loads(capsys.readouterr().out)["problems"]) == 5000
+
+
+def test_a_port_in_use_is_said_without_announcing_the_server_first(tmp_path, capsys):
+    import socket
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.md").write_text(ARTICLE_A)
+    index_dir = ["--index-dir", str(tmp_path / "idx")]
+    assert cli.main(["index", str(tmp_path / "in"), *index_dir]) == 0
+    capsys.readouterr()
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code = cli.main(["serve", "--port", str(port), *index_dir])
+    out, err = capsys.readouterr()
+    assert code == 2 and f"Cannot serve on 127.0.0.1:{port}" in err and "--port" in err
+    assert "Serving the chat" not in out and "Traceback" not in err

@@ -8,6 +8,7 @@ and the chat a password. The chat and the API share one ``ModelQueue``.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -108,18 +109,27 @@ def build_server(service: RagService, options: ServeOptions) -> FastAPI:
 
 
 def serve(service: RagService, options: ServeOptions) -> None:
-    """Run until Ctrl-C. Raises ``OSError`` when the port cannot be bound."""
+    """Run until Ctrl-C. Raises ``OSError`` when the port cannot be bound.
+
+    The port is bound before anything is announced, so "Serving the chat on …"
+    is never printed above a port-in-use error.
+    """
     import uvicorn
 
     app = build_server(service, options)
-    config = uvicorn.Config(
-        app, host=options.host, port=options.port, log_level="warning", timeout_graceful_shutdown=5
-    )
+    family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
+    listening = socket.create_server((options.host.strip("[]"), options.port), family=family)
+    where = f"http://{options.host}:{options.port}"
+    print(f"Serving the chat on {where} (Ctrl-C stops it)", flush=True)
+    print(f"The HTTP API: {where}/docs", flush=True)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     try:
-        server.run()
-    except SystemExit:  # uvicorn's way of saying it could not bind
+        server.run(sockets=[listening])
+    except SystemExit:  # uvicorn's way of saying it could not serve
         raise OSError("the address could not be bound") from None
+    finally:
+        listening.close()
 
 
 def start(
@@ -142,6 +152,7 @@ def start(
     if share:
         from ui.app import launch
 
+        print(f"Serving the chat on http://{settings.host}:{settings.port} and a share link")
         return lambda: launch(
             service,
             host=settings.host,
@@ -162,8 +173,4 @@ def start(
     )
     check_exposure(options)
 
-    def run() -> None:
-        print(f"The HTTP API: http://{settings.host}:{settings.port}/docs", flush=True)
-        serve(service, options)
-
-    return run
+    return lambda: serve(service, options)
