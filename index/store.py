@@ -215,6 +215,13 @@ class IndexStore:
                 f"The index manifest {manifest_path} is unreadable ({exc}). "
                 f"Rebuild with `rag index --rebuild PATH... --index-dir {self.path}`."
             ) from None
+        if not _GENERATION.fullmatch(manifest.generation):
+            # Only names the store writes: a hand-edited "../elsewhere" must not be read.
+            raise IndexCorruptError(
+                f"The index manifest {manifest_path} names the generation "
+                f"{manifest.generation!r}, not one newsrag writes (gen-NNNNNN). "
+                f"Rebuild with `rag index --rebuild PATH... --index-dir {self.path}`."
+            )
         if manifest.format_version != FORMAT_VERSION:
             raise IndexMismatchError(
                 f"The index at {self.path} has format version {manifest.format_version}; "
@@ -538,14 +545,22 @@ def _read_chunks(path: Path, documents: dict[str, Article]) -> Iterable[Chunk]:
 def _read_faiss(path: Path) -> Any:
     if not path.is_file():
         raise OSError(f"{path.name} is missing")
-    return read_vector_index(path)
+    try:
+        return read_vector_index(path)
+    except RuntimeError:
+        # FAISS's own message is a C++ stack of file names and line numbers: of no use here.
+        raise ValueError(f"{path.name} is not a vector index FAISS can read") from None
 
 
 def _read_jsonl(path: Path) -> Iterable[dict[str, Any]]:
     with path.open(encoding="utf-8") as f:
-        for line in f:
+        for number, line in enumerate(f, start=1):
             if line.strip():
-                yield json.loads(line)
+                try:
+                    yield json.loads(line)
+                except ValueError as exc:
+                    where = f"{path.name} line {number}"
+                    raise ValueError(f"{where} is not valid JSON: {exc}") from None
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:

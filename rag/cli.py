@@ -65,7 +65,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--allow-private-urls",
         action="store_true",
         default=None,
-        help="fetch URLs and feeds on loopback and private networks (env RAG_ALLOW_PRIVATE_URLS)",
+        help="fetch URLs and feeds on loopback and private networks (env RAG_ALLOW_PRIVATE_URLS); "
+        "link-local and cloud-metadata addresses stay refused",
+    )
+    group.add_argument(
+        "--allow-url-host",
+        dest="allow_url_hosts",
+        action="append",
+        default=None,
+        metavar="HOST",
+        help="fetch this host or address whatever its kind, a link-local one included "
+        "(repeat for several; env RAG_ALLOW_URL_HOSTS, comma-separated)",
     )
     group.add_argument("-v", "--verbose", action="store_true", help="log progress details")
 
@@ -195,6 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="port (default 7860)")
     p.add_argument("--share", action="store_true", help="ask Gradio for a public link")
     p.add_argument(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="answer requests addressed to this host name too (besides 127.0.0.1, localhost, "
+        "[::1] and --host); repeat for several; env RAG_ALLOWED_HOSTS, comma-separated",
+    )
+    p.add_argument(
         "--password",
         default=None,
         help="require this password (user 'rag'); RAG_PASSWORD keeps it out of the process list",
@@ -276,6 +295,8 @@ def _settings(args: argparse.Namespace) -> Any:
     overrides["host"] = getattr(args, "host", None)
     overrides["port"] = getattr(args, "port", None)
     overrides["allow_private_urls"] = getattr(args, "allow_private_urls", None)
+    overrides["allow_url_hosts"] = getattr(args, "allow_url_hosts", None)
+    overrides["allowed_hosts"] = getattr(args, "allowed_hosts", None)
     return load_settings(overrides, config_file=args.config)
 
 

@@ -96,16 +96,25 @@ def cmd_index(args: argparse.Namespace, service: RagService) -> int:
             status = 1
             if not args.json:
                 _err(
-                    f"{len(report.problems)} input(s) skipped (listed above); the rest is "
+                    f"{len(report.problems):,} input(s) skipped (listed above); the rest is "
                     "indexed. Fix them and run `rag index` again: articles already indexed "
                     "are not embedded twice."
                 )
     return status
 
 
+# Skipped inputs listed one a line; past these, a count (a file of 100,000 bad lines).
+SHOWN_PROBLEMS = 20
+
+
 def _print_report(r: IndexReport, index_dir: Path) -> None:
-    for p in r.problems:
+    for p in r.problems[:SHOWN_PROBLEMS]:
         _err(f"skipped {p.origin}: {p.message}")
+    if len(r.problems) > SHOWN_PROBLEMS:
+        _err(
+            f"... and {len(r.problems) - SHOWN_PROBLEMS:,} more skipped "
+            "(`rag index --json` lists every one)."
+        )
     if r.removed:
         _err(f"--rebuild: the {r.removed} article(s) indexed before were dropped.")
     rate = f" ({r.chunks_per_second:.0f} chunks/s)" if r.chunks_embedded else ""
@@ -338,8 +347,7 @@ def cmd_serve(args: argparse.Namespace, service: RagService) -> int:
 
         refresh_in_background(service, args.refresh_every)
     service.warm_up()
-    print(f"Serving the chat on http://{settings.host}:{settings.port} (Ctrl-C stops it)")
-    try:
+    try:  # the server says where it serves once its port is bound
         run_server()
     except OSError as err:
         raise InputError(

@@ -92,6 +92,13 @@ class Settings:
     # Fetch URLs and feeds on loopback and private networks (refused by default, so a
     # feed cannot make the server probe the local network).
     allow_private_urls: bool = False
+    # Link-local and cloud-metadata addresses (169.254.0.0/16, fe80::/10, 169.254.169.254,
+    # fd00:ec2::254, 100.100.100.200) stay refused even with allow_private_urls: a feed
+    # must not read a cloud machine's credentials. An address or host named here is fetched.
+    allow_url_hosts: tuple[str, ...] = ()
+    # Host names `rag serve` answers besides 127.0.0.1, localhost, [::1] and the bound host:
+    # any other Host header is refused, so a DNS-rebinding page cannot reach the server.
+    allowed_hosts: tuple[str, ...] = ()
     # Seconds between two requests to the same web site (feeds, pages, robots.txt).
     fetch_delay: float = 1.0
 
@@ -192,6 +199,12 @@ def _coerce(name: str, raw: object, origin: str) -> object:
             raise ValueError
         if kind.startswith("float"):
             return float(raw)
+        if kind.startswith("tuple"):
+            # A TOML list, repeated flags, or an environment variable's comma-separated text.
+            items = raw.split(",") if isinstance(raw, str) else list(raw)  # type: ignore[call-overload]
+            if not all(isinstance(item, str) for item in items):
+                raise ValueError
+            return tuple(item.strip() for item in items if item.strip())
         return str(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"{name} from {origin} must be {kind}, got {raw!r}.") from None

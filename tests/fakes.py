@@ -43,6 +43,7 @@ class FakeEmbedder:
             self.embedded.extend(texts)
         out = np.zeros((len(texts), self._dimension), dtype=np.float32)
         for i, text in enumerate(texts):
+            text.encode("utf-8")  # as a real tokenizer: a lone surrogate cannot be read
             for word in _WORD.findall(text.lower()):
                 h = int(hashlib.md5(word.encode()).hexdigest(), 16)
                 out[i, h % self._dimension] += 1.0
@@ -84,6 +85,7 @@ class FakeGenerator:
     def stream(
         self, prompt: str, *, max_tokens: int, temperature: float, stop: Sequence[str] = ()
     ) -> Iterator[str]:
+        prompt.encode("utf-8")  # as llama.cpp's tokenizer: a lone surrogate cannot be read
         self.prompts.append(prompt)
         reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
         if isinstance(reply, Exception):

@@ -231,6 +231,29 @@ def test_malformed_json_and_bad_fields_get_openai_errors(server, client):
         client.chat.completions.create(model="x", messages=ask("   "))
 
 
+def test_lone_surrogates_in_questions_and_history_are_answered_not_500(server, model):
+    # JSON may escape a lone surrogate; no tokenizer can read one (the fakes check as they do).
+    headers = {**auth(), "Content-Type": "application/json"}
+    odd = '"\\ud800 How many steel cables did engineers replace? \\udfff"'
+    ask_body = f'{{"question": {odd}}}'.encode()
+    answered = httpx.post(f"{server.url}/api/ask", content=ask_body, headers=headers)
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["answer"] == REPLY
+    searched = httpx.post(f"{server.url}/api/search", content=ask_body, headers=headers)
+    assert searched.status_code == 200 and searched.json()[0]["title"].startswith("Harbor")
+    messages = (
+        f'[{{"role": "user", "content": {odd}}}, {{"role": "assistant", "content": "\\ud801"}},'
+        f' {{"role": "user", "content": "And the deck?"}}]'
+    )
+    chat = httpx.post(
+        f"{server.url}/v1/chat/completions",
+        content=f'{{"messages": {messages}}}'.encode(),
+        headers=headers,
+    )
+    assert chat.status_code == 200, chat.text
+    assert "\ufffd How many steel cables" in model.prompts[-1]
+
+
 def test_oversized_bodies_are_refused_413(server):
     url = f"{server.url}/v1/chat/completions"
     big = {"messages": ask("x" * 2_000_000)}
@@ -594,8 +617,9 @@ def test_the_web_chat_and_the_api_wait_in_one_queue(server, model, client):
     )
     api_first.start()
     assert model.started.wait(HANG_S)
-    chat = Client(server.url + "/", verbose=False)
-    job = chat.submit(BRIDGE, api_name="/ask")  # the web app's own API, as scripts use it
+    # The web app's own API, as scripts use it; with a key and no password, the key logs in.
+    chat = Client(server.url + "/", verbose=False, auth=("rag", KEY))
+    job = chat.submit(BRIDGE, api_name="/ask")
     wait_until(lambda: waiting(server) == 1)  # behind the API's question, in the same line
     model.gate.set()
     api_first.join(30)

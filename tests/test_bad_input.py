@@ -11,6 +11,8 @@ the cases about model files use the real llama.cpp loader) and checks:
 from __future__ import annotations
 
 import json
+import logging
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -248,3 +250,115 @@ def test_text_that_is_not_utf8_is_read_not_refused(data, text, tmp_path, capsys)
     assert code == 0, capsys.readouterr().err
     (article,) = IndexStore(tmp_path / "idx").load().documents.values()
     assert text in article.title + article.text
+
+
+def test_an_impossible_date_is_refused_as_since_refuses_it(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    lines = [
+        {"text": "The harbour ferry ran twice on the leap day.", "date": "2020-02-30"},
+        {"text": "The harbour ferry ran once on the leap day.", "date": "2020-02-29"},
+        {"text": "The lighthouse was painted white in spring.", "date": "2021/13/01"},
+    ]
+    (tmp_path / "in" / "a.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    # In an article's own dateline an impossible day is no date at all.
+    (tmp_path / "in" / "b.md").write_text(
+        "# Canal reopens\n\nFebruary 30, 2021 — MILLTOWN (Test Wire)\n\nThe canal reopened.\n"
+    )
+    index_dir = str(tmp_path / "idx")
+    assert cli.main(["index", str(tmp_path / "in"), "--index-dir", index_dir]) == 1
+    err = capsys.readouterr().err
+    assert "a.jsonl:1: the \"date\" '2020-02-30' is not a real day" in err
+    assert "a.jsonl:3: the \"date\" '2021/13/01' is not a real day" in err
+    assert "Traceback" not in err
+    dates = {a.title: a.date for a in IndexStore(tmp_path / "idx").load().documents.values()}
+    assert sorted(d for d in dates.values() if d) == ["2020-02-29"]
+    assert dates["Canal reopens"] is None
+    assert cli.main(["list", "--index-dir", index_dir, "--json"]) == 0
+    assert "2020-02-30" not in capsys.readouterr().out
+    # The same day refused the same way as a filter.
+    code = cli.main(["search", "ferry", "--since", "2020-02-30", "--index-dir", index_dir])
+    assert code == 2 and "--since must be a date" in capsys.readouterr().err
+
+
+def test_a_file_name_that_is_not_utf8_is_indexed_beside_the_others(tmp_path, capsys, caplog):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.md").write_text(ARTICLE_A)
+    (folder / "b.md").write_text(ARTICLE_B)
+    odd = os.fsdecode(os.fsencode(folder) + b"/ferry-\xff\xfe.md")  # Latin-1 bytes, as Linux allows
+    Path(odd).write_text("# Ferry timetable\n\nThe ferry now leaves the quay at seven.\n")
+    index_dir = str(tmp_path / "idx")
+    with caplog.at_level(logging.WARNING, logger="rag.ingest.files"):
+        assert cli.main(["index", str(folder), "--index-dir", index_dir]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert caplog.messages == [
+        f"{folder}/ferry-\\xff\\xfe.md: the file name is not valid UTF-8; stored as written here"
+    ]
+    assert "3 new" in err
+    documents = IndexStore(tmp_path / "idx").load().documents.values()
+    assert {o for d in documents for o in d.origins} >= {f"{folder}/ferry-\\xff\\xfe.md"}
+    # Indexing again changes nothing; the file can be removed by its real name.
+    assert cli.main(["index", str(folder), "--index-dir", index_dir]) == 0
+    assert "0 new, 3 unchanged" in capsys.readouterr().err
+    assert cli.main(["remove", odd, "--index-dir", index_dir]) == 0
+    assert "Ferry timetable" in capsys.readouterr().err
+    assert len(IndexStore(tmp_path / "idx").load().documents) == 2
+
+
+def test_undecodable_bytes_in_a_question_are_searched_not_a_traceback(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.md").write_text(ARTICLE_A)
+    index_dir = ["--index-dir", str(tmp_path / "idx")]
+    assert cli.main(["index", str(folder), *index_dir]) == 0
+    capsys.readouterr()
+    # Bytes a Latin-1 terminal sends, which Python keeps as lone surrogates in argv.
+    question = os.fsdecode(b"steel cables caf\xe9 \xff")
+    assert cli.main(["search", question, *index_dir]) == 0
+    out, err = capsys.readouterr()
+    assert "Harbor bridge reopens" in out and "Traceback" not in err
+    assert cli.main(["ask", question, *index_dir]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_jsonl_record_with_a_lone_surrogate_is_indexed(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    record = '{"title": "Tide tables \\ud83d", "text": "The spring tide rose \\udead high."}'
+    (tmp_path / "in" / "a.jsonl").write_text(record + "\n")
+    assert cli.main(["index", str(tmp_path / "in"), "--index-dir", str(tmp_path / "idx")]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    (article,) = IndexStore(tmp_path / "idx").load().documents.values()
+    assert article.title == "Tide tables \ufffd"
+    assert article.text == "The spring tide rose \ufffd high."
+
+
+def test_a_file_of_many_bad_lines_is_summarised_after_the_first(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    good = json.dumps({"text": "The ferry left the quay at seven in the morning."})
+    lines = [good] + ["{broken"] * 5000
+    (tmp_path / "in" / "a.jsonl").write_text("\n".join(lines))
+    argv = ["index", str(tmp_path / "in"), "--index-dir", str(tmp_path / "idx")]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\nskipped ") + err.startswith("skipped ") == 20  # the first few
+    assert "... and 4,980 more skipped (`rag index --json` lists every one)." in err
+    assert "5,000 input(s) skipped" in err and "1 new" in err
+    assert cli.main([*argv, "--json"]) == 1
+    assert len(json.loads(capsys.readouterr().out)["problems"]) == 5000
+
+
+def test_a_port_in_use_is_said_without_announcing_the_server_first(tmp_path, capsys):
+    import socket
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.md").write_text(ARTICLE_A)
+    index_dir = ["--index-dir", str(tmp_path / "idx")]
+    assert cli.main(["index", str(tmp_path / "in"), *index_dir]) == 0
+    capsys.readouterr()
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code = cli.main(["serve", "--port", str(port), *index_dir])
+    out, err = capsys.readouterr()
+    assert code == 2 and f"Cannot serve on 127.0.0.1:{port}" in err and "--port" in err
+    assert "Serving the chat" not in out and "Traceback" not in err

@@ -357,6 +357,36 @@ def test_the_commands_and_their_exit_codes(site, tmp_path, capsys, fake_cli):
     assert cli.main(["feeds", "remove", "nope", *idx]) == 2
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text[: len(text) // 2],  # cut short, as by a full disk
+        lambda text: "[]",  # valid JSON, not a feed
+        lambda text: text.replace('"name"', '"nom"'),  # a field lost
+    ],
+    ids=["truncated", "not an object", "field missing"],
+)
+def test_a_damaged_feed_state_is_reported_with_its_repair(site, tmp_path, capsys, fake_cli, damage):
+    idx = ["--index-dir", str(tmp_path / "idx"), "--allow-private-urls"]
+    url = put_rss(site, [rss_item(i, site.url("")) for i in range(2)], etag='"d"')
+    assert cli.main(["feeds", "add", url, "--name", "post", *idx]) == 0
+    assert cli.main(["refresh", *idx]) == 0
+    state = tmp_path / "idx" / "feeds" / "post.json"
+    state.write_text(damage(state.read_text()))
+    capsys.readouterr()
+    for argv in (["feeds", "list"], ["refresh"], ["feeds", "list", "--json"]):
+        assert cli.main([*argv, *idx]) == 3, argv
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err and out == ""
+        assert f"The state of the feed 'post' ({state}) is damaged" in err
+        assert "rag feeds add" in err and "--name post" in err
+    # The repair it names works, and nothing is embedded again.
+    state.rename(f"{state}.damaged")
+    assert cli.main(["feeds", "add", url, "--name", "post", *idx]) == 0
+    assert cli.main(["refresh", *idx]) == 0
+    assert "0 passages embedded; the index has 2 articles" in capsys.readouterr().err
+
+
 def test_rag_index_takes_urls_among_paths(site, tmp_path, capsys, fake_cli, write_articles):
     folder = write_articles({"local.md": "# Local\n\n" + story(30)})
     url = site.put("/story/31", page(headline(31), story(31)))
@@ -458,3 +488,62 @@ def test_a_refresh_that_finds_nothing_new_makes_no_indexer(site, service):
     book = FeedBook(service.settings.index_dir)
     report = refresh_feeds(book, make, make_fetcher(service.settings))
     assert report.feeds[0].status == "not modified" and made == []
+
+
+def test_an_interrupted_refresh_keeps_the_batches_it_finished(
+    site, service, tmp_path, capsys, fake_cli
+):
+    from rag.sources.feeds import refresh_feeds
+
+    url = put_rss(site, [rss_item(i, site.url("")) for i in range(25)], etag='"big"')
+    subscribe(service, url, "post")
+    book = FeedBook(service.settings.index_dir)
+    indexer = service.indexer()
+    real_write = indexer.index_articles
+    writes: list[int] = []
+
+    def write_then_stop(articles, **kwargs):
+        if len(writes) == 2:
+            raise KeyboardInterrupt  # Ctrl-C during the third batch's write
+        writes.append(len(articles))
+        return real_write(articles, **kwargs)
+
+    indexer.index_articles = write_then_stop
+    with pytest.raises(KeyboardInterrupt):
+        refresh_feeds(book, indexer, make_fetcher(service.settings), batch_items=10)
+    # Two batches of ten were written and recorded; the feed's validators were not kept.
+    assert writes == [10, 10]
+    assert len(service.documents()) == 20
+    state = book.find("post")
+    assert len(state.items) == 20 and state.etag is None
+    # The next refresh (the real command) reads the feed again and does the rest only.
+    idx = ["--index-dir", str(service.settings.index_dir), "--allow-private-urls"]
+    capsys.readouterr()
+    assert cli.main(["refresh", *idx]) == 0
+    err = capsys.readouterr().err
+    assert "post: 5 new, 0 changed, 20 unchanged" in err
+    assert "the index has 25 articles" in err
+    assert len(book.find("post").items) == 25 and book.find("post").etag == '"big"'
+
+
+def test_a_refresh_holds_one_batch_of_articles_at_a_time(site, service, monkeypatch):
+    from rag.sources import feeds
+
+    url = put_rss(site, [rss_item(i, site.url("")) for i in range(30)], etag='"b"')
+    subscribe(service, url, "post")
+    sizes: list[int] = []
+    real = feeds._articles_to_index
+    monkeypatch.setattr(
+        feeds,
+        "_articles_to_index",
+        lambda batch, finder: sizes.append(len(batch.documents)) or real(batch, finder),
+    )
+    report = feeds.refresh_feeds(
+        FeedBook(service.settings.index_dir),
+        service.indexer(),
+        make_fetcher(service.settings),
+        batch_items=8,
+    )
+    assert sizes == [8, 8, 8, 6]
+    assert report.index.added == 30 and report.feeds[0].new == 30
+    assert report.index.chunks_embedded == sum(1 for _ in service.snapshot().chunks)

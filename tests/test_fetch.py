@@ -39,13 +39,88 @@ def test_loopback_is_refused_unless_allowed(site):
     assert fetcher().get(url).body == b"<p>hi</p>"
 
 
+def reason(address: str) -> str:
+    problem = fetch._address_problem(address)
+    assert problem is not None, address
+    return problem.reason
+
+
 def test_private_and_odd_addresses_are_named():
-    assert "private-network" in fetch._address_problem("10.1.2.3")
-    assert "private-network" in fetch._address_problem("192.168.0.4")
-    assert "link-local" in fetch._address_problem("169.254.169.254")
-    assert "not a public address" in fetch._address_problem("100.64.0.1")
-    assert "loopback" in fetch._address_problem("::ffff:127.0.0.1")
+    assert "private-network" in reason("10.1.2.3")
+    assert "private-network" in reason("192.168.0.4")
+    assert "link-local" in reason("169.254.10.1")
+    assert "not a public address" in reason("100.64.0.1")
+    assert "loopback" in reason("::ffff:127.0.0.1")
     assert fetch._address_problem("93.184.216.34") is None
+
+
+@pytest.mark.parametrize(
+    "address, kind",
+    [
+        ("169.254.169.254", "cloud metadata"),
+        ("::ffff:169.254.169.254", "cloud metadata"),
+        ("fd00:ec2::254", "cloud metadata"),
+        ("100.100.100.200", "cloud metadata"),
+        ("169.254.0.1", "link-local"),
+        ("fe80::1", "link-local"),
+        ("fe80::1%eth0", "link-local"),
+    ],
+)
+def test_link_local_and_metadata_addresses_stay_shut_with_private_urls_allowed(address, kind):
+    problem = fetch._address_problem(address)
+    assert problem is not None and kind in problem.reason and problem.guarded
+    # Nothing is resolved or sent: an address literal is its own answer.
+    with pytest.raises(FetchError, match=f"{kind} address, never fetched unless named"):
+        fetch.resolve("http://x/", address.split("%")[0], 80, allow_private=True)
+    named = frozenset({address.split("%")[0]})
+    assert fetch.resolve("http://x/", address.split("%")[0], 80, allow_private=False, named=named)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "192.168.0.4", "::1"])
+def test_the_private_url_flag_opens_loopback_and_private_networks(address):
+    problem = fetch._address_problem(address)
+    assert problem is not None and not problem.guarded
+    assert fetch.resolve("http://x/", address, 80, allow_private=True) == address
+
+
+def test_a_name_that_resolves_to_metadata_is_refused_before_connecting(site, monkeypatch):
+    # The fetcher, whole: a host name the resolver maps to the metadata address (as a
+    # rebinding DNS would). The connection is replaced by a trap, so nothing leaves.
+    real = fetch.socket.getaddrinfo
+
+    def lookup(host, port, *args, **kwargs):
+        if host == "metadata.test":
+            return [
+                (fetch.socket.AF_INET, fetch.socket.SOCK_STREAM, 6, "", ("169.254.169.254", port))
+            ]
+        return real(host, port, *args, **kwargs)
+
+    def trap(*args, **kwargs):
+        raise AssertionError(f"a connection was attempted: {args}")
+
+    monkeypatch.setattr(fetch.socket, "getaddrinfo", lookup)
+    monkeypatch.setattr(fetch.socket, "create_connection", trap)
+    with pytest.raises(FetchError, match="cloud metadata address") as refused:
+        fetcher().get("http://metadata.test/latest/meta-data/")
+    assert "--allow-url-host" in str(refused.value)
+
+
+def test_a_named_host_is_fetched_without_the_private_url_flag(site, monkeypatch):
+    url = site.put("/named.html", "<p>named</p>")
+    named = Fetcher(FetchPolicy(per_host_delay=0, allow_hosts=frozenset({"127.0.0.1"})))
+    assert named.get(url).body == b"<p>named</p>"
+    # By its name: one that resolves to loopback here.
+    real = fetch.socket.getaddrinfo
+    monkeypatch.setattr(
+        fetch.socket,
+        "getaddrinfo",
+        lambda host, *a, **k: real("127.0.0.1" if host == "intranet.test" else host, *a, **k),
+    )
+    by_name = Fetcher(FetchPolicy(per_host_delay=0, allow_hosts=frozenset({"intranet.test"})))
+    assert by_name.get(url.replace("127.0.0.1", "intranet.test")).body == b"<p>named</p>"
+    # Naming one host opens that host only.
+    with pytest.raises(FetchError, match="loopback"):
+        Fetcher(FetchPolicy(per_host_delay=0, allow_hosts=frozenset({"10.0.0.1"}))).get(url)
 
 
 @pytest.mark.parametrize(
@@ -125,7 +200,9 @@ def test_each_redirect_hop_is_checked_against_the_address_rule(site, monkeypatch
     monkeypatch.setattr(
         fetch,
         "_address_problem",
-        lambda a: "127.0.0.2 is a loopback address" if a == "127.0.0.2" else None,
+        lambda a: (
+            fetch.AddressProblem("127.0.0.2 is a loopback address") if a == "127.0.0.2" else None
+        ),
     )
     site.put("/jump", "", status=302, headers=(("Location", f"http://127.0.0.2:{site.port}/x"),))
     with pytest.raises(FetchError, match=r"127\.0\.0\.2:\d+/x: refused: 127\.0\.0\.2"):

@@ -9,6 +9,7 @@ subprocess with a timeout, so a hang fails the test instead of stalling it.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import socket
@@ -252,3 +253,44 @@ def test_html_nested_300_deep_loses_nothing():
     html = "<p>Top.</p>" + "<div>" * 300 + "<p>Deep.</p>" + "</div>" * 300 + "<p>Closing.</p>"
     document = parse_html(f"<html><body>{html}</body></html>", "x.html")
     assert document is not None and all(t in document.text for t in ("Top.", "Deep.", "Closing."))
+
+
+@pytest.mark.parametrize("name", ["../decoy", "/tmp/decoy", "gen-000001/../../decoy", "gen-1"])
+def test_a_manifest_naming_a_generation_outside_the_index_is_refused(index_of_one, capsys, name):
+    _folder, index_dir, _documents = index_of_one
+    # A complete copy of the index beside it, which a crafted manifest points at.
+    [generation] = [p for p in index_dir.iterdir() if p.name.startswith("gen-")]
+    decoy = index_dir.parent / "decoy"
+    decoy.mkdir()
+    for f in generation.iterdir():
+        if f.is_file():
+            (decoy / f.name).write_bytes(f.read_bytes())
+    manifest = index_dir / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["generation"] = name
+    manifest.write_text(json.dumps(data))
+    code, err = run(capsys, "list", "--index-dir", index_dir)
+    assert code == 3
+    line = one_line(err)
+    assert repr(name) in line and "gen-NNNNNN" in line and "rag index --rebuild" in line
+
+
+def test_damaged_index_files_are_named_without_library_internals(index_of_one, capsys):
+    _folder, index_dir, _documents = index_of_one
+    [generation] = [p for p in index_dir.iterdir() if p.name.startswith("gen-")]
+    vectors = generation / "vectors.faiss"
+    vectors.write_bytes(vectors.read_bytes()[:40])
+    code, err = run(capsys, "search", "bridge", "--index-dir", index_dir)
+    line = one_line(err)
+    assert code == 3 and "vectors.faiss is not a vector index FAISS can read" in line
+    assert "faiss::" not in line and ".cpp" not in line and "rag index --rebuild" in line
+
+
+def test_a_bad_line_in_chunks_jsonl_names_the_file_and_line(index_of_one, capsys):
+    _folder, index_dir, _documents = index_of_one
+    [generation] = [p for p in index_dir.iterdir() if p.name.startswith("gen-")]
+    chunks = generation / "chunks.jsonl"
+    chunks.write_text(chunks.read_text() + "{not json\n")
+    code, err = run(capsys, "list", "--index-dir", index_dir)
+    line = one_line(err)
+    assert code == 3 and "chunks.jsonl line 2 is not valid JSON" in line

@@ -22,7 +22,11 @@ def _error(message: str) -> gr.Error:
 
 def feed_rows(service: RagService) -> list[list[object]]:
     rows: list[list[object]] = []
-    for state in feed_book(service).feeds():
+    try:
+        states = feed_book(service).feeds()
+    except RagError as err:  # a damaged feed state: said, with the repair
+        raise _error(str(err)) from None
+    for state in states:
         last = state.last_refresh or {}
         rows.append(
             [

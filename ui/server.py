@@ -8,6 +8,7 @@ and the chat a password. The chat and the API share one ``ModelQueue``.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ from rag.errors import ConfigError
 from rag.service import RagService
 from ui.api import ApiOptions, BodyLimit, build_api
 from ui.app import build_app, is_loopback
+from ui.guards import HostCheck, OriginCheck, trusted_hosts
 from ui.queue import ModelQueue
 from ui.render import CSS, MARKER_SCRIPT
 from ui.uploads import MAX_UPLOAD_BYTES
@@ -33,6 +35,8 @@ class ServeOptions:
     password: str | None = None
     api_key: str | None = None
     cors_origins: tuple[str, ...] = ()
+    # Host names answered besides loopback's and ``host`` (--allowed-host).
+    allowed_hosts: tuple[str, ...] = ()
     queue_size: int = 32  # questions that may wait behind the one answering
     examples: Sequence[str] = field(default_factory=tuple)
 
@@ -58,6 +62,17 @@ def check_exposure(options: ServeOptions) -> None:
         )
 
 
+def chat_login(options: ServeOptions) -> tuple[str, str] | None:
+    """The chat's login: its password, else the API's key, so the key closes every door.
+
+    The chat's Gradio endpoints (``/gradio_api/call/ask``, the queue, uploads) read
+    and write the index as the API does; with a key and no password, the browser
+    logs in as 'rag' with the key.
+    """
+    secret = options.password or options.api_key
+    return ("rag", secret) if secret else None
+
+
 def build_server(service: RagService, options: ServeOptions) -> FastAPI:
     """The API and the web chat in one app, sharing the model's queue."""
     check_exposure(options)
@@ -73,6 +88,9 @@ def build_server(service: RagService, options: ServeOptions) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(BodyLimit, options=api_options)
+    # Added last, so they run first: a request from the wrong name or site reaches nothing.
+    app.add_middleware(OriginCheck, extra=options.cors_origins)
+    app.add_middleware(HostCheck, allowed=trusted_hosts(options.host, options.allowed_hosts))
     chat = build_app(service, examples=options.examples, queue=queue)
     chat.queue(default_concurrency_limit=1, max_size=64)
     return gr.mount_gradio_app(
@@ -81,7 +99,7 @@ def build_server(service: RagService, options: ServeOptions) -> FastAPI:
         path="/",
         server_name=options.host,
         server_port=options.port,
-        auth=("rag", options.password) if options.password else None,
+        auth=chat_login(options),
         max_file_size=MAX_UPLOAD_BYTES,
         css=CSS,
         head=MARKER_SCRIPT,
@@ -91,18 +109,27 @@ def build_server(service: RagService, options: ServeOptions) -> FastAPI:
 
 
 def serve(service: RagService, options: ServeOptions) -> None:
-    """Run until Ctrl-C. Raises ``OSError`` when the port cannot be bound."""
+    """Run until Ctrl-C. Raises ``OSError`` when the port cannot be bound.
+
+    The port is bound before anything is announced, so "Serving the chat on …"
+    is never printed above a port-in-use error.
+    """
     import uvicorn
 
     app = build_server(service, options)
-    config = uvicorn.Config(
-        app, host=options.host, port=options.port, log_level="warning", timeout_graceful_shutdown=5
-    )
+    family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
+    listening = socket.create_server((options.host.strip("[]"), options.port), family=family)
+    where = f"http://{options.host}:{options.port}"
+    print(f"Serving the chat on {where} (Ctrl-C stops it)", flush=True)
+    print(f"The HTTP API: {where}/docs", flush=True)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     try:
-        server.run()
-    except SystemExit:  # uvicorn's way of saying it could not bind
+        server.run(sockets=[listening])
+    except SystemExit:  # uvicorn's way of saying it could not serve
         raise OSError("the address could not be bound") from None
+    finally:
+        listening.close()
 
 
 def start(
@@ -125,6 +152,7 @@ def start(
     if share:
         from ui.app import launch
 
+        print(f"Serving the chat on http://{settings.host}:{settings.port} and a share link")
         return lambda: launch(
             service,
             host=settings.host,
@@ -139,13 +167,10 @@ def start(
         password=password,
         api_key=api_key,
         cors_origins=tuple(cors_origins),
+        allowed_hosts=settings.allowed_hosts,
         queue_size=queue_size,
         examples=examples,
     )
     check_exposure(options)
 
-    def run() -> None:
-        print(f"The HTTP API: http://{settings.host}:{settings.port}/docs", flush=True)
-        serve(service, options)
-
-    return run
+    return lambda: serve(service, options)

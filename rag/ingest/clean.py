@@ -11,6 +11,7 @@ keeping a stray line.
 
 from __future__ import annotations
 
+import datetime
 import re
 import unicodedata
 
@@ -76,16 +77,29 @@ def parse_date(text: str) -> str | None:
     return match[0] if match else None
 
 
+def iso_day(year: int, month: int, day: int) -> str | None:
+    """``YYYY-MM-DD`` of a real calendar day in 1800-2200, else None (2020-02-30 is None).
+
+    The one test of a day for every date read from articles, as ``--since`` has it.
+    """
+    if not 1800 <= year <= 2200:
+        return None
+    try:
+        return datetime.date(year, month, day).isoformat()
+    except ValueError:
+        return None
+
+
 def find_date(text: str) -> tuple[str, int, int] | None:
     best: tuple[str, int, int] | None = None
     for pattern in _DATE_RES:
         for m in pattern.finditer(text):
             parts = m.groupdict()
             month = int(parts["mnum"]) if parts.get("mnum") else _MONTHS[parts["month"].lower()]
-            year, day = int(parts["year"]), int(parts["day"])
-            if 1 <= month <= 12 and 1 <= day <= 31 and 1800 <= year <= 2200:
+            day = iso_day(int(parts["year"]), month, int(parts["day"]))
+            if day is not None:
                 if best is None or m.start() < best[1]:
-                    best = (f"{year:04d}-{month:02d}-{day:02d}", m.start(), m.end())
+                    best = (day, m.start(), m.end())
                 break
     return best
 
@@ -217,8 +231,8 @@ def clean_document(raw: RawDocument) -> Article | None:
     lines = [line for line in lines if not _FURNITURE.match(line)]
 
     title = raw.title.strip() if raw.title and raw.title.strip() else None
+    # A given date that is no real day is not kept as text: filters compare ISO days.
     date = parse_date(raw.date) if raw.date else None
-    date = date or (raw.date.strip() if raw.date and raw.date.strip() else None)
     source = raw.source.strip() if raw.source and raw.source.strip() else None
 
     # The head of the article: captions, a headline (maybe twice), a dateline.

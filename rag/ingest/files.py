@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import InputError
+from rag.ingest.clean import parse_date
 from rag.ingest.pdf import PDF_SUFFIXES, read_pdf
+from rag.text.codepoints import valid_unicode
 from rag.types import LoadProblem, RawDocument
 
 log = logging.getLogger(__name__)
@@ -63,13 +65,28 @@ def iter_files(
                     yield _resolved(Path(root) / name), False
 
 
+def path_text(path: str | os.PathLike[str]) -> str:
+    """A path as newsrag stores and prints it: valid UTF-8 whatever bytes its name holds.
+
+    Linux allows any bytes in a name; Python keeps those that are not UTF-8 as
+    lone surrogates, which no UTF-8 file can hold. They are written as ``\\xNN``,
+    the same way every time, so the file is indexed, found again and removable.
+    """
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    return text
+
+
 def _listing_problem(folder: Path, problems: list[LoadProblem] | None) -> Callable[[OSError], None]:
     """``os.walk``'s error handler: a folder it cannot list becomes a problem, not silence."""
 
     def unreadable(exc: OSError) -> None:
         if problems is not None:
             where = exc.filename or str(folder)
-            problems.append(LoadProblem(str(where), f"cannot be listed: {exc.strerror}"))
+            problems.append(LoadProblem(path_text(where), f"cannot be listed: {exc.strerror}"))
 
     return unreadable
 
@@ -130,9 +147,9 @@ def load_documents(
         if unsupported:
             special = _special_file(path)  # a FIFO or a link loop is worth a line either way
             if special:
-                problems.append(LoadProblem(str(path), special))
+                problems.append(LoadProblem(path_text(path), special))
             elif explicit:
-                problems.append(LoadProblem(str(path), unsupported))
+                problems.append(LoadProblem(path_text(path), unsupported))
             else:
                 log.debug("skipping %s: unsupported type", path)
             continue
@@ -145,7 +162,9 @@ def load_documents(
 def load_file(
     path: Path, *, max_bytes: int = MAX_BYTES
 ) -> tuple[list[RawDocument], list[LoadProblem]]:
-    origin = str(path)
+    origin = path_text(path)
+    if origin != str(path):
+        log.warning("%s: the file name is not valid UTF-8; stored as written here", origin)
     try:
         data = _read_regular_file(path, max_bytes)
     except _NotAnArticle as exc:
@@ -244,6 +263,10 @@ def _optional_str(record: dict[str, object], key: str) -> str | None:
     return text or None
 
 
+def _valid_strings(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: valid_unicode(v) if isinstance(v, str) else v for k, v in record.items()}
+
+
 def parse_jsonl(text: str, origin: str) -> tuple[list[RawDocument], list[LoadProblem]]:
     documents: list[RawDocument] = []
     problems: list[LoadProblem] = []
@@ -252,7 +275,8 @@ def parse_jsonl(text: str, origin: str) -> tuple[list[RawDocument], list[LoadPro
             continue
         where = f"{origin}:{line_no}"
         try:
-            record = json.loads(line)
+            # A JSON escape can name a lone surrogate ("\\ud800"); the record is made valid here.
+            record = json.loads(line, object_hook=_valid_strings)
         except json.JSONDecodeError as exc:
             problems.append(LoadProblem(where, f"not valid JSON ({exc.msg})"))
             continue
@@ -263,6 +287,16 @@ def parse_jsonl(text: str, origin: str) -> tuple[list[RawDocument], list[LoadPro
         if not isinstance(body, str) or not body.strip():
             problems.append(LoadProblem(where, 'the "text" field is missing or empty'))
             continue
+        date = _optional_str(record, "date")
+        if date is not None and parse_date(date) is None:
+            problems.append(
+                LoadProblem(
+                    where,
+                    f'the "date" {date!r} is not a real day; write it as YYYY-MM-DD '
+                    "(e.g. 2020-02-29) or leave the field out",
+                )
+            )
+            continue
         external_id = _optional_str(record, "id")
         # An id keeps the origin stable when other lines of the file change.
         doc_origin = f"{origin}#id={external_id}" if external_id else f"{origin}#{line_no}"
@@ -271,7 +305,7 @@ def parse_jsonl(text: str, origin: str) -> tuple[list[RawDocument], list[LoadPro
                 text=body,
                 origin=doc_origin,
                 title=_optional_str(record, "title"),
-                date=_optional_str(record, "date"),
+                date=date,
                 source=_optional_str(record, "source"),
                 url=_optional_str(record, "url"),
                 external_id=external_id,

@@ -21,7 +21,7 @@ from index.store import IndexSnapshot, IndexStore
 from rag.errors import IndexMismatchError, InputError, RagError
 from rag.ingest.chunk import ChunkerSettings, chunk_under_title
 from rag.ingest.clean import clean_document
-from rag.ingest.files import load_documents
+from rag.ingest.files import load_documents, path_text
 from rag.types import Article, Chunk, Embedder, LoadProblem, RawDocument, chunk_context
 
 log = logging.getLogger(__name__)
@@ -423,9 +423,9 @@ def _selector_paths(selector: str) -> set[str]:
         return {selector.strip()}
     path = os.path.abspath(os.path.expanduser(selector))
     try:
-        return {path, os.path.realpath(path)}
+        return {path_text(path), path_text(os.path.realpath(path))}
     except (OSError, ValueError):
-        return {path}
+        return {path_text(path)}
 
 
 def _exact_matches(documents: dict[str, Article], selector: str, recursive: bool) -> list[str]:

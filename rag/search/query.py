@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 
 from rag.errors import InputError
+from rag.text.codepoints import valid_unicode
 from rag.text.words import STOPWORDS, content_words
 from rag.types import SearchFilter, Turn
 
@@ -17,7 +18,7 @@ MAX_QUESTION_CHARS = 2000
 
 
 def check_question(question: str) -> str:
-    question = " ".join(question.split())
+    question = " ".join(valid_unicode(question).split())  # every question passes here
     if not question:
         raise InputError("The question is empty. Type a question about the indexed articles.")
     if len(question) > MAX_QUESTION_CHARS:

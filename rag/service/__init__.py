@@ -33,6 +33,7 @@ from rag.search.query import check_question, search_query_for
 from rag.search.retrieve import HybridRetriever
 from rag.service.index_view import IndexView
 from rag.service.models import Models
+from rag.text.codepoints import valid_unicode
 from rag.types import (
     Answer,
     AnswerEvent,
@@ -218,6 +219,8 @@ class RagService:
         it to hand the model the gold passage).
         """
         question = check_question(question)
+        # Earlier turns come from clients as they sent them (the /v1 messages).
+        history = [Turn(valid_unicode(t.question), valid_unicode(t.answer)) for t in history]
         query = search_query_for(question, history)
         searching = passages is None
         ranks_sentences = self.settings.reader == "sentences"

@@ -23,6 +23,7 @@ import html
 import json
 import logging
 import re
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from rag.errors import FetchError, InputError, RagError, StorageError
+from rag.errors import FetchError, IndexCorruptError, InputError, RagError, StorageError
 from rag.ingest.clean import clean_document
 from rag.ingest.indexer import Indexer, IndexReport
 from rag.sources.fetch import Fetcher, RobotsRules, check_url
@@ -154,13 +155,16 @@ class FeedBook:
     def feeds(self) -> list[FeedState]:
         if not self.folder.is_dir():
             return []
-        states = []
-        for path in sorted(self.folder.glob("*.json")):
-            try:
-                states.append(FeedState.from_json(json.loads(path.read_text(encoding="utf-8"))))
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.warning("feed state %s is unreadable (%s); skipped", path, exc)
-        return states
+        return [self._read(path) for path in sorted(self.folder.glob("*.json"))]
+
+    def _read(self, path: Path) -> FeedState:
+        """One feed's state; a damaged file is an error, not a feed that silently vanishes."""
+        text = ""
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            return FeedState.from_json(json.loads(text))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise IndexCorruptError(damaged_state_message(path, text, exc)) from None
 
     def find(self, name_or_url: str) -> FeedState:
         wanted = name_or_url.strip()
@@ -186,6 +190,19 @@ class FeedBook:
 
     def delete(self, state: FeedState) -> None:
         (self.folder / f"{state.name}.json").unlink(missing_ok=True)
+
+
+def damaged_state_message(path: Path, text: str, exc: BaseException) -> str:
+    """What happened to the feed's state file, and the commands that repair it."""
+    found = re.search(r'"url"\s*:\s*"([^"\s]+)"', text)
+    url = shlex.quote(found.group(1)) if found else "URL"
+    where, aside = shlex.quote(str(path)), shlex.quote(f"{path}.damaged")
+    return (
+        f"The state of the feed {path.stem!r} ({path}) is damaged ({exc}); its articles "
+        f"stay indexed. To repair it, move the file away and subscribe again: "
+        f"`mv {where} {aside} && rag feeds add {url} --name {shlex.quote(path.stem)}`; "
+        "the next `rag refresh` embeds nothing already indexed."
+    )
 
 
 def _default_name(url: str, taken: set[str]) -> str:
@@ -354,13 +371,28 @@ def html_fragment_text(fragment: str) -> str:
 
 @dataclass
 class _Fetched:
-    """One feed after fetching: the documents to index and what to record if all goes well."""
+    """One feed after fetching: the items still to read, and what to record as they are."""
 
     state: FeedState
     result: FeedResult
-    documents: list[tuple[str, RawDocument]] = field(default_factory=list)  # (item key, doc)
-    record: dict[str, dict[str, str]] = field(default_factory=dict)
+    pending: list[tuple[FeedEntry, bool]] = field(default_factory=list)  # (entry, seen before)
+    feed_title: str = ""
     validators: tuple[str | None, str | None] | None = None
+    unchanged: int = 0
+    new: int = 0
+    changed: int = 0
+    failed: int = 0
+    problems: list[LoadProblem] = field(default_factory=list)
+    write_error: str | None = None
+
+
+@dataclass
+class _Batch:
+    """Up to ``batch_items`` items of any feeds: read, indexed and recorded together."""
+
+    documents: list[tuple[_Fetched, str, RawDocument]] = field(default_factory=list)
+    records: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # feed, key
+    problems: list[LoadProblem] = field(default_factory=list)
 
 
 def _item_origin(feed_url: str, entry: FeedEntry) -> str:
@@ -369,9 +401,8 @@ def _item_origin(feed_url: str, entry: FeedEntry) -> str:
     return f"urn:newsrag:item:{content_hash(feed_url, entry.key)}"
 
 
-def _fetch_feed(
-    state: FeedState, fetcher: Fetcher, robots: RobotsRules, full: bool = False
-) -> _Fetched:
+def _fetch_feed(state: FeedState, fetcher: Fetcher, full: bool = False) -> _Fetched:
+    """The feed itself, and which of its items are new or changed (read later, in batches)."""
     headers = {}
     if state.etag and not full:
         headers["If-None-Match"] = state.etag
@@ -384,43 +415,50 @@ def _fetch_feed(
         title, entries, notes = parse_feed(response.body, state.url)
     except FetchError as err:
         return _Fetched(state, FeedResult(state.name, state.url, "failed", message=err.reason))
-    fetched = _Fetched(state, FeedResult(state.name, state.url, "ok"))
+    fetched = _Fetched(state, FeedResult(state.name, state.url, "ok", message="; ".join(notes)))
     state.title = title or state.title
-    new = changed = unchanged = failed = 0
-    problems: list[LoadProblem] = []
+    fetched.feed_title = title or state.name
+    fetched.validators = (response.headers.get("etag"), response.headers.get("last-modified"))
     for entry in entries:
         known = state.items.get(entry.key)
         if known is not None and known.get("fp") == entry.fingerprint and not full:
-            unchanged += 1
-            continue
-        origin = _item_origin(state.url, entry)
-        doc, problem = _item_document(entry, origin, title or state.name, fetcher, robots)
-        if problem is not None:
-            problems.append(problem)
-        if doc is None:
-            failed += 1
-            continue
-        fetched.documents.append((entry.key, doc))
-        fetched.record[entry.key] = {"fp": entry.fingerprint, "origin": origin}
-        if known is None:
-            new += 1
+            fetched.unchanged += 1
         else:
-            changed += 1
-    if not failed:  # otherwise fetch the whole feed again next time, to retry those items
-        fetched.validators = (response.headers.get("etag"), response.headers.get("last-modified"))
-    message = "; ".join(notes)
-    fetched.result = FeedResult(
-        state.name,
-        state.url,
-        "ok",
-        new=new,
-        changed=changed,
-        unchanged=unchanged,
-        failed=failed,
-        message=message,
-        problems=tuple(problems),
-    )
+            fetched.pending.append((entry, known is not None))
     return fetched
+
+
+def _read_batch(
+    items: Sequence[tuple[_Fetched, FeedEntry, bool]], fetcher: Fetcher, robots: RobotsRules
+) -> _Batch:
+    """Each item's article (its page fetched when the feed gives a summary), and its record."""
+
+    def read(
+        item: tuple[_Fetched, FeedEntry, bool],
+    ) -> tuple[RawDocument | None, LoadProblem | None, str]:
+        feed, entry, _seen = item
+        origin = _item_origin(feed.state.url, entry)
+        return *_item_document(entry, origin, feed.feed_title, fetcher, robots), origin
+
+    batch = _Batch()
+    workers = max(1, min(fetcher.policy.max_concurrent, len(items)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="feed-item") as pool:
+        read_items = list(pool.map(read, items))
+    for (feed, entry, seen), (doc, problem, origin) in zip(items, read_items, strict=True):
+        if problem is not None:
+            feed.problems.append(problem)
+            batch.problems.append(problem)
+        if doc is None:
+            feed.failed += 1
+            continue
+        batch.documents.append((feed, entry.key, doc))
+        record = {"fp": entry.fingerprint, "origin": origin}
+        batch.records.setdefault(feed.state.name, {})[entry.key] = record
+        if seen:
+            feed.changed += 1
+        else:
+            feed.new += 1
+    return batch
 
 
 def _item_document(
@@ -451,6 +489,11 @@ def _item_document(
     return replace(doc, **meta), None
 
 
+# Items read, indexed and recorded at a time: an interrupted refresh keeps every batch
+# before it, and memory holds one batch of articles, not the whole feed.
+BATCH_ITEMS = 200
+
+
 def refresh_feeds(
     book: FeedBook,
     indexer: Indexer | Callable[[], Indexer],
@@ -459,9 +502,13 @@ def refresh_feeds(
     names: Sequence[str] = (),
     full: bool = False,
     on_feed: Callable[[FeedResult], None] | None = None,
+    batch_items: int = BATCH_ITEMS,
 ) -> RefreshReport:
     """Fetch every feed (or those named), index what is new or changed, save the states.
 
+    Items are read and indexed ``batch_items`` at a time, and each batch's items
+    are recorded in their feeds' states right after its index write: stopped
+    half-way, a refresh keeps what it finished, and the next one goes on from there.
     ``full`` reads every feed and item again as if never seen (after ``rag index
     --rebuild``, say); articles already indexed are still not embedded again.
     ``indexer`` may be a function that makes one: it is called only when there is
@@ -475,34 +522,84 @@ def refresh_feeds(
         robots = RobotsRules(fetcher)
         workers = max(1, min(fetcher.policy.max_concurrent, len(states)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="feed") as pool:
-            fetched = list(pool.map(lambda s: _fetch_feed(s, fetcher, robots, full), states))
-        articles, retract, copies, problems = _articles_to_index(fetched, indexer)
-        index_report = None
-        write_error: str | None = None
-        if articles or retract:
-            try:
-                index_report = indexer.index_articles(articles, problems=problems, retract=retract)
-            except RagError as err:  # the index is unchanged; record nothing, retry next time
-                write_error = str(err)
+            fetched = list(pool.map(lambda s: _fetch_feed(s, fetcher, full), states))
+        index_report = _index_in_batches(book, fetched, indexer, fetcher, robots, batch_items)
         results = []
-        for item in fetched:
-            result = replace(item.result, copies=copies.get(item.state.name, 0))
-            if write_error and item.documents:
-                result = replace(result, status="failed", message=write_error)
-            else:
-                item.state.items.update(item.record)
-                if item.validators is not None:
-                    item.state.etag, item.state.last_modified = item.validators
-            item.state.last_refresh = {
-                "at": _now(),
-                "status": result.status,
-                "summary": result.summary(),
-            }
-            book.save(item.state)
+        for feed in fetched:
+            result = _finish_feed(feed)
+            book.save(feed.state)
             results.append(result)
             if on_feed is not None:
                 on_feed(result)
     return RefreshReport(tuple(results), index_report, time.perf_counter() - started)
+
+
+def _index_in_batches(
+    book: FeedBook,
+    fetched: Sequence[_Fetched],
+    indexer: Indexer,
+    fetcher: Fetcher,
+    robots: RobotsRules,
+    batch_items: int,
+) -> IndexReport | None:
+    """Read, index and record the pending items a batch at a time; the reports summed."""
+    pending = [(f, entry, seen) for f in fetched for entry, seen in f.pending]
+    report: IndexReport | None = None
+    finder: CopyFinder | None = None
+    for at in range(0, len(pending), batch_items):
+        batch = _read_batch(pending[at : at + batch_items], fetcher, robots)
+        if not batch.documents:
+            continue
+        if finder is None:  # once, and only when there is something to compare
+            finder = _copy_finder(indexer)
+        articles, retract, problems = _articles_to_index(batch, finder)
+        try:
+            written = indexer.index_articles(articles, problems=problems, retract=retract)
+        except RagError as err:  # the index is unchanged: this batch and the rest wait
+            for feed, _entry, _seen in pending[at:]:
+                feed.write_error = str(err)
+            return report
+        report = written if report is None else _summed(report, written)
+        for feed in {id(f): f for f, _key, _doc in batch.documents}.values():
+            feed.state.items.update(batch.records.get(feed.state.name, {}))
+            book.save(feed.state)
+    return report
+
+
+def _finish_feed(feed: _Fetched) -> FeedResult:
+    """The feed's result; its validators are kept only when every item was read and indexed."""
+    result = feed.result
+    if result.status == "ok":
+        result = replace(
+            result,
+            new=feed.new,
+            changed=feed.changed,
+            unchanged=feed.unchanged,
+            failed=feed.failed,
+            problems=tuple(feed.problems),
+        )
+    if feed.write_error:
+        result = replace(result, status="failed", message=feed.write_error)
+    elif feed.validators is not None and not feed.failed:
+        # Otherwise the whole feed is fetched again next time, to retry those items.
+        feed.state.etag, feed.state.last_modified = feed.validators
+    feed.state.last_refresh = {"at": _now(), "status": result.status, "summary": result.summary()}
+    return result
+
+
+def _summed(a: IndexReport, b: IndexReport) -> IndexReport:
+    """Two batches' reports as one: counts added, totals from the later."""
+    return replace(
+        b,
+        added=a.added + b.added,
+        unchanged=a.unchanged + b.unchanged,
+        replaced=a.replaced + b.replaced,
+        removed=a.removed + b.removed,
+        chunks_embedded=a.chunks_embedded + b.chunks_embedded,
+        problems=a.problems + b.problems,
+        seconds=a.seconds + b.seconds,
+        embed_seconds=a.embed_seconds + b.embed_seconds,
+    )
 
 
 class _Lazy:
@@ -518,38 +615,39 @@ class _Lazy:
         return getattr(self._indexer, name)
 
 
-def _articles_to_index(
-    fetched: Sequence[_Fetched], indexer: Indexer
-) -> tuple[list[Article], set[str], dict[str, int], list[LoadProblem]]:
-    """Clean the fetched documents; a near-copy of a known article joins it instead."""
-    pending = [(f, key, doc) for f in fetched for key, doc in f.documents]
-    problems = [p for f in fetched for p in f.result.problems]
-    if not pending:
-        return [], set(), {}, problems
+def _copy_finder(indexer: Indexer) -> CopyFinder:
+    """Near-copy detection against every indexed article (their text only, no vectors)."""
     finder = CopyFinder()
     if indexer.store.exists():
-        finder.add_all(indexer.store.load(embedder_id=indexer.embedder.model_id).documents.values())
+        finder.add_all(indexer.store.load(vectors=False).documents.values())
+    return finder
+
+
+def _articles_to_index(
+    batch: _Batch, finder: CopyFinder
+) -> tuple[list[Article], set[str], list[LoadProblem]]:
+    """Clean the batch's documents; a near-copy of a known article joins it instead."""
+    problems = list(batch.problems)
     articles: list[Article] = []
     retract: set[str] = set()
-    copies: dict[str, int] = {}
-    for item, key, doc in pending:
+    for feed, key, doc in batch.documents:
         article = clean_document(doc)
         if article is None:
             problems.append(LoadProblem(doc.origin, "no article text left after cleaning"))
-            item.record.pop(key, None)
+            batch.records.get(feed.state.name, {}).pop(key, None)
             continue
-        previous = item.state.items.get(key, {}).get("origin")
+        previous = feed.state.items.get(key, {}).get("origin")
         if previous and previous != doc.origin:
             retract.add(previous)  # the item moved to another link
         original = finder.copy_of(article, ignore_origins=(doc.origin,))
         if original is not None:
-            copies[item.state.name] = copies.get(item.state.name, 0) + 1
+            feed.result = replace(feed.result, copies=feed.result.copies + 1)
             log.info("%s is a copy of %s (%s)", doc.origin, original.doc_id, original.title)
             article = replace(original, origins=(doc.origin,))
         else:
             finder.add(article)
         articles.append(article)
-    return articles, retract, copies, problems
+    return articles, retract, problems
 
 
 def _now() -> str:
@@ -582,6 +680,8 @@ def start_background_refresh(refresh: Callable[[], RefreshReport], every: float)
                 report = refresh()
                 for result in report.feeds:
                     log.warning("refresh %s: %s", result.name, result.summary())
+            except RagError as err:  # e.g. a damaged feed state: said, and tried again later
+                log.error("background refresh failed: %s", err)
             except Exception:  # a background refresh must never take the server down
                 log.exception("background refresh failed")
 

@@ -1,7 +1,8 @@
 """A careful HTTP client for pages and feeds: bounded in time, size, hops and places.
 
 Every request names the tool in its User-Agent, goes to http or https only,
-and to public addresses only unless the caller allows private ones: the host
+and to public addresses only unless the caller allows private ones (link-local
+and cloud-metadata addresses only when named one by one): the host
 is resolved once, each address is checked, and the connection is made to the
 checked address (so a DNS answer cannot change between check and connect).
 Each redirect hop is checked the same way. Bodies are read in pieces and
@@ -46,6 +47,8 @@ class FetchPolicy:
     """How politely and how far a fetcher goes. Checked at once."""
 
     allow_private: bool = False
+    # Hosts or addresses fetched whatever their kind (--allow-url-host), lower-cased.
+    allow_hosts: frozenset[str] = frozenset()
     connect_timeout: float = 10.0
     read_timeout: float = 20.0  # per socket read
     total_timeout: float = 60.0  # the whole response, so a trickling server cannot hold us
@@ -95,6 +98,9 @@ def make_fetcher(settings: object, **policy: object) -> Fetcher:
     """A fetcher for the given settings (``allow_private_urls``, ``fetch_delay``)."""
     base = {
         "allow_private": bool(getattr(settings, "allow_private_urls", False)),
+        "allow_hosts": frozenset(
+            h.lower().strip("[]") for h in getattr(settings, "allow_url_hosts", ())
+        ),
         "per_host_delay": float(getattr(settings, "fetch_delay", 1.0)),
     }
     return Fetcher(FetchPolicy(**{**base, **policy}))  # type: ignore[arg-type]
@@ -124,23 +130,68 @@ def check_url(url: str) -> tuple[str, str, int, str]:
     return scheme, parts.hostname, port, path
 
 
-def _address_problem(address: str) -> str | None:
+# Cloud metadata services (AWS, GCP and Azure; AWS over IPv6; Alibaba): they hand a
+# machine's credentials to whoever asks from it, so no feed may point newsrag at them.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+)
+NAMED_HINT = "name it with --allow-url-host ADDRESS (or RAG_ALLOW_URL_HOSTS) to allow it"
+
+
+@dataclass(frozen=True)
+class AddressProblem:
+    """Why an address is not fetched; ``guarded``: --allow-private-urls does not open it."""
+
+    reason: str
+    guarded: bool = False
+
+
+def _address_problem(address: str) -> AddressProblem | None:
+    """None for a public address, else why not, and whether the private-URL flag opens it."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        return f"{ip} is a loopback address"
+    if ip in METADATA_ADDRESSES:
+        return AddressProblem(f"{ip} is a cloud metadata address", guarded=True)
     if ip.is_link_local:
-        return f"{ip} is a link-local address"
+        return AddressProblem(f"{ip} is a link-local address", guarded=True)
+    if ip.is_loopback:
+        return AddressProblem(f"{ip} is a loopback address")
     if ip.is_global:
         return None
     if ip.is_private:
-        return f"{ip} is a private-network address"
-    return f"{ip} is not a public address"
+        return AddressProblem(f"{ip} is a private-network address")
+    return AddressProblem(f"{ip} is not a public address")
 
 
-def resolve(url: str, host: str, port: int, *, allow_private: bool) -> str:
-    """An address of ``host`` to connect to, refusing private ones unless allowed."""
+def _is_named(host: str, address: str, named: frozenset[str]) -> bool:
+    """Did the user name this host, or this very address, with --allow-url-host?"""
+    if host.lower().strip("[]") in named:
+        return True
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    return any(_same_address(ip, name) for name in named)
+
+
+def _same_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, name: str) -> bool:
+    try:
+        return ipaddress.ip_address(name) == ip
+    except ValueError:  # a host name, not an address
+        return False
+
+
+def resolve(
+    url: str,
+    host: str,
+    port: int,
+    *,
+    allow_private: bool,
+    named: frozenset[str] = frozenset(),
+) -> str:
+    """An address of ``host`` to connect to, refusing private ones unless allowed.
+
+    Link-local and metadata addresses are refused even when private ones are
+    allowed; a host or address in ``named`` (--allow-url-host) is always fetched.
+    """
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
@@ -148,15 +199,22 @@ def resolve(url: str, host: str, port: int, *, allow_private: bool) -> str:
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if not addresses:
         raise FetchError(url, f"the host {host} has no address")
-    if not allow_private:
-        for address in addresses:
-            problem = _address_problem(address)
-            if problem:
-                raise FetchError(
-                    url,
-                    f"refused: {problem}; newsrag fetches only public addresses ("
-                    f"{ALLOW_PRIVATE_HINT})",
-                )
+    for address in addresses:
+        problem = _address_problem(address)
+        if problem is None or _is_named(host, address, named):
+            continue
+        if problem.guarded:
+            raise FetchError(
+                url,
+                f"refused: {problem.reason}, never fetched unless named, even with "
+                f"--allow-private-urls ({NAMED_HINT})",
+            )
+        if not allow_private:
+            raise FetchError(
+                url,
+                f"refused: {problem.reason}; newsrag fetches only public addresses ("
+                f"{ALLOW_PRIVATE_HINT})",
+            )
     return addresses[0]
 
 
@@ -221,7 +279,9 @@ class Fetcher:
 
     def _request(self, url: str, headers: dict[str, str]) -> Response:
         scheme, host, port, path = check_url(url)
-        address = resolve(url, host, port, allow_private=self.policy.allow_private)
+        address = resolve(
+            url, host, port, allow_private=self.policy.allow_private, named=self.policy.allow_hosts
+        )
         self._wait_for_host(host)
         kind = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
         with self._slots:
