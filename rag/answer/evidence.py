@@ -83,13 +83,20 @@ class _Sentence:
 
 
 def _sentences(passages: Sequence[ScoredPassage]) -> list[_Sentence]:
+    """Each sentence once: chunks of one article overlap by a sentence, so the copy in a
+    lower-ranked passage is left out."""
     found = []
+    seen: set[tuple[str, int]] = set()
     for i, passage in enumerate(passages):
         text = passage.text
         for start, end in split_sentences(text):
             sentence = text[start:end]
             if len(sentence.split()) < MIN_WORDS or is_instruction(sentence):
                 continue
+            where = (passage.chunk.doc_id, passage.chunk.start + start)
+            if where in seen:
+                continue
+            seen.add(where)
             found.append(_Sentence(i, start, end, sentence))
     return found
 
