@@ -138,14 +138,44 @@ def test_a_whole_answer_carries_its_markers_and_citations(client, model):
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
 
 
-def test_a_streamed_answer_arrives_in_pieces_then_the_citations(client):
+def test_a_streamed_answer_carries_the_checked_answer_then_the_citations(client):
     chunks = list(client.chat.completions.create(model="x", messages=ask(BRIDGE), stream=True))
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert text == REPLY
-    assert len(chunks) > 3  # the role, one piece a word, the end
+    assert len(chunks) == 3  # the role, the checked answer, the end
     last = chunks[-1]
     assert last.choices[0].finish_reason == "stop"
     assert last.model_extra["citations"][0]["marker"] == 1
+
+
+# The model's draft: one sentence the articles support, one they do not.
+DRAFT = "Engineers replaced 240 steel cables [1]. The bridge was painted bright green [1]."
+
+
+def test_a_stream_never_sends_a_draft_that_checking_changed(client, model):
+    """A client that joins the chunks shows what the non-streamed answer says, nothing more."""
+    model.replies = [DRAFT]
+    whole = client.chat.completions.create(model="x", messages=ask(BRIDGE), temperature=0)
+    content = whole.choices[0].message.content
+    assert "green" not in content and "240 steel cables" in content
+    assert whole.model_extra["unsupported"]  # checking did leave the draft's second sentence out
+    chunks = list(
+        client.chat.completions.create(model="x", messages=ask(BRIDGE), temperature=0, stream=True)
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == content
+    assert chunks[-1].model_extra["unsupported"] == whole.model_extra["unsupported"]
+
+
+def test_a_stream_that_abstains_sends_only_the_abstention(client, model):
+    model.replies = ["I think the bridge was built by my uncle in 1950."]
+    chunks = list(
+        client.chat.completions.create(
+            model="x", messages=ask("Who built the harbor bridge?"), temperature=0, stream=True
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert "uncle" not in text
+    assert text == "The articles do not say." or text.startswith("The articles say:")
 
 
 def test_a_stream_ends_with_usage_only_when_asked(client, model):
@@ -501,15 +531,16 @@ def test_real_model_answers_whole_and_streamed_with_citations(real_client):
     assert "[1]" in whole.choices[0].message.content or "[2]" in whole.choices[0].message.content
     assert any("Rouhani" in c["text"] for c in extra["citations"])
     chunks = list(
-        real_client.chat.completions.create(model="x", messages=ask(ROUHANI), stream=True)
+        real_client.chat.completions.create(
+            model="x", messages=ask(ROUHANI), stream=True, temperature=0
+        )
     )
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
     final = chunks[-1].model_extra
     assert final["citations"] and streamed.strip()
-    # What a client shows ends with the checked answer, markers and all.
-    assert streamed.rstrip().endswith(whole.choices[0].message.content.rstrip()) or (
-        " ".join(streamed.split()) == whole.choices[0].message.content
-    )
+    # What a client shows is the checked answer, markers and all, and nothing it took back.
+    again = real_client.chat.completions.create(model="x", messages=ask(ROUHANI), temperature=0)
+    assert streamed == again.choices[0].message.content
 
 
 @pytest.mark.model

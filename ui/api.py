@@ -19,6 +19,7 @@ import hmac
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,9 @@ ORIGIN = "the request"
 MAX_BODY_BYTES = 1_000_000
 # While a question waits for its turn, how often to look whether its client left.
 POLL_S = 0.25
+# While an answer is written and checked, a comment line this often keeps the stream alive.
+KEEP_ALIVE_S = 5.0
+KEEP_ALIVE = b": checking the answer\n\n"
 
 
 @dataclass(frozen=True)
@@ -457,26 +461,26 @@ async def stream_chat(
     *,
     usage: bool = False,
 ) -> AsyncIterator[bytes]:
-    """Server-sent events: the pieces as the model writes them, then the checked answer.
+    """Server-sent events carrying only what stands: the checked answer's text.
 
-    When checking changed the answer (a sentence no passage supports left out,
-    a marker moved, a quote or "The articles do not say." instead), a last
-    piece says so, as ``rag ask`` does: "Checked: ...". The final chunk carries
-    the extra fields; with ``usage``, one more chunk carries the token counts.
+    The model's draft is never sent, as checking may leave out a sentence,
+    move a marker or replace the whole draft; a client that joins the chunks'
+    ``content`` gets exactly the non-streamed answer. While the draft is being
+    written and checked, an SSE comment now and then (which clients ignore)
+    keeps proxies from closing a quiet connection. The final chunk carries the
+    extra fields; with ``usage``, one more chunk carries the token counts.
     """
     yield sse(completion.chunk({"role": "assistant", "content": ""}))
-    written: list[str] = []
+    quiet_since = time.monotonic()
     try:
         async for event in asker.events(ticket, start):
             if isinstance(event, TokenEvent):
-                written.append(event.text)
-                yield sse(completion.chunk({"content": event.text}))
+                if time.monotonic() - quiet_since >= KEEP_ALIVE_S:
+                    quiet_since = time.monotonic()
+                    yield KEEP_ALIVE
                 continue
             answer = event.answer
-            said = " ".join("".join(written).split())
-            if said != answer.text:
-                piece = f"\n\nChecked: {answer.text}" if said else answer.text
-                yield sse(completion.chunk({"content": piece}))
+            yield sse(completion.chunk({"content": answer.text}))
             yield sse(
                 completion.chunk({}, finish_reason(answer, max_tokens), **answer_fields(answer))
             )

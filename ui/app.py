@@ -72,8 +72,8 @@ async def in_turn(ticket: Ticket, turn: Iterator[Any], waiting: Callable[[int], 
     The wait holds no thread; ``turn`` (a blocking generator) runs one step at a
     time in a worker thread, and is closed, freeing the model, however this ends.
     """
+    granted = asyncio.ensure_future(ticket.wait_async())
     try:
-        granted = asyncio.ensure_future(ticket.wait_async())
         shown = None
         while not granted.done():
             ahead = ticket.ahead
@@ -82,11 +82,14 @@ async def in_turn(ticket: Ticket, turn: Iterator[Any], waiting: Callable[[int], 
                 yield waiting(ahead)
             await asyncio.wait({granted}, timeout=0.5)
         try:
+            # A cancelled turn (Stop, New conversation, a closed tab) lands here after the
+            # current step: the thread is not abandoned, so close() never meets it running.
             while (item := await anyio.to_thread.run_sync(next, turn, None)) is not None:
                 yield item
         finally:
             turn.close()
     finally:
+        granted.cancel()
         ticket.release()
 
 
@@ -113,15 +116,73 @@ def answer_message(answer: Answer, turn: int) -> str:
     return text
 
 
-def show_question(question: str, messages: Messages) -> tuple[Messages, str, str]:
+# What the chat shows while an answer is not there yet. Each is a status box of its own
+# (a message with a title), never the answer's bubble, so no text is shown as the answer
+# and then taken back.
+CHECKING = "Writing the answer and checking it against the articles…"
+STOPPED = "Stopped: this question was not answered."
+BUSY = (
+    "The answer to your last question is still being written: wait for it, or press Stop, "
+    "then send this one (it stays in the box)."
+)
+
+
+def status_message(title: str, text: str = "", *, pending: bool = True) -> dict[str, Any]:
+    """A titled box in the chat, for what is going on rather than what the articles say."""
+    metadata = {"title": title, "status": "pending" if pending else "done"}
+    return {"role": "assistant", "content": text, "metadata": metadata}
+
+
+def checking_message(draft: str) -> dict[str, Any]:
+    """The model's draft while it is written and checked: the checked answer replaces it.
+
+    Checking may leave a sentence out or the whole draft, so the draft is shown only
+    inside the status box, marked as unchecked.
+    """
+    if not draft.strip():
+        return status_message(CHECKING)
+    return status_message(CHECKING, f"*Draft, not checked yet:* {escape_chat(draft)}")
+
+
+def is_status(message: dict[str, Any]) -> bool:
+    return bool((message.get("metadata") or {}).get("status") == "pending")
+
+
+def show_question(
+    question: str, messages: Messages, busy: bool = False
+) -> tuple[Messages, str, str, bool, Any, Any]:
     """Put the question in the chat at once, before it waits for the model.
 
-    Returns (chat messages, cleared textbox, the question for ``chat_turn``).
+    While this session's previous answer is being written the question is
+    refused with a message and stays in the box, so it is never lost or merged
+    into the answer on its way. Returns (chat messages, cleared textbox, the
+    question for ``chat_turn``, busy, the Ask button, the Stop button).
     """
     question = (question or "").strip()
     if not question:
         raise user_error("Type a question about the articles first.")
-    return [*messages, {"role": "user", "content": escape_chat(question)}], "", question
+    if busy:
+        raise user_error(BUSY)
+    messages = [*settled(messages), {"role": "user", "content": escape_chat(question)}]
+    return messages, "", question, True, *answering_controls(True)
+
+
+def answering_controls(answering: bool) -> tuple[Any, Any]:
+    """The Ask button (off while an answer is written) and the Stop button (shown then)."""
+    return gr.update(interactive=not answering), gr.update(visible=answering)
+
+
+def settled(messages: Messages) -> Messages:
+    """The conversation without status boxes left from a turn that did not finish."""
+    return [m for m in messages or [] if not is_status(m)]
+
+
+def stop_answer(messages: Messages) -> tuple[Messages, bool, Any, Any]:
+    """Stop pressed: the unfinished turn's status box says it stopped; sending is back."""
+    messages = list(messages or [])
+    if messages and is_status(messages[-1]):
+        messages[-1] = status_message(STOPPED, pending=False)
+    return messages, False, *answering_controls(False)
 
 
 def chat_turn(
@@ -139,36 +200,39 @@ def chat_turn(
     """Stream the answer to ``question``, the last message of ``messages``.
 
     Yields (chat messages, turns, panel state, sources panel HTML); the panel
-    HTML is left alone (``gr.skip()``) until the answer is checked.
+    HTML is left alone (``gr.skip()``) until the answer is checked. The draft
+    shows in a "checking" box that the checked answer replaces; the follow-up
+    history gets the checked answer only (``Turn.of``).
     """
     try:
         where = make_filter(since, until, sources or ())
         options = checked_settings(service.settings, API_ORIGIN, k=k, temperature=temperature)
     except RagError as err:
         raise user_error(str(err)) from None
-    messages = [*messages, {"role": "assistant", "content": ""}]
+    messages = [*messages, checking_message("")]
+    yield messages, turns, panel, gr.skip()
     written = ""
     turn = len(panel) + 1
     try:
         for event in service.ask_stream(
             question, history=turns, k=options.k, temperature=options.temperature, where=where
         ):
+            # Each update is a list of its own: an earlier one is never changed afterwards.
             if isinstance(event, TokenEvent):
                 written += event.text
-                messages[-1] = {"role": "assistant", "content": escape_chat(written)}
+                messages = [*messages[:-1], checking_message(written)]
                 yield messages, turns, panel, gr.skip()
             elif isinstance(event, AnswerEvent):
                 answer = event.answer
-                messages[-1] = {"role": "assistant", "content": answer_message(answer, turn)}
+                answered = {"role": "assistant", "content": answer_message(answer, turn)}
                 cited = sources_message(answer)
-                if cited is not None:
-                    messages.append(cited)
-                turns = [*turns, Turn(answer.question, answer.text)]
+                messages = [*messages[:-1], answered, *([cited] if cited else [])]
+                turns = [*turns, Turn.of(answer)]
                 panel = [*panel, (answer.question, render_sources(answer, turn))]
                 yield messages, turns, panel, render_panel(panel)
     except RagError as err:
-        messages[-1] = {"role": "assistant", "content": escape_chat(f"Not answered: {err}")}
-        yield messages, turns, panel, gr.skip()
+        failed = {"role": "assistant", "content": escape_chat(f"Not answered: {err}")}
+        yield [*messages[:-1], failed], turns, panel, gr.skip()
         raise user_error(str(err)) from None
 
 
@@ -325,185 +389,12 @@ def build_app(
     # No usage reports to Gradio's servers: nothing leaves the machine.
     with gr.Blocks(title="newsrag", analytics_enabled=False) as app:
         gr.Markdown("## newsrag — ask your news articles")
-        turns = gr.State([])
-        panel = gr.State([])
-        pending = gr.State("")
-        with gr.Tab("Chat"), gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=300):
-                chatbot = gr.Chatbot(
-                    label="Conversation",
-                    elem_id="chat",
-                    height=460,
-                    buttons=["copy"],
-                    placeholder="Ask a question about the indexed articles.",
-                    feedback_options=None,
-                )
-                question = gr.Textbox(
-                    label="Question",
-                    elem_id="question",
-                    placeholder="What did … say about …?",
-                    lines=1,
-                )
-                with gr.Row():
-                    send = gr.Button("Ask", variant="primary", elem_id="ask")
-                    new_chat = gr.Button("New conversation", elem_id="new-chat")
-                if examples:
-                    gr.Examples(list(examples), inputs=question, label="Examples")
-                with gr.Accordion("Settings", open=False, elem_id="settings"):
-                    k = gr.Slider(1, 10, value=settings.k, step=1, label="Passages (k)")
-                    temperature = gr.Slider(
-                        0.0, 1.5, value=settings.temperature, step=0.05, label="Temperature"
-                    )
-                    with gr.Row():
-                        since = gr.Textbox(label="From date", placeholder="YYYY-MM-DD")
-                        until = gr.Textbox(label="To date", placeholder="YYYY-MM-DD")
-                    source_filter = gr.Dropdown(
-                        choices=source_names(service),
-                        multiselect=True,
-                        label="Only these sources (none: all)",
-                    )
-                    with gr.Row():
-                        model_path = gr.Textbox(
-                            label="Model: a pack name or a .gguf file, for everyone using "
-                            "this server",
-                            value=str(settings.model or ""),
-                            placeholder="empty: the default pack (rag models lists them)",
-                            scale=3,
-                        )
-                        load = gr.Button("Load model", scale=1)
-                    model_status = gr.Markdown()
-            with gr.Column(scale=2, min_width=300):
-                gr.Markdown("### Sources")
-                sources = gr.HTML(render_panel([]), elem_id="sources")
+        with gr.Tab("Chat"):
+            source_filter = build_chat_tab(service, queue, examples)
         with gr.Tab("Articles", elem_id="articles-tab"):
-            with gr.Row():
-                search = gr.Textbox(
-                    label="Search the articles", placeholder="title, source, date or id", scale=3
-                )
-                refresh = gr.Button("Refresh", scale=1)
-            table = gr.Dataframe(
-                headers=DOCUMENT_HEADERS, interactive=False, wrap=True, elem_id="articles"
-            )
-            with gr.Row():
-                remove_id = gr.Textbox(
-                    label="Articles to remove (pick rows, or paste their ids)",
-                    elem_id="remove-ids",
-                    scale=3,
-                )
-                remove = gr.Button("Remove", variant="stop", scale=1, elem_id="remove")
-            # Step two of removing: the list of what goes, and a button that removes it.
-            confirm_text = gr.Markdown(visible=False, elem_id="remove-confirm-text")
-            with gr.Row():
-                confirm = gr.Button(
-                    "Yes, remove them", variant="stop", visible=False, elem_id="remove-confirm"
-                )
-                cancel = gr.Button("Cancel", visible=False, elem_id="remove-cancel")
-            pending_removal = gr.State([])
-            upload = gr.File(
-                label="Add articles (.txt, .md, .html, .jsonl, .pdf; 50 MB each at most)",
-                file_count="multiple",
-                file_types=UPLOAD_TYPES,
-                elem_id="upload",
-            )
-            add = gr.Button("Index the uploaded files", variant="primary", elem_id="add")
-            status = gr.Markdown(elem_id="upload-status")
+            table = build_articles_tab(service)
         with gr.Tab("Feeds", elem_id="feeds-tab"):
             feeds_table = build_feeds_tab(service)
-
-        async def respond(
-            q, msgs, history, shown, k_value, temp, since_day, until_day, names
-        ) -> AsyncIterator[Any]:
-            if not q:
-                return
-            msgs = msgs or []
-            turn = chat_turn(
-                service,
-                q,
-                msgs,
-                history or [],
-                shown or [],
-                k_value,
-                temp,
-                since_day,
-                until_day,
-                names,
-            )
-
-            def waiting(ahead: int) -> tuple[Any, ...]:
-                note = f"*Waiting in the queue for the model: {ahead} question(s) ahead.*"
-                bubble = {"role": "assistant", "content": note}
-                return [*msgs, bubble], gr.skip(), gr.skip(), gr.skip()
-
-            async for update in in_turn(take_ticket(queue), turn, waiting):
-                yield update
-
-        def on_upload(files, query, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
-            return (*upload_articles(service, files, progress, query), None)
-
-        def pick(current: str, evt: gr.SelectData) -> str:
-            row = evt.row_value or []
-            return toggle_pick(current, str(row[-1])) if row else current
-
-        def ask_to_remove(text: str):
-            message, ids = removal_request(service, text)
-            shown = gr.update(visible=True)
-            return gr.update(value=message, visible=True), ids, shown, shown
-
-        def hide_confirmation():
-            hidden = gr.update(visible=False)
-            return gr.update(value="", visible=False), [], hidden, hidden
-
-        def do_remove(ids, query):
-            status_text, rows = remove_articles(service, ids, query)
-            return (status_text, rows, "", *hide_confirmation())
-
-        chat_inputs = [pending, chatbot, turns, panel, k, temperature, since, until, source_filter]
-        chat_outputs = [chatbot, turns, panel, sources]
-        for trigger in (send.click, question.submit):
-            # The question shows at once; the answer waits in the one queue for the model,
-            # which the API shares (so Gradio's own queue does not limit it again).
-            trigger(
-                show_question,
-                [question, chatbot],
-                [chatbot, question, pending],
-                queue=False,
-                api_name=False,
-            ).success(respond, chat_inputs, chat_outputs, concurrency_limit=None, api_name=False)
-        new_chat.click(
-            lambda: ([], [], [], render_panel([])),
-            None,
-            [chatbot, turns, panel, sources],
-            api_name=False,
-        )
-        # The chat's own bin icon empties the conversation; forget it here too.
-        chatbot.clear(lambda: ([], [], render_panel([])), None, [turns, panel, sources])
-
-        async def load_in_turn(path: str) -> str:
-            return await in_queue(queue, lambda: load_model(service, path))
-
-        load.click(load_in_turn, [model_path], model_status, concurrency_limit=None, api_name=False)
-        add.click(
-            on_upload,
-            [upload, search],
-            [status, table, upload],
-            concurrency_id="index",
-            api_name=False,
-        )
-        search.change(lambda q: list_articles(service, q), search, table, api_name=False)
-        refresh.click(lambda q: list_articles(service, q), search, table, api_name=False)
-        table.select(pick, remove_id, remove_id, api_name=False)
-        confirmation = [confirm_text, pending_removal, confirm, cancel]
-        remove.click(ask_to_remove, remove_id, confirmation, api_name=False)
-        # Editing the list after Remove withdraws the question: what is confirmed is what is shown.
-        remove_id.change(hide_confirmation, None, confirmation, api_name=False)
-        cancel.click(hide_confirmation, None, confirmation, api_name=False)
-        confirm.click(
-            do_remove,
-            [pending_removal, search],
-            [status, table, remove_id, *confirmation],
-            concurrency_id="index",
-            api_name=False,
-        )
 
         async def ask(
             question: str,
@@ -528,6 +419,198 @@ def build_app(
             api_name=False,
         )
     return app
+
+
+def build_chat_tab(service: RagService, queue: ModelQueue, examples: Sequence[str]) -> gr.Dropdown:
+    """The chat, its settings and the sources panel, inside the caller's tab.
+
+    Returns the source filter, which the page refreshes when it loads.
+    """
+    settings = service.settings
+    turns = gr.State([])
+    panel = gr.State([])
+    pending = gr.State("")
+    busy = gr.State(False)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=300):
+            chatbot = gr.Chatbot(
+                label="Conversation",
+                elem_id="chat",
+                height=460,
+                buttons=["copy"],
+                placeholder="Ask a question about the indexed articles.",
+                feedback_options=None,
+            )
+            question = gr.Textbox(
+                label="Question",
+                elem_id="question",
+                placeholder="What did … say about …?",
+                lines=1,
+            )
+            with gr.Row():
+                send = gr.Button("Ask", variant="primary", elem_id="ask")
+                stop = gr.Button("Stop", variant="stop", visible=False, elem_id="stop")
+                new_chat = gr.Button("New conversation", elem_id="new-chat")
+            if examples:
+                gr.Examples(list(examples), inputs=question, label="Examples")
+            with gr.Accordion("Settings", open=False, elem_id="settings"):
+                k = gr.Slider(1, 10, value=settings.k, step=1, label="Passages (k)")
+                temperature = gr.Slider(
+                    0.0, 1.5, value=settings.temperature, step=0.05, label="Temperature"
+                )
+                with gr.Row():
+                    since = gr.Textbox(label="From date", placeholder="YYYY-MM-DD")
+                    until = gr.Textbox(label="To date", placeholder="YYYY-MM-DD")
+                source_filter = gr.Dropdown(
+                    choices=source_names(service),
+                    multiselect=True,
+                    label="Only these sources (none: all)",
+                )
+                with gr.Row():
+                    model_path = gr.Textbox(
+                        label="Model: a pack name or a .gguf file, for everyone using this server",
+                        value=str(settings.model or ""),
+                        placeholder="empty: the default pack (rag models lists them)",
+                        scale=3,
+                    )
+                    load = gr.Button("Load model", scale=1)
+                model_status = gr.Markdown()
+        with gr.Column(scale=2, min_width=300):
+            gr.Markdown("### Sources")
+            sources = gr.HTML(render_panel([]), elem_id="sources")
+
+    async def respond(
+        q, msgs, history, shown, k_value, temp, since_day, until_day, names
+    ) -> AsyncIterator[Any]:
+        if not q:
+            return
+        msgs = msgs or []
+        turn = chat_turn(
+            service, q, msgs, history or [], shown or [], k_value, temp, since_day, until_day, names
+        )
+
+        def waiting(ahead: int) -> tuple[Any, ...]:
+            note = status_message(f"Waiting in the queue for the model: {ahead} question(s) ahead…")
+            return [*msgs, note], gr.skip(), gr.skip(), gr.skip()
+
+        async for update in in_turn(take_ticket(queue), turn, waiting):
+            yield update
+
+    controls = [busy, send, stop]
+    chat_inputs = [pending, chatbot, turns, panel, k, temperature, since, until, source_filter]
+    chat_outputs = [chatbot, turns, panel, sources]
+    answering = []
+    for trigger in (send.click, question.submit):
+        # The question shows at once; the answer waits in the one queue for the model,
+        # which the API shares (so Gradio's own queue does not limit it again).
+        event = trigger(
+            show_question,
+            [question, chatbot, busy],
+            [chatbot, question, pending, *controls],
+            queue=False,
+            api_name=False,
+        ).success(respond, chat_inputs, chat_outputs, concurrency_limit=None, api_name=False)
+        answering.append(event)
+        # Finished or failed: sending is back. (Stop and New conversation do this themselves.)
+        event.then(lambda: (False, *answering_controls(False)), None, controls, api_name=False)
+    # Cancelling the turn closes its generator, which stops the model and frees its queue.
+    stop.click(
+        stop_answer, chatbot, [chatbot, *controls], cancels=answering, queue=False, api_name=False
+    )
+
+    def clear() -> tuple[Any, ...]:
+        return [], [], [], render_panel([]), False, *answering_controls(False)
+
+    conversation = [chatbot, turns, panel, sources, *controls]
+    new_chat.click(clear, None, conversation, cancels=answering, queue=False, api_name=False)
+    # The chat's own bin icon empties the conversation; forget it here too.
+    chatbot.clear(clear, None, conversation, cancels=answering, queue=False, api_name=False)
+
+    async def load_in_turn(path: str) -> str:
+        return await in_queue(queue, lambda: load_model(service, path))
+
+    load.click(load_in_turn, [model_path], model_status, concurrency_limit=None, api_name=False)
+    return source_filter
+
+
+def build_articles_tab(service: RagService) -> gr.Dataframe:
+    """The articles table, uploads and removal, inside the caller's tab.
+
+    Returns the table, which the page fills when it loads.
+    """
+    with gr.Row():
+        search = gr.Textbox(
+            label="Search the articles", placeholder="title, source, date or id", scale=3
+        )
+        refresh = gr.Button("Refresh", scale=1)
+    table = gr.Dataframe(headers=DOCUMENT_HEADERS, interactive=False, wrap=True, elem_id="articles")
+    with gr.Row():
+        remove_id = gr.Textbox(
+            label="Articles to remove (pick rows, or paste their ids)",
+            elem_id="remove-ids",
+            scale=3,
+        )
+        remove = gr.Button("Remove", variant="stop", scale=1, elem_id="remove")
+    # Step two of removing: the list of what goes, and a button that removes it.
+    confirm_text = gr.Markdown(visible=False, elem_id="remove-confirm-text")
+    with gr.Row():
+        confirm = gr.Button(
+            "Yes, remove them", variant="stop", visible=False, elem_id="remove-confirm"
+        )
+        cancel = gr.Button("Cancel", visible=False, elem_id="remove-cancel")
+    pending_removal = gr.State([])
+    upload = gr.File(
+        label="Add articles (.txt, .md, .html, .jsonl, .pdf; 50 MB each at most)",
+        file_count="multiple",
+        file_types=UPLOAD_TYPES,
+        elem_id="upload",
+    )
+    add = gr.Button("Index the uploaded files", variant="primary", elem_id="add")
+    status = gr.Markdown(elem_id="upload-status")
+
+    def on_upload(files, query, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
+        return (*upload_articles(service, files, progress, query), None)
+
+    def pick(current: str, evt: gr.SelectData) -> str:
+        row = evt.row_value or []
+        return toggle_pick(current, str(row[-1])) if row else current
+
+    def ask_to_remove(text: str):
+        message, ids = removal_request(service, text)
+        shown = gr.update(visible=True)
+        return gr.update(value=message, visible=True), ids, shown, shown
+
+    def hide_confirmation():
+        hidden = gr.update(visible=False)
+        return gr.update(value="", visible=False), [], hidden, hidden
+
+    def do_remove(ids, query):
+        status_text, rows = remove_articles(service, ids, query)
+        return (status_text, rows, "", *hide_confirmation())
+
+    add.click(
+        on_upload,
+        [upload, search],
+        [status, table, upload],
+        concurrency_id="index",
+        api_name=False,
+    )
+    search.change(lambda q: list_articles(service, q), search, table, api_name=False)
+    refresh.click(lambda q: list_articles(service, q), search, table, api_name=False)
+    table.select(pick, remove_id, remove_id, api_name=False)
+    confirmation = [confirm_text, pending_removal, confirm, cancel]
+    remove.click(ask_to_remove, remove_id, confirmation, api_name=False)
+    # Editing the list after Remove withdraws the question: what is confirmed is what is shown.
+    remove_id.change(hide_confirmation, None, confirmation, api_name=False)
+    cancel.click(hide_confirmation, None, confirmation, api_name=False)
+    confirm.click(
+        do_remove,
+        [pending_removal, search],
+        [status, table, remove_id, *confirmation],
+        concurrency_id="index",
+        api_name=False,
+    )
+    return table
 
 
 def is_loopback(host: str) -> bool:
