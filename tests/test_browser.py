@@ -12,6 +12,7 @@ where it cannot be installed.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -364,7 +365,9 @@ def test_two_sessions_at_once_each_get_their_own_answer(browser, app_url):
         first.page.locator("#ask").click()
         second.page.locator("#ask").click()
         # One model, one question at a time: the second session is told it waits.
-        second.page.locator("#chat").filter(has_text="queue").wait_for(timeout=20_000)
+        second.page.locator("#chat").filter(has_text="Waiting in the queue for the model").wait_for(
+            timeout=20_000
+        )
         second.shot("08-second-session-waiting-in-queue")
         first.wait_for_answer("What did Rouhani say about resigning?")
         second.wait_for_answer("When was Qassem Soleimani killed?")
@@ -482,3 +485,199 @@ def test_feeds_tab_subscribes_refreshes_and_unsubscribes(session):
         assert session.errors == []
     finally:
         site.close()
+
+
+# --- the chat's turns, against a slow fake model in this process ----------------------
+
+REPAIRS = "How many steel cables were replaced?"
+# The draft's second sentence is in no article: checking leaves it out.
+REPAIRS_DRAFT = "Engineers replaced 240 steel cables [1]. They worked through every night of it."
+REPAIRS_ANSWER = "Engineers replaced 240 steel cables [1]."
+COST = "What did the council say the repairs cost?"
+COST_REPLY = "The project cost 31 million dollars [1]."
+LONG = "Tell me the whole story of the harbor bridge"
+LONG_REPLY = " ".join(["The bridge was repaired [1]."] * 200)  # about 20 s at 0.1 s a word
+# A draft that checking cannot keep: the chat falls back to quoting the articles.
+ENGINEERS = "What did the engineers do to the bridge?"
+ENGINEERS_REPLY = "Nobody here knows what happened at all."
+PAID = "Which council said the project cost money?"
+PAID_REPLY = "The city council said the project cost 31 million dollars [1]."
+
+# The text of each bot message outside its status boxes (drafts, waits, "Sources").
+SHOWN_ANSWERS = """() => [...document.querySelectorAll('#chat [data-testid=bot]')].map(m => {
+  const copy = m.cloneNode(true);
+  copy.querySelectorAll('.thought-group').forEach(t => t.remove());
+  return copy.innerText.trim();
+}).filter(t => t)"""
+
+# On every change of the chat: the answers shown, and whether a "•••" loading bubble stands
+# before the latest question or beside an answer being written.
+RECORD_TURNS = (
+    """() => {
+  window.__shown = []; window.__strays = 0;
+  const chat = document.querySelector('#chat');
+  const shown = """
+    + SHOWN_ANSWERS
+    + """;
+  new MutationObserver(() => {
+    window.__shown.push(shown());
+    const dots = chat.querySelector('[aria-label="Loading response"]');
+    if (!dots) return;
+    const users = chat.querySelectorAll('[data-testid=user]');
+    const last = users[users.length - 1];
+    const before = last && (dots.compareDocumentPosition(last) & Node.DOCUMENT_POSITION_FOLLOWING);
+    if (before || chat.querySelector('.thought-group .loading-spinner')) window.__strays++;
+  }).observe(chat, { childList: true, subtree: true, characterData: true });
+}"""
+)
+
+
+@pytest.fixture(scope="module")
+def slow_model():
+    from tests.chatsite import SlowGenerator
+
+    return SlowGenerator(
+        {
+            "steel cables": REPAIRS_DRAFT,
+            "council say": COST_REPLY,
+            "whole story": LONG_REPLY,
+            "engineers do": ENGINEERS_REPLY,
+            "which council": PAID_REPLY,
+        },
+        delay=0.1,
+    )
+
+
+@pytest.fixture(scope="module")
+def chat_site(tmp_path_factory, slow_model):
+    from tests.chatsite import ChatSite
+
+    site = ChatSite(tmp_path_factory.mktemp("chatsite"), slow_model)
+    yield site
+    site.close()
+
+
+@pytest.fixture
+def chat(browser, chat_site):
+    opened = Session(browser, chat_site.url, viewport={"width": 1400, "height": 1000})
+    yield opened
+    opened.close()
+
+
+def wait_for_model_closed(model) -> None:
+    """Every stream the model started has been closed (finished or stopped)."""
+    deadline = time.monotonic() + 60  # a bound on a hang, not a speed limit
+    while model.closed < model.streams:
+        assert time.monotonic() < deadline, "the model was not stopped"
+        time.sleep(0.1)
+
+
+def queue_state(site) -> dict:
+    with urllib.request.urlopen(site.url + "healthz", timeout=10) as response:
+        return json.load(response)["queue"]
+
+
+def start_answer(session: Session, question: str) -> None:
+    """Send ``question`` and wait until the model is writing its draft."""
+    session.type_question(question)
+    session.page.locator("#ask").click()
+    session.page.locator("#chat .thought-group").filter(has_text="Draft").first.wait_for(
+        timeout=ANSWER_TIMEOUT_MS
+    )
+
+
+def test_a_question_sent_mid_answer_stays_in_its_box_and_is_answered_next(chat):
+    page = chat.page
+    page.evaluate(RECORD_TURNS)
+    start_answer(chat, REPAIRS)
+    assert page.locator("#ask").is_disabled() and page.locator("#stop").is_visible()
+    # Enter while the answer is written: refused beside the box, the question kept in it.
+    chat.type_question(COST)
+    page.locator("#question textarea").press("Enter")
+    page.locator("#chat-notice").filter(has_text="still being written").wait_for()
+    assert page.locator("#question textarea").input_value() == COST
+    assert COST not in chat.chat_text()
+    chat.shot("12-question-kept-while-answering")
+    chat.wait_for_answer(REPAIRS)
+    page.wait_for_function("() => !document.querySelector('#ask').disabled")
+    page.locator("#ask").click()
+    chat.wait_for_answer(COST)
+    text = chat.chat_text()
+    assert text.count(COST) == 1
+    order = [text.index(t) for t in (REPAIRS, "240 steel cables", COST, "31 million dollars")]
+    assert order == sorted(order), text
+    assert page.evaluate("window.__strays") == 0  # no "•••" left behind
+
+
+def test_no_answer_text_is_replaced_after_it_was_shown(chat):
+    """The draft shows only in the "checking" box; the answer, once shown, stays as it is."""
+    page = chat.page
+    page.evaluate(RECORD_TURNS)
+    start_answer(chat, REPAIRS)
+    box = page.locator("#chat .thought-group").filter(has_text="Draft").first
+    assert "Writing the answer and checking it" in box.inner_text()
+    chat.shot("13-draft-in-checking-box")
+    chat.wait_for_answer(REPAIRS)
+    final = page.evaluate(SHOWN_ANSWERS)
+    assert final[-1].startswith(REPAIRS_ANSWER) and "every night" not in final[-1]
+    # Every answer text ever on the page is the checked one: none grew, none was taken back.
+    for shown in page.evaluate("window.__shown"):
+        assert all(t == final[-1] for t in shown), shown
+    assert "every night" not in chat.chat_text()
+    assert "every night" in page.locator("#sources").inner_text()  # listed as left out
+
+
+def test_stop_ends_the_answer_and_frees_the_model(chat, browser, chat_site, slow_model):
+    page = chat.page
+    start_answer(chat, LONG)
+    page.locator("#stop").click()
+    page.locator("#chat").filter(has_text="Stopped: this question was not answered.").wait_for()
+    wait_for_model_closed(slow_model)
+    assert queue_state(chat_site) == {"answering": False, "waiting": 0}
+    page.wait_for_function("() => !document.querySelector('#ask').disabled")
+    assert not page.locator("#stop").is_visible()
+    written = slow_model.streams
+    time.sleep(1)
+    assert "The bridge was repaired" not in chat.chat_text()
+    chat.shot("14-stopped")
+    # The next person is answered at once, never told to wait in the queue.
+    other = Session(browser, chat_site.url)
+    try:
+        other.page.evaluate(RECORD_CHAT_TEXT)
+        other.ask(REPAIRS)
+        texts = other.page.evaluate("window.__chatTexts")
+        assert not any("Waiting in the queue" in t for t in texts)
+    finally:
+        other.close()
+    # And the stopped session asks again.
+    chat.ask(COST)
+    assert "31 million dollars" in chat.chat_text()
+    assert slow_model.streams == written + 2
+
+
+def test_new_conversation_mid_answer_stops_and_clears(chat, slow_model):
+    page = chat.page
+    chat.ask(REPAIRS)
+    start_answer(chat, LONG)
+    page.locator("#new-chat").click()
+    page.wait_for_function("() => !document.querySelector('#chat [data-testid=user]')")
+    wait_for_model_closed(slow_model)
+    time.sleep(1.5)  # nothing of the stopped answer comes back later
+    assert page.locator("#chat [data-testid=user], #chat [data-testid=bot]").count() == 0
+    assert page.locator("#sources .newsrag-turn").count() == 0
+    page.wait_for_function("() => !document.querySelector('#ask').disabled")
+    chat.shot("15-new-conversation-mid-answer")
+    chat.ask(COST)
+    assert REPAIRS not in chat.chat_text()
+
+
+def test_a_follow_up_after_a_quoted_fallback_is_answered(chat, slow_model):
+    page = chat.page
+    chat.ask(ENGINEERS)
+    first = page.evaluate(SHOWN_ANSWERS)[-1]
+    assert first.startswith("The articles say:"), first
+    chat.ask(PAID)
+    assert "31 million dollars" in page.evaluate(SHOWN_ANSWERS)[-1]
+    # The model was given the quoted sentence as the earlier answer, not the fallback wording.
+    prompt = slow_model.prompts[-1]
+    assert "The articles say" not in prompt and "Earlier question: " + ENGINEERS in prompt

@@ -12,6 +12,7 @@ from tests.fakes import FakeEmbedder, FakeGenerator
 from ui.app import (
     build_app,
     chat_turn,
+    check_sendable,
     launch,
     list_articles,
     load_model,
@@ -115,7 +116,10 @@ def test_the_draft_shows_only_in_a_checking_box_that_the_checked_answer_replaces
 
 def test_a_question_sent_while_answering_is_refused_and_kept():
     with pytest.raises(gr.Error, match="still being written"):
-        show_question("And the deck?", [], busy=True)
+        check_sendable("And the deck?", True)
+    with pytest.raises(gr.Error, match="Type a question"):
+        check_sendable("  ", False)
+    check_sendable("And the deck?", False)
 
 
 def test_stop_marks_the_unfinished_turn_and_gives_sending_back(service):

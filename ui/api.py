@@ -47,7 +47,7 @@ from ui.openai_format import (
     finish_reason,
     sse,
 )
-from ui.queue import ModelQueue, QueueFull, Ticket
+from ui.queue import ModelQueue, QueueFull, Steps, Ticket
 from ui.uploads import MAX_UPLOAD_BYTES, safe_name, store_uploads
 
 log = logging.getLogger(__name__)
@@ -187,6 +187,7 @@ class Asker:
         iterator (the stream was cancelled, or ``gone()`` said the client left)
         closes the generator, which stops the model before its next token.
         """
+        steps: Steps[TokenEvent | AnswerEvent] | None = None
         try:
             waiting = asyncio.ensure_future(ticket.wait_async())
             while not waiting.done():
@@ -194,20 +195,19 @@ class Asker:
                 if not waiting.done() and gone is not None and await gone():
                     waiting.cancel()
                     return
-            events = start()
-            try:
-                while True:
-                    event = await anyio.to_thread.run_sync(next, events, None)
-                    if event is None:
-                        return
-                    yield event
-                    if gone is not None and await gone():
-                        log.info("client left mid-answer; the model stops")
-                        return
-            finally:
-                events.close()
+            steps = Steps(start())
+            while (event := await anyio.to_thread.run_sync(steps.next)) is not None:
+                yield event
+                if gone is not None and await gone():
+                    log.info("client left mid-answer; the model stops")
+                    return
         finally:
-            ticket.release()
+            # A cancelled stream may leave a step running in its thread: Steps.finish
+            # closes the generator after it, then gives the model's turn up.
+            if steps is None:
+                ticket.release()
+            else:
+                steps.finish(ticket)
 
     async def answer(
         self, ticket: Ticket, start: Callable[[], Iterator[Any]], request: Request

@@ -27,7 +27,7 @@ from rag.serialize import answer_to_dict
 from rag.service import RagService
 from rag.types import Answer, AnswerEvent, TokenEvent, Turn
 from ui.feeds import build_feeds_tab, feed_rows
-from ui.queue import ModelQueue, QueueFull, Ticket
+from ui.queue import ModelQueue, QueueFull, Steps, Ticket
 from ui.render import (
     CSS,
     DOCUMENT_HEADERS,
@@ -72,6 +72,7 @@ async def in_turn(ticket: Ticket, turn: Iterator[Any], waiting: Callable[[int], 
     The wait holds no thread; ``turn`` (a blocking generator) runs one step at a
     time in a worker thread, and is closed, freeing the model, however this ends.
     """
+    steps = Steps(turn)
     granted = asyncio.ensure_future(ticket.wait_async())
     try:
         shown = None
@@ -81,16 +82,12 @@ async def in_turn(ticket: Ticket, turn: Iterator[Any], waiting: Callable[[int], 
                 shown = ahead
                 yield waiting(ahead)
             await asyncio.wait({granted}, timeout=0.5)
-        try:
-            # A cancelled turn (Stop, New conversation, a closed tab) lands here after the
-            # current step: the thread is not abandoned, so close() never meets it running.
-            while (item := await anyio.to_thread.run_sync(next, turn, None)) is not None:
-                yield item
-        finally:
-            turn.close()
+        while (item := await anyio.to_thread.run_sync(steps.next)) is not None:
+            yield item
     finally:
+        # Stop, New conversation or a closed tab cancel this mid-step: see Steps.finish.
         granted.cancel()
-        ticket.release()
+        steps.finish(ticket)
 
 
 async def in_queue(queue: ModelQueue, work: Callable[[], Any]) -> Any:
@@ -148,21 +145,34 @@ def is_status(message: dict[str, Any]) -> bool:
     return bool((message.get("metadata") or {}).get("status") == "pending")
 
 
-def show_question(
-    question: str, messages: Messages, busy: bool = False
-) -> tuple[Messages, str, str, bool, Any, Any]:
+def question_problem(question: str, busy: bool) -> str:
+    """Why the question cannot be sent now; "" when it can."""
+    if not (question or "").strip():
+        return "Type a question about the articles first."
+    return BUSY if busy else ""
+
+
+def check_sendable(question: str, busy: bool) -> None:
+    """Stop the send here when ``question_problem`` names one.
+
+    The error shows nowhere itself (the chat's notice line says why) and its
+    event has no outputs, so no box is swapped for an "Error" badge and the
+    question stays in the box, never lost or merged into the answer on its way.
+    """
+    problem = question_problem(question, busy)
+    if problem:
+        raise gr.Error(problem, visible=False, print_exception=False)
+
+
+def show_question(question: str, messages: Messages) -> tuple[Messages, str, str, bool, Any, Any]:
     """Put the question in the chat at once, before it waits for the model.
 
-    While this session's previous answer is being written the question is
-    refused with a message and stays in the box, so it is never lost or merged
-    into the answer on its way. Returns (chat messages, cleared textbox, the
-    question for ``chat_turn``, busy, the Ask button, the Stop button).
+    Returns (chat messages, cleared textbox, the question for ``chat_turn``,
+    busy, the Ask button, the Stop button).
     """
     question = (question or "").strip()
     if not question:
-        raise user_error("Type a question about the articles first.")
-    if busy:
-        raise user_error(BUSY)
+        raise user_error(question_problem(question, False))
     messages = [*settled(messages), {"role": "user", "content": escape_chat(question)}]
     return messages, "", question, True, *answering_controls(True)
 
@@ -447,6 +457,8 @@ def build_chat_tab(service: RagService, queue: ModelQueue, examples: Sequence[st
                 placeholder="What did … say about …?",
                 lines=1,
             )
+            # Why a question was not sent, beside the box that still holds it.
+            notice = gr.Markdown(elem_id="chat-notice")
             with gr.Row():
                 send = gr.Button("Ask", variant="primary", elem_id="ask")
                 stop = gr.Button("Stop", variant="stop", visible=False, elem_id="stop")
@@ -501,18 +513,35 @@ def build_chat_tab(service: RagService, queue: ModelQueue, examples: Sequence[st
     chat_outputs = [chatbot, turns, panel, sources]
     answering = []
     for trigger in (send.click, question.submit):
+        checked = trigger(check_sendable, [question, busy], None, queue=False, api_name=False)
+        checked.failure(
+            lambda q, b: f"**{question_problem(q, b)}**", [question, busy], notice, queue=False
+        )
         # The question shows at once; the answer waits in the one queue for the model,
         # which the API shares (so Gradio's own queue does not limit it again).
-        event = trigger(
-            show_question,
-            [question, chatbot, busy],
-            [chatbot, question, pending, *controls],
-            queue=False,
-            api_name=False,
-        ).success(respond, chat_inputs, chat_outputs, concurrency_limit=None, api_name=False)
+        event = (
+            checked.success(lambda: "", None, notice, queue=False, api_name=False)
+            .success(
+                show_question,
+                [question, chatbot],
+                [chatbot, question, pending, *controls],
+                queue=False,
+                api_name=False,
+            )
+            # The chat's own status boxes say what goes on: Gradio's "•••" bubble is left out
+            # (it could stay behind, above the next question).
+            .success(
+                respond,
+                chat_inputs,
+                chat_outputs,
+                concurrency_limit=None,
+                show_progress="hidden",
+                api_name=False,
+            )
+        )
         answering.append(event)
         # Finished or failed: sending is back. (Stop and New conversation do this themselves.)
-        event.then(lambda: (False, *answering_controls(False)), None, controls, api_name=False)
+        event.then(lambda: (False, *answering_controls(False), ""), None, [*controls, notice])
     # Cancelling the turn closes its generator, which stops the model and frees its queue.
     stop.click(
         stop_answer, chatbot, [chatbot, *controls], cancels=answering, queue=False, api_name=False
