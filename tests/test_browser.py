@@ -681,3 +681,26 @@ def test_a_follow_up_after_a_quoted_fallback_is_answered(chat, slow_model):
     # The model was given the quoted sentence as the earlier answer, not the fallback wording.
     prompt = slow_model.prompts[-1]
     assert "The articles say" not in prompt and "Earlier question: " + ENGINEERS in prompt
+
+
+def test_a_refused_action_is_said_beside_its_control_and_the_tables_stay(chat):
+    page = chat.page
+    page.get_by_role("tab", name="Articles").click()
+    rows = page.locator("#articles [role=gridcell]")
+    rows.first.wait_for()
+    before = rows.count()
+    page.locator("#add").click()  # no file chosen
+    status = page.locator("#upload-status")
+    status.filter(has_text="Choose one or more files to add.").wait_for()
+    assert rows.count() == before
+    assert page.locator("#upload input[type=file]").count() == 1  # the uploader is still there
+    assert page.get_by_text("Error", exact=True).count() == 0
+    page.get_by_role("tab", name="Feeds").click()
+    page.locator("#feed-url input, #feed-url textarea").first.fill("ftp://example.invalid/feed.xml")
+    page.locator("#feed-add").click()
+    feed_status = page.locator("#feed-status")
+    feed_status.filter(has_text="only http and https").wait_for()
+    assert "ftp" in feed_status.inner_text().split("only http and https", 1)[1]
+    assert page.locator("#feeds").is_visible()
+    assert page.get_by_text("Error", exact=True).count() == 0
+    chat.shot("16-refusals-beside-their-controls")

@@ -27,6 +27,7 @@ from rag.serialize import answer_to_dict
 from rag.service import RagService
 from rag.types import Answer, AnswerEvent, TokenEvent, Turn
 from ui.feeds import build_feeds_tab, feed_rows
+from ui.notices import beside, refusal
 from ui.queue import ModelQueue, QueueFull, Steps, Ticket
 from ui.render import (
     CSS,
@@ -556,7 +557,10 @@ def build_chat_tab(service: RagService, queue: ModelQueue, examples: Sequence[st
     chatbot.clear(clear, None, conversation, cancels=answering, queue=False, api_name=False)
 
     async def load_in_turn(path: str) -> str:
-        return await in_queue(queue, lambda: load_model(service, path))
+        try:
+            return await in_queue(queue, lambda: load_model(service, path))
+        except gr.Error as err:
+            return refusal(err.message)
 
     load.click(load_in_turn, [model_path], model_status, concurrency_limit=None, api_name=False)
     return source_filter
@@ -605,7 +609,11 @@ def build_articles_tab(service: RagService) -> gr.Dataframe:
         return toggle_pick(current, str(row[-1])) if row else current
 
     def ask_to_remove(text: str):
-        message, ids = removal_request(service, text)
+        try:
+            message, ids = removal_request(service, text)
+        except gr.Error as err:  # said where the question would be, without its buttons
+            hidden = gr.update(visible=False)
+            return gr.update(value=refusal(err.message), visible=True), [], hidden, hidden
         shown = gr.update(visible=True)
         return gr.update(value=message, visible=True), ids, shown, shown
 
@@ -617,8 +625,9 @@ def build_articles_tab(service: RagService) -> gr.Dataframe:
         status_text, rows = remove_articles(service, ids, query)
         return (status_text, rows, "", *hide_confirmation())
 
+    # A refusal is said on the status line; the table and the chosen files stay.
     add.click(
-        on_upload,
+        beside(on_upload, others=2),
         [upload, search],
         [status, table, upload],
         concurrency_id="index",
@@ -633,7 +642,7 @@ def build_articles_tab(service: RagService) -> gr.Dataframe:
     remove_id.change(hide_confirmation, None, confirmation, api_name=False)
     cancel.click(hide_confirmation, None, confirmation, api_name=False)
     confirm.click(
-        do_remove,
+        beside(do_remove, others=6),
         [pending_removal, search],
         [status, table, remove_id, *confirmation],
         concurrency_id="index",
