@@ -299,13 +299,12 @@ def test_an_uploaded_article_is_listed_answered_from_and_removable(session, tmp_
     # Search the table, pick the row, remove it: Remove asks, naming it; the confirm removes.
     page.get_by_role("tab", name="Articles").click()
     page.get_by_label("Search the articles").fill("Glenmore")
-    cells = page.locator("#articles [role=gridcell]")
     page.wait_for_function(
-        "() => document.querySelectorAll('#articles [role=gridcell]').length === 5",
+        "() => document.querySelectorAll('#articles [role=gridcell]').length === 6",
         timeout=20_000,
     )
-    cells.first.click()
-    remove_box = page.get_by_label("Articles to remove (pick rows, or paste their ids)")
+    tick(page, "Glenmore island ferry returns")
+    remove_box = page.get_by_label("Articles to remove (tick their boxes, or paste their ids)")
     page.wait_for_function(
         "(el) => el.value.length > 0", arg=remove_box.element_handle(), timeout=20_000
     )
@@ -313,7 +312,7 @@ def test_an_uploaded_article_is_listed_answered_from_and_removable(session, tmp_
     question = page.locator("#remove-confirm-text")
     question.filter(has_text="Glenmore island ferry returns").wait_for()
     assert "Remove 1 article(s)" in question.inner_text()
-    assert page.locator("#articles [role=gridcell]").count() == 5  # nothing gone yet
+    assert page.locator("#articles [role=gridcell]").count() == 6  # nothing gone yet
     session.shot("06b-remove-asks-first")
     page.locator("#remove-confirm").click()
     page.locator("#upload-status").filter(has_text="Removed").wait_for()
@@ -322,6 +321,12 @@ def test_an_uploaded_article_is_listed_answered_from_and_removable(session, tmp_
         "() => document.querySelectorAll('#articles [role=gridcell]').length === 0",
         timeout=20_000,
     )
+
+
+def tick(page, title: str) -> None:
+    """Tick the "remove" box of the article row holding ``title``."""
+    row = page.locator("#articles [role=row]").filter(has_text=title)
+    row.locator("input[type=checkbox]").first.check()
 
 
 HOSTILE_NAME = "<img src=x onerror=\"window.__pwned='name'\">.md"
@@ -704,3 +709,29 @@ def test_a_refused_action_is_said_beside_its_control_and_the_tables_stay(chat):
     assert page.locator("#feeds").is_visible()
     assert page.get_by_text("Error", exact=True).count() == 0
     chat.shot("16-refusals-beside-their-controls")
+
+
+def test_articles_are_ticked_to_remove_unticked_by_a_new_filter_and_readable(chat):
+    page = chat.page
+    page.get_by_role("tab", name="Articles").click()
+    page.locator("#articles").filter(has_text="Harbor bridge reopens").wait_for()
+    remove_box = page.get_by_label("Articles to remove (tick their boxes, or paste their ids)")
+    # A click on a title shows the article; it picks nothing.
+    page.locator("#articles [role=gridcell]").filter(has_text="Library extends").first.click()
+    page.locator("#article-text").filter(has_text="Mayor Dana Ruiz").wait_for()
+    assert remove_box.input_value() == ""
+    # A tick picks its row, and only it.
+    tick(page, "Harbor bridge reopens")
+    page.wait_for_function(
+        "(el) => el.value.length > 0", arg=remove_box.element_handle(), timeout=20_000
+    )
+    harbor = page.locator("#articles [role=row]").filter(has_text="Harbor bridge reopens")
+    assert remove_box.input_value() == harbor.locator("[role=gridcell]").last.inner_text().strip()
+    chat.shot("17-article-ticked-and-read")
+    # A new filter unticks everything: no tick stays hidden behind it.
+    page.get_by_label("Search the articles").fill("library")
+    page.wait_for_function("(el) => el.value === ''", arg=remove_box.element_handle())
+    page.get_by_label("Search the articles").fill("")
+    page.locator("#articles").filter(has_text="Harbor bridge reopens").wait_for()
+    checked = "() => document.querySelectorAll('#articles [role=row] input:checked').length"
+    page.wait_for_function(checked + " === 0")

@@ -351,14 +351,28 @@ def remove_articles(
     return "\n".join(escape_chat(line) for line in lines), list_articles(service, query)
 
 
-def toggle_pick(current: str, doc_id: str) -> str:
-    """The ids in the remove box with ``doc_id`` added, or taken out if it was there."""
-    ids = [t for t in re.split(r"[\s,;]+", current or "") if t]
-    if doc_id in ids:
-        ids.remove(doc_id)
-    elif doc_id:
-        ids.append(doc_id)
-    return " ".join(ids)
+def pick_rows(rows: Sequence[Sequence[object]]) -> list[list[object]]:
+    """Rows for the articles table: an unticked "remove" box before each article."""
+    return [[False, *row] for row in rows]
+
+
+def picked_ids(table: Sequence[Sequence[object]] | None) -> str:
+    """The ids of the ticked rows, for the remove box (the id is a row's last cell)."""
+    return " ".join(str(row[-1]) for row in table or [] if row and row[0] is True)
+
+
+def article_view(service: RagService, doc_id: str) -> str:
+    """An article's title, source, date and whole text, escaped, for reading under the table."""
+    try:
+        article = service.article(doc_id)
+    except RagError as err:
+        return f'<div class="newsrag-meta">{escape_chat(str(err))}</div>'
+    meta = " · ".join(x for x in (article.source, article.date, article.doc_id) if x)
+    return (
+        f"<h4>{escape_chat(article.title)}</h4>"
+        f'<div class="newsrag-meta">{escape_chat(meta)}</div>'
+        f'<div class="newsrag-passage">{escape_chat(article.text)}</div>'
+    )
 
 
 def load_model(service: RagService, path: str) -> str:
@@ -421,7 +435,7 @@ def build_app(
 
         # For scripts (gradio_client): the same queue as the chat.
         gr.api(ask, api_name="ask", concurrency_limit=None)
-        app.load(lambda: list_articles(service), None, table, api_name=False)
+        app.load(lambda: pick_rows(list_articles(service)), None, table, api_name=False)
         app.load(lambda: feed_rows(service), None, feeds_table, api_name=False)
         app.load(
             lambda: gr.Dropdown(choices=source_names(service)),
@@ -576,10 +590,20 @@ def build_articles_tab(service: RagService) -> gr.Dataframe:
             label="Search the articles", placeholder="title, source, date or id", scale=3
         )
         refresh = gr.Button("Refresh", scale=1)
-    table = gr.Dataframe(headers=DOCUMENT_HEADERS, interactive=False, wrap=True, elem_id="articles")
+    # Only the "remove" boxes can be changed; a click on another cell shows the article below.
+    table = gr.Dataframe(
+        headers=["remove", *DOCUMENT_HEADERS],
+        datatype=["bool", "str", "str", "str", "number", "str"],
+        type="array",
+        interactive=True,
+        static_columns=[1, 2, 3, 4, 5],
+        column_widths=["110px", "40%", "15%", "110px", "90px", "20%"],
+        wrap=True,
+        elem_id="articles",
+    )
     with gr.Row():
         remove_id = gr.Textbox(
-            label="Articles to remove (pick rows, or paste their ids)",
+            label="Articles to remove (tick their boxes, or paste their ids)",
             elem_id="remove-ids",
             scale=3,
         )
@@ -600,13 +624,23 @@ def build_articles_tab(service: RagService) -> gr.Dataframe:
     )
     add = gr.Button("Index the uploaded files", variant="primary", elem_id="add")
     status = gr.Markdown(elem_id="upload-status")
+    reading = gr.HTML(
+        '<div class="newsrag-meta">Click an article\'s title to read it here.</div>',
+        elem_id="article-text",
+    )
+
+    def rows_for(query: str) -> list[list[object]]:
+        return pick_rows(list_articles(service, query))
 
     def on_upload(files, query, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
-        return (*upload_articles(service, files, progress, query), None)
+        message, rows = upload_articles(service, files, progress, query)
+        return message, pick_rows(rows), None
 
-    def pick(current: str, evt: gr.SelectData) -> str:
-        row = evt.row_value or []
-        return toggle_pick(current, str(row[-1])) if row else current
+    def read(evt: gr.SelectData) -> Any:
+        column = evt.index[1] if isinstance(evt.index, list | tuple) else None
+        if column == 0 or not evt.row_value:
+            return gr.skip()  # a tick in the remove box, not a wish to read
+        return article_view(service, str(evt.row_value[-1]))
 
     def ask_to_remove(text: str):
         try:
@@ -623,7 +657,7 @@ def build_articles_tab(service: RagService) -> gr.Dataframe:
 
     def do_remove(ids, query):
         status_text, rows = remove_articles(service, ids, query)
-        return (status_text, rows, "", *hide_confirmation())
+        return (status_text, pick_rows(rows), "", *hide_confirmation())
 
     # A refusal is said on the status line; the table and the chosen files stay.
     add.click(
@@ -633,9 +667,11 @@ def build_articles_tab(service: RagService) -> gr.Dataframe:
         concurrency_id="index",
         api_name=False,
     )
-    search.change(lambda q: list_articles(service, q), search, table, api_name=False)
-    refresh.click(lambda q: list_articles(service, q), search, table, api_name=False)
-    table.select(pick, remove_id, remove_id, api_name=False)
+    # A new filter or a refresh starts with nothing ticked: a tick never hides behind it.
+    search.change(lambda q: (rows_for(q), ""), search, [table, remove_id], api_name=False)
+    refresh.click(lambda q: (rows_for(q), ""), search, [table, remove_id], api_name=False)
+    table.input(picked_ids, table, remove_id, api_name=False)
+    table.select(read, None, reading, api_name=False)
     confirmation = [confirm_text, pending_removal, confirm, cancel]
     remove.click(ask_to_remove, remove_id, confirmation, api_name=False)
     # Editing the list after Remove withdraws the question: what is confirmed is what is shown.
