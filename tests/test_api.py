@@ -319,13 +319,15 @@ def test_upload_and_delete_while_a_question_streams(server, model, tmp_path):
             for a in httpx.get(f"{server.url}/api/articles", headers=auth()).json()
         }
         ferry = ids["Ferry service resumes"]
+        # The upload went into the index's own folder, under a name that stays there.
+        assert [p.name for p in (tmp_path / "idx" / "uploads").iterdir()] == ["ferry.md"]
         deleted = httpx.delete(f"{server.url}/api/articles/{ferry}", headers=auth())
         assert deleted.json()["removed"][0]["doc_id"] == ferry
         model.gate.set()
         rest = "".join(lines)
     assert rest.endswith("data: [DONE]")
-    # The upload went into the index's own folder, under a name that stays there.
-    assert [p.name for p in (tmp_path / "idx" / "uploads").iterdir()] == ["ferry.md"]
+    # Removing its article removed the uploaded file too.
+    assert list((tmp_path / "idx" / "uploads").iterdir()) == []
     missing = httpx.delete(f"{server.url}/api/articles/{ferry}", headers=auth())
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "article_not_found"
     path = httpx.delete(f"{server.url}/api/articles/..%2F..%2Fetc", headers=auth())

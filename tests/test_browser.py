@@ -735,3 +735,19 @@ def test_articles_are_ticked_to_remove_unticked_by_a_new_filter_and_readable(cha
     page.locator("#articles").filter(has_text="Harbor bridge reopens").wait_for()
     checked = "() => document.querySelectorAll('#articles [role=row] input:checked').length"
     page.wait_for_function(checked + " === 0")
+
+
+def test_a_removed_upload_leaves_no_file_behind(chat, chat_site, tmp_path):
+    article = tmp_path / "glenmore-ferry.md"
+    article.write_text(FERRY, encoding="utf-8")
+    page = chat.page
+    assert "Added 1 article(s)" in upload(chat, article)
+    uploads = chat_site.service.upload_dir
+    assert [p.name for p in uploads.iterdir()] == ["glenmore-ferry.md"]
+    page.locator("#articles").filter(has_text="Glenmore island ferry returns").wait_for()
+    tick(page, "Glenmore island ferry returns")
+    page.get_by_role("button", name="Remove", exact=True).click()
+    page.locator("#remove-confirm-text").filter(has_text="Glenmore").wait_for()
+    page.locator("#remove-confirm").click()
+    page.locator("#upload-status").filter(has_text="Removed 1 article(s)").wait_for()
+    assert list(uploads.iterdir()) == []

@@ -191,6 +191,7 @@ def test_upload_indexes_files_and_remove_takes_them_out(service, tmp_path):
     assert ids == [ferry[4]]
     status, rows = remove_articles(service, ids)
     assert "Removed 1 article(s)" in status and "Ferry service resumes" in status
+    assert list(service.upload_dir.iterdir()) == []  # its uploaded file went with it
     assert all(r[0] != "Ferry service resumes" for r in rows)
     assert len(rows) == 2
 

@@ -48,7 +48,7 @@ from ui.openai_format import (
     sse,
 )
 from ui.queue import ModelQueue, QueueFull, Steps, Ticket
-from ui.uploads import MAX_UPLOAD_BYTES, safe_name, store_uploads
+from ui.uploads import MAX_UPLOAD_BYTES, forget_uploads, safe_name, store_uploads
 
 log = logging.getLogger(__name__)
 
@@ -391,7 +391,8 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
                 raise ApiError(
                     404, f"No indexed article has the id {doc_id!r}.", code="article_not_found"
                 )
-            service.remove([doc_id])
+            removed = service.remove([doc_id])
+            forget_uploads(service.upload_dir, removed, [d.article for d in service.documents()])
         except RagError as err:
             raise rag_error(err) from None
         return {"removed": [document_to_dict(known[doc_id])]}

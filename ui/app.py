@@ -40,7 +40,7 @@ from ui.render import (
     render_sources,
     sources_message,
 )
-from ui.uploads import MAX_UPLOAD_BYTES, store_uploads
+from ui.uploads import MAX_UPLOAD_BYTES, forget_uploads, store_uploads
 
 log = logging.getLogger(__name__)
 
@@ -344,6 +344,7 @@ def remove_articles(
         raise user_error("Nothing to remove: press Remove first and confirm the list it shows.")
     try:
         removed = service.remove(list(ids))
+        forget_uploads(service.upload_dir, removed, [d.article for d in service.documents()])
     except RagError as err:
         raise user_error(str(err)) from None
     lines = [f"Removed {len(removed)} article(s):"]
