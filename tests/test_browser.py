@@ -751,3 +751,14 @@ def test_a_removed_upload_leaves_no_file_behind(chat, chat_site, tmp_path):
     page.locator("#remove-confirm").click()
     page.locator("#upload-status").filter(has_text="Removed 1 article(s)").wait_for()
     assert list(uploads.iterdir()) == []
+
+
+def test_without_an_examples_file_the_chat_offers_questions_about_its_articles(chat):
+    page = chat.page
+    # Gradio shortens a long example on its button; the whole question fills the box.
+    page.locator("button").filter(has_text="say about “Library extends").first.click()
+    box = page.locator("#question textarea")
+    page.wait_for_function(
+        "(el) => el.value === 'What do the articles say about “Library extends opening hours”?'",
+        arg=box.element_handle(),
+    )

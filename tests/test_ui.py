@@ -196,6 +196,18 @@ def test_upload_indexes_files_and_remove_takes_them_out(service, tmp_path):
     assert len(rows) == 2
 
 
+def test_examples_are_derived_from_the_newest_articles(service, tmp_path):
+    from ui.app import examples_from_index
+
+    assert examples_from_index(service) == [
+        "What do the articles say about “Library extends opening hours”?",
+        "What do the articles say about “Harbor bridge reopens after repairs”?",
+    ]
+    assert examples_from_index(service, count=1)[0].endswith("“Library extends opening hours”?")
+    empty = RagService(Settings(index_dir=tmp_path / "none"), embedder=FakeEmbedder())
+    assert examples_from_index(empty) == []
+
+
 def test_app_builds(service):
     app = build_app(service, examples=["What happened to the bridge?"])
     assert isinstance(app, gr.Blocks)

@@ -406,12 +406,31 @@ def ask_api(
     return answer_to_dict(answer)
 
 
+def examples_from_index(service: RagService, count: int = 3) -> list[str]:
+    """A question about each of the ``count`` newest articles, for a chat started without
+    ``--examples``: the title as the subject, so the search finds the article it names."""
+    try:
+        articles = [d.article for d in service.documents()]
+    except RagError:
+        return []  # no index yet: no examples rather than no chat
+    titled = [a for a in articles if a.title.strip()]
+    titled.sort(key=lambda a: a.date or "", reverse=True)
+    questions = []
+    for article in titled[:count]:
+        title = " ".join(article.title.split())
+        if len(title) > 90:
+            title = title[:90].rsplit(" ", 1)[0] + "…"
+        questions.append(f"What do the articles say about “{title}”?")
+    return questions
+
+
 def build_app(
     service: RagService, *, examples: Sequence[str] = (), queue: ModelQueue | None = None
 ) -> gr.Blocks:
     """The web chat; ``queue`` is the model's queue, shared with the HTTP API if it runs."""
     settings = service.settings
     queue = queue or ModelQueue()
+    examples = list(examples) or examples_from_index(service)
     # No usage reports to Gradio's servers: nothing leaves the machine.
     with gr.Blocks(title="newsrag", analytics_enabled=False) as app:
         gr.Markdown("## newsrag — ask your news articles")
