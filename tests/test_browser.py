@@ -762,3 +762,18 @@ def test_without_an_examples_file_the_chat_offers_questions_about_its_articles(c
         "(el) => el.value === 'What do the articles say about “Library extends opening hours”?'",
         arg=box.element_handle(),
     )
+
+
+def test_the_api_page_works_offline_and_loads_nothing_from_outside(chat, chat_site):
+    page = chat.page
+    origin = chat_site.url.rstrip("/")
+    outside: list[str] = []
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith((origin, "data:")) else outside.append(r.url),
+    )
+    page.goto(chat_site.url + "docs")
+    page.locator(".swagger-ui").filter(has_text="/v1/chat/completions").wait_for()
+    assert "newsrag" in page.locator(".swagger-ui .title").inner_text()
+    assert outside == []
+    chat.shot("18-api-docs-offline")

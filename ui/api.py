@@ -28,6 +28,7 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Match
 
@@ -227,10 +228,13 @@ class Asker:
 
 def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> FastAPI:
     """The API routes; ``ui.server`` mounts the web chat beside them."""
-    app = FastAPI(
+    # Swagger UI's script and styles come from the package, so /docs works offline and the
+    # page loads nothing from outside the machine; ReDoc is left out (it asks Google for fonts).
+    app = FastAPIOffline(
         title="newsrag",
         description="Questions about your news articles, answered with checked citations.",
         version="1",
+        redoc_url=None,
     )
     install_error_handlers(app)
     asker = Asker(service, queue)
