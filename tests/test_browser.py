@@ -777,3 +777,39 @@ def test_the_api_page_works_offline_and_loads_nothing_from_outside(chat, chat_si
     assert "newsrag" in page.locator(".swagger-ui .title").inner_text()
     assert outside == []
     chat.shot("18-api-docs-offline")
+
+
+# Gradio's own markup, nothing the app writes: a titled chat box (a button inside a
+# button-like title) and the table's "Static column" icons (a label on a plain div).
+# Every other rule axe knows must pass.
+GRADIO_OWN = {"nested-interactive", "aria-prohibited-attr"}
+
+
+def accessibility_problems(page) -> dict[str, list]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    violations = Axe().run(page).response["violations"]
+    return {
+        v["id"]: [n["target"] for n in v["nodes"]] for v in violations if v["id"] not in GRADIO_OWN
+    }
+
+
+def test_the_main_screens_pass_an_accessibility_check(chat):
+    page = chat.page
+    chat.ask(REPAIRS)
+    page.wait_for_function("() => !document.querySelector('#ask').disabled")
+    problems = accessibility_problems(page)  # contrast of the grey lines included
+    assert problems == {}, problems
+    label = page.locator("#chat [data-testid=bot]").first.get_attribute("aria-label")
+    assert label.startswith("bot's message: Engineers replaced 240 steel cables [1].")
+    assert "<" not in label
+    page.get_by_role("tab", name="Articles").click()
+    header = page.locator("#articles [role=columnheader]").filter(has_text="chunks")
+    header.wait_for()
+    # The header reads on one line, not a letter a line.
+    assert header.get_by_text("chunks", exact=True).bounding_box()["height"] < 30
+    problems = accessibility_problems(page)
+    assert problems == {}, problems
+    page.get_by_role("tab", name="Feeds").click()
+    page.locator("#feeds").wait_for()
+    assert accessibility_problems(page) == {}

@@ -370,7 +370,7 @@ def article_view(service: RagService, doc_id: str) -> str:
         return f'<div class="newsrag-meta">{escape_chat(str(err))}</div>'
     meta = " · ".join(x for x in (article.source, article.date, article.doc_id) if x)
     return (
-        f"<h4>{escape_chat(article.title)}</h4>"
+        f"<h2>{escape_chat(article.title)}</h2>"
         f'<div class="newsrag-meta">{escape_chat(meta)}</div>'
         f'<div class="newsrag-passage">{escape_chat(article.text)}</div>'
     )
@@ -433,7 +433,7 @@ def build_app(
     examples = list(examples) or examples_from_index(service)
     # No usage reports to Gradio's servers: nothing leaves the machine.
     with gr.Blocks(title="newsrag", analytics_enabled=False) as app:
-        gr.Markdown("## newsrag — ask your news articles")
+        gr.Markdown("# newsrag — ask your news articles")
         with gr.Tab("Chat"):
             source_filter = build_chat_tab(service, queue, examples)
         with gr.Tab("Articles", elem_id="articles-tab"):
@@ -523,7 +523,7 @@ def build_chat_tab(service: RagService, queue: ModelQueue, examples: Sequence[st
                     load = gr.Button("Load model", scale=1)
                 model_status = gr.Markdown()
         with gr.Column(scale=2, min_width=300):
-            gr.Markdown("### Sources")
+            gr.Markdown("## Sources")
             sources = gr.HTML(render_panel([]), elem_id="sources")
 
     async def respond(
