@@ -136,7 +136,7 @@ def test_removing_loads_no_model_and_keeps_the_rest_searchable(indexed):
 
 
 def test_the_web_chat_refuses_a_folder_or_a_path_in_the_remove_box(service, indexed):
-    from ui.app import removal_request
+    from ui.articles import removal_request
 
     folder, index_dir = indexed
     for text in (str(folder), "./", "~/news", "../news", "."):
@@ -148,7 +148,7 @@ def test_the_web_chat_refuses_a_folder_or_a_path_in_the_remove_box(service, inde
 
 
 def test_the_web_chat_removes_the_confirmed_rows_only(service, indexed):
-    from ui.app import list_articles, pick_rows, picked_ids, removal_request, remove_articles
+    from ui.articles import list_articles, pick_rows, picked_ids, removal_request, remove_articles
 
     _, index_dir = indexed
     rows = {a.title: a.doc_id for a in IndexStore(index_dir).load().documents.values()}

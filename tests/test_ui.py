@@ -9,20 +9,9 @@ from rag.config import Settings
 from rag.service import RagService
 from rag.types import Answer, Chunk, Citation, ScoredPassage, Turn
 from tests.fakes import FakeEmbedder, FakeGenerator
-from ui.app import (
-    build_app,
-    chat_turn,
-    check_sendable,
-    launch,
-    list_articles,
-    load_model,
-    removal_request,
-    remove_articles,
-    show_question,
-    source_names,
-    stop_answer,
-    upload_articles,
-)
+from ui.app import build_app, launch
+from ui.articles import list_articles, removal_request, remove_articles, upload_articles
+from ui.chat import chat_turn, check_sendable, load_model, show_question, source_names, stop_answer
 from ui.render import link_markers, render_sources
 from ui.uploads import safe_name, store_uploads
 

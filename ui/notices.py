@@ -17,6 +17,11 @@ import gradio as gr
 from ui.render import escape_chat
 
 
+def user_error(message: str) -> gr.Error:
+    """An error for the person at the browser; a refused input needs no traceback in the log."""
+    return gr.Error(message, print_exception=False)
+
+
 def refusal(message: str) -> str:
     """A refusal for a status line (Markdown): said whole, markup shown as text."""
     return f"**Not done:** {escape_chat(message)}"
