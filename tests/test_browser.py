@@ -746,6 +746,8 @@ def test_a_removed_upload_leaves_no_file_behind(chat, chat_site, tmp_path):
     assert [p.name for p in uploads.iterdir()] == ["glenmore-ferry.md"]
     page.locator("#articles").filter(has_text="Glenmore island ferry returns").wait_for()
     tick(page, "Glenmore island ferry returns")
+    remove_box = page.get_by_label("Articles to remove (tick their boxes, or paste their ids)")
+    page.wait_for_function("(el) => el.value.length > 0", arg=remove_box.element_handle())
     page.get_by_role("button", name="Remove", exact=True).click()
     page.locator("#remove-confirm-text").filter(has_text="Glenmore").wait_for()
     page.locator("#remove-confirm").click()
