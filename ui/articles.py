@@ -203,9 +203,10 @@ def build_articles_tab(service: RagService) -> gr.Dataframe:
             return gr.skip()  # a tick in the remove box, not a wish to read
         return article_view(service, str(evt.row_value[-1]))
 
-    def ask_to_remove(text: str):
+    def ask_to_remove(text: str, rows: list[list[object]]):
+        # A tick sent just before the click may not be in the box yet; the table has it.
         try:
-            message, ids = removal_request(service, text)
+            message, ids = removal_request(service, text if text.strip() else picked_ids(rows))
         except gr.Error as err:  # said where the question would be, without its buttons
             hidden = gr.update(visible=False)
             return gr.update(value=refusal(err.message), visible=True), [], hidden, hidden
@@ -234,7 +235,7 @@ def build_articles_tab(service: RagService) -> gr.Dataframe:
     table.input(picked_ids, table, remove_id, api_name=False)
     table.select(read, None, reading, api_name=False)
     confirmation = [confirm_text, pending_removal, confirm, cancel]
-    remove.click(ask_to_remove, remove_id, confirmation, api_name=False)
+    remove.click(ask_to_remove, [remove_id, table], confirmation, api_name=False)
     # Editing the list after Remove withdraws the question: what is confirmed is what is shown.
     remove_id.change(hide_confirmation, None, confirmation, api_name=False)
     cancel.click(hide_confirmation, None, confirmation, api_name=False)
