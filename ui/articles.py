@@ -177,6 +177,10 @@ def build_articles_tab(service: RagService) -> gr.Dataframe:
         )
         cancel = gr.Button("Cancel", visible=False, elem_id="remove-cancel")
     pending_removal = gr.State([])
+    reading = gr.HTML(
+        '<div class="newsrag-meta">Click an article\'s title to read it here.</div>',
+        elem_id="article-text",
+    )
     upload = gr.File(
         label="Add articles (.txt, .md, .html, .jsonl, .pdf; 50 MB each at most)",
         file_count="multiple",
@@ -185,10 +189,6 @@ def build_articles_tab(service: RagService) -> gr.Dataframe:
     )
     add = gr.Button("Index the uploaded files", variant="primary", elem_id="add")
     status = gr.Markdown(elem_id="upload-status")
-    reading = gr.HTML(
-        '<div class="newsrag-meta">Click an article\'s title to read it here.</div>',
-        elem_id="article-text",
-    )
 
     def rows_for(query: str) -> list[list[object]]:
         return pick_rows(list_articles(service, query))
@@ -206,7 +206,9 @@ def build_articles_tab(service: RagService) -> gr.Dataframe:
     def ask_to_remove(text: str, rows: list[list[object]]):
         # A tick sent just before the click may not be in the box yet; the table has it.
         try:
-            message, ids = removal_request(service, text if text.strip() else picked_ids(rows))
+            message, ids = removal_request(
+                service, text if (text or "").strip() else picked_ids(rows)
+            )
         except gr.Error as err:  # said where the question would be, without its buttons
             hidden = gr.update(visible=False)
             return gr.update(value=refusal(err.message), visible=True), [], hidden, hidden
