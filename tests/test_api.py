@@ -25,7 +25,7 @@ from rag.service import RagService
 from tests.conftest import ROOT, SAMPLES, free_port
 from tests.fakes import FakeEmbedder, FakeGenerator
 from tests.test_index import ARTICLE_A, ARTICLE_B
-from ui.queue import ModelQueue, QueueFull
+from ui.queue import ModelQueue, QueueFull, Steps
 from ui.server import ServeOptions, build_server
 
 KEY = "test-key-1234"
@@ -399,6 +399,38 @@ def test_a_full_queue_answers_429_with_retry_after(server, model, client):
     answering.join(30)
     waiting.join(30)
     assert [r.choices[0].message.content for r in results] == [REPLY, REPLY]
+
+
+def test_a_turn_ended_mid_step_is_closed_after_the_step_then_frees_the_queue():
+    """Stop pressed while the model is inside a token: the next question waits for it."""
+    queue = ModelQueue()
+    ticket = queue.enter()
+    inside, go_on, closed = threading.Event(), threading.Event(), threading.Event()
+
+    def model() -> Iterator[str]:
+        try:
+            yield "first"
+            inside.set()
+            go_on.wait(HANG_S)  # the model is busy with its next token
+            yield "second"
+        finally:
+            closed.set()
+
+    steps = Steps(model())
+    assert steps.next() == "first"
+    stepping = threading.Thread(target=steps.next)
+    stepping.start()
+    assert inside.wait(HANG_S)
+    steps.finish(ticket)  # the awaiting side was cancelled; the step is still running
+    time.sleep(0.2)
+    assert queue.busy and not closed.is_set()  # nobody else may use the model yet
+    go_on.set()
+    assert closed.wait(HANG_S)
+    stepping.join(HANG_S)
+    deadline = time.monotonic() + HANG_S
+    while queue.busy:
+        assert time.monotonic() < deadline, "the queue was not freed"
+        time.sleep(0.01)
 
 
 def test_the_queue_serves_in_arrival_order_and_a_leaver_leaves_the_line():
