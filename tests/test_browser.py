@@ -1,9 +1,12 @@
 """The web chat in a real browser: headless Chromium driven by Playwright.
 
-The app runs as a user runs it (`rag serve` on loopback, the real models, an
-index of the sample articles); each test opens its own browser context, which
-is a browser session of its own. Screenshots of the main states go to
-``test-artifacts/browser/``.
+Most tests run the app as a user runs it (`rag serve` on loopback, the real
+models, an index of the sample articles); the tests of the chat's timing (a
+question sent mid-answer, Stop, New conversation) and of the other tabs' details
+use the same server app in this process behind a slow fake model
+(``tests/chatsite.py``), whose answers take as long as a test needs. Each test
+opens its own browser context, which is a browser session of its own.
+Screenshots of the main states go to ``test-artifacts/browser/``.
 
 Chromium is Debian's package, installed by the set-up when it is missing (CI
 runs as root). Set RAG_SKIP_BROWSER=1 to leave these tests out on a machine
@@ -28,7 +31,9 @@ from tests.conftest import ROOT, SAMPLES, free_port
 from tests.feedsite import headline, page, rss, rss_item, story
 from tests.site import Site
 
-pytestmark = [pytest.mark.model, pytest.mark.browser]
+# The tests served by `rag serve` load the real models and are marked `model` one by one;
+# those on the in-process site (tests/chatsite.py) use fake models.
+pytestmark = [pytest.mark.browser]
 
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 BIN = Path(sys.executable).parent
@@ -200,6 +205,7 @@ RECORD_CHAT_TEXT = """() => {
 }"""
 
 
+@pytest.mark.model
 def test_answer_streams_and_a_marker_brings_its_source_into_view(session):
     page = session.page
     page.evaluate(RECORD_CHAT_TEXT)
@@ -236,6 +242,7 @@ def test_answer_streams_and_a_marker_brings_its_source_into_view(session):
     session.shot("02-marker-clicked-source-in-view")
 
 
+@pytest.mark.model
 def test_a_question_the_articles_do_not_answer_says_so(session):
     session.ask("How tall is Mount Everest?")
     assert "The articles do not say." in session.chat_text()
@@ -244,6 +251,7 @@ def test_a_question_the_articles_do_not_answer_says_so(session):
     session.shot("03-no-answer-in-the-articles")
 
 
+@pytest.mark.model
 def test_follow_up_keeps_earlier_sources_and_new_conversation_clears(session):
     page = session.page
     session.ask("Who delivered Trump's letter to Khamenei?")
@@ -280,6 +288,7 @@ Source: Newsrag Test Desk
 """
 
 
+@pytest.mark.model
 def test_an_uploaded_article_is_listed_answered_from_and_removable(session, tmp_path):
     article = tmp_path / "glenmore-ferry.md"
     article.write_text(FERRY, encoding="utf-8")
@@ -338,6 +347,7 @@ Monday that the north pier will close for repairs until March.
 """
 
 
+@pytest.mark.model
 def test_article_markup_is_shown_as_text_and_runs_nothing(session, tmp_path):
     hostile = tmp_path / HOSTILE_NAME
     hostile.write_text(HOSTILE, encoding="utf-8")
@@ -361,6 +371,7 @@ def test_article_markup_is_shown_as_text_and_runs_nothing(session, tmp_path):
     assert page.locator("#sources img, #articles img").count() == 0
 
 
+@pytest.mark.model
 def test_two_sessions_at_once_each_get_their_own_answer(browser, app_url):
     first = Session(browser, app_url)
     second = Session(browser, app_url)
@@ -385,6 +396,7 @@ def test_two_sessions_at_once_each_get_their_own_answer(browser, app_url):
         second.close()
 
 
+@pytest.mark.model
 def test_a_phone_width_window_still_works(browser, app_url):
     phone = Session(browser, app_url, viewport={"width": 390, "height": 844}, is_mobile=True)
     try:
@@ -404,6 +416,7 @@ def test_a_phone_width_window_still_works(browser, app_url):
         phone.close()
 
 
+@pytest.mark.model
 def test_settings_filter_by_date_and_refuse_a_missing_model_file(session):
     page = session.page
     page.locator("#settings").get_by_text("Settings").click()
@@ -425,6 +438,7 @@ def feed_row(page, name: str) -> str:
     return page.locator("#feeds [role=row]").filter(has_text=name).inner_text()
 
 
+@pytest.mark.model
 def test_feeds_tab_subscribes_refreshes_and_unsubscribes(session):
     """Add a feed on a loopback site, refresh it twice, find its articles, remove it with them."""
     site = Site()

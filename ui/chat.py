@@ -12,6 +12,7 @@ question at a time, and Stop or New conversation end the answer under way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
@@ -309,11 +310,22 @@ def build_chat_tab(service: RagService, queue: ModelQueue, examples: Sequence[st
             gr.Markdown("## Sources")
             sources = gr.HTML(render_panel([]), elem_id="sources")
 
+    # Per browser session, how many times Stop or New conversation ended its answers. An
+    # answer started before the count changed sends nothing more: cancelling it stops the
+    # model, but an update already on its way could otherwise refill a cleared chat.
+    endings: dict[str, int] = {}
+
+    def end_answers(request: gr.Request) -> None:
+        key = request.session_hash or ""
+        endings[key] = endings.get(key, 0) + 1
+
     async def respond(
-        q, msgs, history, shown, k_value, temp, since_day, until_day, names
+        q, msgs, history, shown, k_value, temp, since_day, until_day, names, request: gr.Request
     ) -> AsyncIterator[Any]:
         if not q:
             return
+        key = request.session_hash or ""
+        started = endings.get(key, 0)
         msgs = msgs or []
         turn = chat_turn(
             service, q, msgs, history or [], shown or [], k_value, temp, since_day, until_day, names
@@ -323,8 +335,14 @@ def build_chat_tab(service: RagService, queue: ModelQueue, examples: Sequence[st
             note = status_message(f"Waiting in the queue for the model: {ahead} question(s) ahead…")
             return [*msgs, note], gr.skip(), gr.skip(), gr.skip()
 
-        async for update in in_turn(take_ticket(queue), turn, waiting):
-            yield update
+        async with contextlib.aclosing(in_turn(take_ticket(queue), turn, waiting)) as updates:
+            async for update in updates:
+                if endings.get(key, 0) != started:
+                    # The last update stands for the whole event when it ends: make it one
+                    # that changes nothing. Leaving closes the turn, which frees the model.
+                    yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                    return
+                yield update
 
     controls = [busy, send, stop]
     chat_inputs = [pending, chatbot, turns, panel, k, temperature, since, until, source_filter]
@@ -360,12 +378,18 @@ def build_chat_tab(service: RagService, queue: ModelQueue, examples: Sequence[st
         answering.append(event)
         # Finished or failed: sending is back. (Stop and New conversation do this themselves.)
         event.then(lambda: (False, *answering_controls(False), ""), None, [*controls, notice])
+
     # Cancelling the turn closes its generator, which stops the model and frees its queue.
+    def stop_pressed(messages: Messages, request: gr.Request) -> tuple[Messages, bool, Any, Any]:
+        end_answers(request)
+        return stop_answer(messages)
+
     stop.click(
-        stop_answer, chatbot, [chatbot, *controls], cancels=answering, queue=False, api_name=False
+        stop_pressed, chatbot, [chatbot, *controls], cancels=answering, queue=False, api_name=False
     )
 
-    def clear() -> tuple[Any, ...]:
+    def clear(request: gr.Request) -> tuple[Any, ...]:
+        end_answers(request)
         return [], [], [], render_panel([]), False, *answering_controls(False)
 
     conversation = [chatbot, turns, panel, sources, *controls]
