@@ -262,7 +262,7 @@ def cmd_chat(args: argparse.Namespace, service: RagService) -> int:
             print(f"rag: {err}", file=sys.stderr)
             continue
         _print_sources(answer)
-        history.append(Turn(answer.question, answer.text))
+        history.append(Turn.of(answer))
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -237,6 +237,21 @@ class Turn:
     question: str
     answer: str
 
+    @classmethod
+    def of(cls, answer: Answer) -> Turn:
+        """The turn a follow-up is given: the question and what the checked answer states.
+
+        A quoted fallback gives only the sentence it quotes, and an abstention
+        nothing: a model shown "The articles say: ..." or "The articles do not
+        say." as its earlier answer copies that wording instead of answering.
+        Drafts and the chat's notes never reach here; only ``answer.text`` does.
+        """
+        if answer.abstained:
+            return cls(answer.question, "")
+        if answer.quoted and answer.citations:
+            return cls(answer.question, answer.citations[0].text)
+        return cls(answer.question, answer.text)
+
 
 # --- behaviour ---------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from rag.service import RagService
 from tests.conftest import ROOT, SAMPLES, free_port
 from tests.fakes import FakeEmbedder, FakeGenerator
 from tests.test_index import ARTICLE_A, ARTICLE_B
-from ui.queue import ModelQueue, QueueFull
+from ui.queue import ModelQueue, QueueFull, Steps
 from ui.server import ServeOptions, build_server
 
 KEY = "test-key-1234"
@@ -138,14 +138,44 @@ def test_a_whole_answer_carries_its_markers_and_citations(client, model):
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
 
 
-def test_a_streamed_answer_arrives_in_pieces_then_the_citations(client):
+def test_a_streamed_answer_carries_the_checked_answer_then_the_citations(client):
     chunks = list(client.chat.completions.create(model="x", messages=ask(BRIDGE), stream=True))
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert text == REPLY
-    assert len(chunks) > 3  # the role, one piece a word, the end
+    assert len(chunks) == 3  # the role, the checked answer, the end
     last = chunks[-1]
     assert last.choices[0].finish_reason == "stop"
     assert last.model_extra["citations"][0]["marker"] == 1
+
+
+# The model's draft: one sentence the articles support, one they do not.
+DRAFT = "Engineers replaced 240 steel cables [1]. The bridge was painted bright green [1]."
+
+
+def test_a_stream_never_sends_a_draft_that_checking_changed(client, model):
+    """A client that joins the chunks shows what the non-streamed answer says, nothing more."""
+    model.replies = [DRAFT]
+    whole = client.chat.completions.create(model="x", messages=ask(BRIDGE), temperature=0)
+    content = whole.choices[0].message.content
+    assert "green" not in content and "240 steel cables" in content
+    assert whole.model_extra["unsupported"]  # checking did leave the draft's second sentence out
+    chunks = list(
+        client.chat.completions.create(model="x", messages=ask(BRIDGE), temperature=0, stream=True)
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == content
+    assert chunks[-1].model_extra["unsupported"] == whole.model_extra["unsupported"]
+
+
+def test_a_stream_that_abstains_sends_only_the_abstention(client, model):
+    model.replies = ["I think the bridge was built by my uncle in 1950."]
+    chunks = list(
+        client.chat.completions.create(
+            model="x", messages=ask("Who built the harbor bridge?"), temperature=0, stream=True
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert "uncle" not in text
+    assert text == "The articles do not say." or text.startswith("The articles say:")
 
 
 def test_a_stream_ends_with_usage_only_when_asked(client, model):
@@ -312,13 +342,15 @@ def test_upload_and_delete_while_a_question_streams(server, model, tmp_path):
             for a in httpx.get(f"{server.url}/api/articles", headers=auth()).json()
         }
         ferry = ids["Ferry service resumes"]
+        # The upload went into the index's own folder, under a name that stays there.
+        assert [p.name for p in (tmp_path / "idx" / "uploads").iterdir()] == ["ferry.md"]
         deleted = httpx.delete(f"{server.url}/api/articles/{ferry}", headers=auth())
         assert deleted.json()["removed"][0]["doc_id"] == ferry
         model.gate.set()
         rest = "".join(lines)
     assert rest.endswith("data: [DONE]")
-    # The upload went into the index's own folder, under a name that stays there.
-    assert [p.name for p in (tmp_path / "idx" / "uploads").iterdir()] == ["ferry.md"]
+    # Removing its article removed the uploaded file too.
+    assert list((tmp_path / "idx" / "uploads").iterdir()) == []
     missing = httpx.delete(f"{server.url}/api/articles/{ferry}", headers=auth())
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "article_not_found"
     path = httpx.delete(f"{server.url}/api/articles/..%2F..%2Fetc", headers=auth())
@@ -390,6 +422,38 @@ def test_a_full_queue_answers_429_with_retry_after(server, model, client):
     answering.join(30)
     waiting.join(30)
     assert [r.choices[0].message.content for r in results] == [REPLY, REPLY]
+
+
+def test_a_turn_ended_mid_step_is_closed_after_the_step_then_frees_the_queue():
+    """Stop pressed while the model is inside a token: the next question waits for it."""
+    queue = ModelQueue()
+    ticket = queue.enter()
+    inside, go_on, closed = threading.Event(), threading.Event(), threading.Event()
+
+    def model() -> Iterator[str]:
+        try:
+            yield "first"
+            inside.set()
+            go_on.wait(HANG_S)  # the model is busy with its next token
+            yield "second"
+        finally:
+            closed.set()
+
+    steps = Steps(model())
+    assert steps.next() == "first"
+    stepping = threading.Thread(target=steps.next)
+    stepping.start()
+    assert inside.wait(HANG_S)
+    steps.finish(ticket)  # the awaiting side was cancelled; the step is still running
+    time.sleep(0.2)
+    assert queue.busy and not closed.is_set()  # nobody else may use the model yet
+    go_on.set()
+    assert closed.wait(HANG_S)
+    stepping.join(HANG_S)
+    deadline = time.monotonic() + HANG_S
+    while queue.busy:
+        assert time.monotonic() < deadline, "the queue was not freed"
+        time.sleep(0.01)
 
 
 def test_the_queue_serves_in_arrival_order_and_a_leaver_leaves_the_line():
@@ -524,15 +588,16 @@ def test_real_model_answers_whole_and_streamed_with_citations(real_client):
     assert "[1]" in whole.choices[0].message.content or "[2]" in whole.choices[0].message.content
     assert any("Rouhani" in c["text"] for c in extra["citations"])
     chunks = list(
-        real_client.chat.completions.create(model="x", messages=ask(ROUHANI), stream=True)
+        real_client.chat.completions.create(
+            model="x", messages=ask(ROUHANI), stream=True, temperature=0
+        )
     )
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
     final = chunks[-1].model_extra
     assert final["citations"] and streamed.strip()
-    # What a client shows ends with the checked answer, markers and all.
-    assert streamed.rstrip().endswith(whole.choices[0].message.content.rstrip()) or (
-        " ".join(streamed.split()) == whole.choices[0].message.content
-    )
+    # What a client shows is the checked answer, markers and all, and nothing it took back.
+    again = real_client.chat.completions.create(model="x", messages=ask(ROUHANI), temperature=0)
+    assert streamed == again.choices[0].message.content
 
 
 @pytest.mark.model

@@ -96,7 +96,7 @@ def test_a_damaged_index_can_still_be_rebuilt(tmp_path, write_articles, capsys):
 def test_an_upload_into_a_folder_that_is_not_an_index_is_refused(tmp_path):
     from rag.config import Settings
     from rag.service import RagService
-    from ui.app import upload_articles
+    from ui.articles import upload_articles
 
     mine = tmp_path / "mine"
     before = users_folder(mine)

@@ -136,7 +136,7 @@ def test_removing_loads_no_model_and_keeps_the_rest_searchable(indexed):
 
 
 def test_the_web_chat_refuses_a_folder_or_a_path_in_the_remove_box(service, indexed):
-    from ui.app import removal_request
+    from ui.articles import removal_request
 
     folder, index_dir = indexed
     for text in (str(folder), "./", "~/news", "../news", "."):
@@ -148,13 +148,16 @@ def test_the_web_chat_refuses_a_folder_or_a_path_in_the_remove_box(service, inde
 
 
 def test_the_web_chat_removes_the_confirmed_rows_only(service, indexed):
-    from ui.app import removal_request, remove_articles, toggle_pick
+    from ui.articles import list_articles, pick_rows, picked_ids, removal_request, remove_articles
 
     _, index_dir = indexed
     rows = {a.title: a.doc_id for a in IndexStore(index_dir).load().documents.values()}
-    picked = toggle_pick("", rows["Ferry service resumes"])
-    picked = toggle_pick(picked, rows["Library extends opening hours"])
-    picked = toggle_pick(picked, rows["Library extends opening hours"])  # unpicked again
+    table = pick_rows(list_articles(service))
+    assert picked_ids(table) == ""  # nothing is ticked to begin with
+    for row in table:
+        row[0] = row[1] == "Ferry service resumes"  # the person ticks one box
+    picked = picked_ids(table)
+    assert picked == rows["Ferry service resumes"]
     confirmation, ids = removal_request(service, picked)
     assert ids == [rows["Ferry service resumes"]]
     assert "Remove 1 article(s)" in confirmation and "Ferry service resumes" in confirmation

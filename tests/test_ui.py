@@ -7,20 +7,11 @@ import pytest
 
 from rag.config import Settings
 from rag.service import RagService
-from rag.types import Answer, Chunk, Citation, ScoredPassage
+from rag.types import Answer, Chunk, Citation, ScoredPassage, Turn
 from tests.fakes import FakeEmbedder, FakeGenerator
-from ui.app import (
-    build_app,
-    chat_turn,
-    launch,
-    list_articles,
-    load_model,
-    removal_request,
-    remove_articles,
-    show_question,
-    source_names,
-    upload_articles,
-)
+from ui.app import build_app, launch
+from ui.articles import list_articles, removal_request, remove_articles, upload_articles
+from ui.chat import chat_turn, check_sendable, load_model, show_question, source_names, stop_answer
 from ui.render import link_markers, render_sources
 from ui.uploads import safe_name, store_uploads
 
@@ -29,8 +20,8 @@ PAYLOAD = 'Hostile <script>alert(1)</script> text <img src=x onerror="alert(2)">
 
 def ask(service, question, messages=(), turns=(), panel=(), *filters):
     """What the Ask button does: show the question, then stream the answer."""
-    messages, box, question = show_question(question, list(messages))
-    assert box == ""
+    messages, box, question, busy, *_ = show_question(question, list(messages))
+    assert box == "" and busy is True
     return list(chat_turn(service, question, messages, list(turns), list(panel), 3, 0.0, *filters))
 
 
@@ -87,12 +78,72 @@ def test_chat_streams_then_shows_the_checked_answer(service):
         'Engineers replaced 240 steel cables <a class="newsrag-marker" href="#source-1-1" '
         'title="Show source 1">[1]</a>.'
     )
+    assert "metadata" not in messages[1]
     assert 'id="source-1-1"' in sources
     # Under the answer, a collapsible message with the cited passage.
     assert messages[2]["metadata"]["title"] == "Sources (1)"
     assert "<mark>Engineers replaced 240 steel cables" in messages[2]["content"]
     assert turns[-1].question == "How many steel cables were replaced?"
     assert "<mark>Engineers replaced 240 steel cables and resurfaced the deck.</mark>" in sources
+
+
+def test_the_draft_shows_only_in_a_checking_box_that_the_checked_answer_replaces(service):
+    service.models.generator.replies = [
+        "Engineers replaced 240 steel cables [1]. I painted the bridge green myself [1]."
+    ]
+    updates = ask(service, "How many steel cables were replaced?")
+    *drafts, last = [u[0] for u in updates]
+    # Until the answer is checked, the turn's last message is a status box, marked pending.
+    assert all(d[-1]["metadata"]["status"] == "pending" for d in drafts)
+    assert any("Draft, not checked yet" in d[-1]["content"] for d in drafts)
+    assert any("green" in d[-1]["content"] for d in drafts)
+    # The checked answer is a message of its own, without the sentence checking left out.
+    answer = last[1]
+    assert "metadata" not in answer and "green" not in answer["content"]
+    assert all("metadata" not in m or m["metadata"]["status"] == "done" for m in last)
+
+
+def test_a_question_sent_while_answering_is_refused_and_kept():
+    with pytest.raises(gr.Error, match="still being written"):
+        check_sendable("And the deck?", True)
+    with pytest.raises(gr.Error, match="Type a question"):
+        check_sendable("  ", False)
+    check_sendable("And the deck?", False)
+
+
+def test_stop_marks_the_unfinished_turn_and_gives_sending_back(service):
+    updates = ask(service, "How many steel cables were replaced?")
+    unfinished = updates[1][0]  # stopped while the draft was being written
+    messages, busy, send, stop = stop_answer(unfinished)
+    assert messages[-1]["metadata"] == {
+        "title": "Stopped: this question was not answered.",
+        "status": "done",
+    }
+    assert busy is False and send["interactive"] is True and stop["visible"] is False
+    # The next question starts from the settled conversation.
+    shown, *_ = show_question("Next?", messages)
+    assert shown[-1]["content"] == "Next?" and shown[-2]["metadata"]["status"] == "done"
+
+
+def test_a_follow_up_gets_the_quote_not_the_fallback_wording(service):
+    """A quoted fallback goes into the follow-up's history as the bare sentence it quotes."""
+    model = service.models.generator
+    model.replies = ["I do not know anything about it.", "The council [1]."]
+    messages, turns, panel, _ = ask(service, "How many steel cables were replaced?")[-1]
+    assert "The articles say:" in messages[1]["content"]  # the chat shows the fallback
+    assert turns[-1] == Turn(
+        "How many steel cables were replaced?",
+        "Engineers replaced 240 steel cables and resurfaced the deck.",
+    )
+    ask(service, "Who paid for it?", messages, turns, panel)
+    assert "The articles say" not in model.prompts[-1]
+    assert "Earlier answer: Engineers replaced 240 steel cables" in model.prompts[-1]
+
+
+def test_an_abstention_leaves_only_its_question_in_the_history(service):
+    service.models.generator.replies = ["The articles do not say."]
+    _, turns, _, _ = ask(service, "Who won the 1998 chess olympiad?")[-1]
+    assert turns == [Turn("Who won the 1998 chess olympiad?", "")]
 
 
 def test_chat_escapes_the_question_and_rejects_empty_ones(service):
@@ -129,8 +180,21 @@ def test_upload_indexes_files_and_remove_takes_them_out(service, tmp_path):
     assert ids == [ferry[4]]
     status, rows = remove_articles(service, ids)
     assert "Removed 1 article(s)" in status and "Ferry service resumes" in status
+    assert list(service.upload_dir.iterdir()) == []  # its uploaded file went with it
     assert all(r[0] != "Ferry service resumes" for r in rows)
     assert len(rows) == 2
+
+
+def test_examples_are_derived_from_the_newest_articles(service, tmp_path):
+    from ui.app import examples_from_index
+
+    assert examples_from_index(service) == [
+        "What do the articles say about “Library extends opening hours”?",
+        "What do the articles say about “Harbor bridge reopens after repairs”?",
+    ]
+    assert examples_from_index(service, count=1)[0].endswith("“Library extends opening hours”?")
+    empty = RagService(Settings(index_dir=tmp_path / "none"), embedder=FakeEmbedder())
+    assert examples_from_index(empty) == []
 
 
 def test_app_builds(service):

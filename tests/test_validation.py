@@ -12,7 +12,8 @@ from rag.errors import ConfigError
 from rag.overrides import checked_settings
 from tests.conftest import free_port
 from tests.fakes import FakeEmbedder
-from ui.app import ask_api, chat_turn
+from ui.app import ask_api
+from ui.chat import chat_turn
 from ui.uploads import store_uploads
 
 BAD = [

@@ -19,6 +19,7 @@ import hmac
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Match
 
@@ -46,8 +48,8 @@ from ui.openai_format import (
     finish_reason,
     sse,
 )
-from ui.queue import ModelQueue, QueueFull, Ticket
-from ui.uploads import MAX_UPLOAD_BYTES, safe_name, store_uploads
+from ui.queue import ModelQueue, QueueFull, Steps, Ticket
+from ui.uploads import MAX_UPLOAD_BYTES, forget_uploads, safe_name, store_uploads
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,9 @@ ORIGIN = "the request"
 MAX_BODY_BYTES = 1_000_000
 # While a question waits for its turn, how often to look whether its client left.
 POLL_S = 0.25
+# While an answer is written and checked, a comment line this often keeps the stream alive.
+KEEP_ALIVE_S = 5.0
+KEEP_ALIVE = b": checking the answer\n\n"
 
 
 @dataclass(frozen=True)
@@ -183,6 +188,7 @@ class Asker:
         iterator (the stream was cancelled, or ``gone()`` said the client left)
         closes the generator, which stops the model before its next token.
         """
+        steps: Steps[TokenEvent | AnswerEvent] | None = None
         try:
             waiting = asyncio.ensure_future(ticket.wait_async())
             while not waiting.done():
@@ -190,20 +196,19 @@ class Asker:
                 if not waiting.done() and gone is not None and await gone():
                     waiting.cancel()
                     return
-            events = start()
-            try:
-                while True:
-                    event = await anyio.to_thread.run_sync(next, events, None)
-                    if event is None:
-                        return
-                    yield event
-                    if gone is not None and await gone():
-                        log.info("client left mid-answer; the model stops")
-                        return
-            finally:
-                events.close()
+            steps = Steps(start())
+            while (event := await anyio.to_thread.run_sync(steps.next)) is not None:
+                yield event
+                if gone is not None and await gone():
+                    log.info("client left mid-answer; the model stops")
+                    return
         finally:
-            ticket.release()
+            # A cancelled stream may leave a step running in its thread: Steps.finish
+            # closes the generator after it, then gives the model's turn up.
+            if steps is None:
+                ticket.release()
+            else:
+                steps.finish(ticket)
 
     async def answer(
         self, ticket: Ticket, start: Callable[[], Iterator[Any]], request: Request
@@ -223,10 +228,13 @@ class Asker:
 
 def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> FastAPI:
     """The API routes; ``ui.server`` mounts the web chat beside them."""
-    app = FastAPI(
+    # Swagger UI's script and styles come from the package, so /docs works offline and the
+    # page loads nothing from outside the machine; ReDoc is left out (it asks Google for fonts).
+    app = FastAPIOffline(
         title="newsrag",
         description="Questions about your news articles, answered with checked citations.",
         version="1",
+        redoc_url=None,
     )
     install_error_handlers(app)
     asker = Asker(service, queue)
@@ -387,7 +395,8 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
                 raise ApiError(
                     404, f"No indexed article has the id {doc_id!r}.", code="article_not_found"
                 )
-            service.remove([doc_id])
+            removed = service.remove([doc_id])
+            forget_uploads(service.upload_dir, removed, [d.article for d in service.documents()])
         except RagError as err:
             raise rag_error(err) from None
         return {"removed": [document_to_dict(known[doc_id])]}
@@ -457,26 +466,26 @@ async def stream_chat(
     *,
     usage: bool = False,
 ) -> AsyncIterator[bytes]:
-    """Server-sent events: the pieces as the model writes them, then the checked answer.
+    """Server-sent events carrying only what stands: the checked answer's text.
 
-    When checking changed the answer (a sentence no passage supports left out,
-    a marker moved, a quote or "The articles do not say." instead), a last
-    piece says so, as ``rag ask`` does: "Checked: ...". The final chunk carries
-    the extra fields; with ``usage``, one more chunk carries the token counts.
+    The model's draft is never sent, as checking may leave out a sentence,
+    move a marker or replace the whole draft; a client that joins the chunks'
+    ``content`` gets exactly the non-streamed answer. While the draft is being
+    written and checked, an SSE comment now and then (which clients ignore)
+    keeps proxies from closing a quiet connection. The final chunk carries the
+    extra fields; with ``usage``, one more chunk carries the token counts.
     """
     yield sse(completion.chunk({"role": "assistant", "content": ""}))
-    written: list[str] = []
+    quiet_since = time.monotonic()
     try:
         async for event in asker.events(ticket, start):
             if isinstance(event, TokenEvent):
-                written.append(event.text)
-                yield sse(completion.chunk({"content": event.text}))
+                if time.monotonic() - quiet_since >= KEEP_ALIVE_S:
+                    quiet_since = time.monotonic()
+                    yield KEEP_ALIVE
                 continue
             answer = event.answer
-            said = " ".join("".join(written).split())
-            if said != answer.text:
-                piece = f"\n\nChecked: {answer.text}" if said else answer.text
-                yield sse(completion.chunk({"content": piece}))
+            yield sse(completion.chunk({"content": answer.text}))
             yield sse(
                 completion.chunk({}, finish_reason(answer, max_tokens), **answer_fields(answer))
             )

@@ -11,6 +11,7 @@ from rag.service import RagService
 from rag.sources.feeds import add_feed, remove_feed
 from rag.sources.fetch import make_fetcher
 from rag.sources.refresh import feed_book, refresh
+from ui.notices import beside
 from ui.render import escape_chat
 
 FEED_HEADERS = ["name", "url", "items seen", "last refresh (UTC)", "result"]
@@ -101,21 +102,22 @@ def build_feeds_tab(service: RagService) -> Any:
         remove = gr.Button("Remove feed", variant="stop", elem_id="feed-remove")
     refresh_now = gr.Button("Refresh now", elem_id="feed-refresh")
     status = gr.Markdown(elem_id="feed-status")
+    # A refused feed is said on the status line; the table stays.
     add.click(
-        lambda u, n: add_feed_action(service, u, n),
+        beside(lambda u, n: add_feed_action(service, u, n), others=1),
         [url, name],
         [status, table],
         api_name=False,
     )
     remove.click(
-        lambda t, p: remove_feed_action(service, t, p),
+        beside(lambda t, p: remove_feed_action(service, t, p), others=1),
         [target, purge],
         [status, table],
         concurrency_id="index",
         api_name=False,
     )
     refresh_now.click(
-        lambda: refresh_action(service),
+        beside(lambda: refresh_action(service), others=1),
         None,
         [status, table],
         concurrency_id="index",

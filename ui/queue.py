@@ -19,7 +19,10 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 # What an answer is assumed to take before one has been timed (seconds).
 FIRST_GUESS_S = 2.0
@@ -161,3 +164,32 @@ class ModelQueue:
         for wake in ticket._wakers:
             wake()
         ticket._wakers.clear()
+
+
+class Steps(Generic[T]):
+    """A blocking generator stepped from worker threads, one step at a time.
+
+    Cancelling the ``await`` of a step (Stop, a closed tab, a client gone) does
+    not stop the thread running it, and a generator cannot be closed while it
+    runs; ``finish`` therefore closes it in a thread of its own, after the step
+    under way, and only then gives the model's turn up, so the next question
+    never meets the model still busy with this one.
+    """
+
+    def __init__(self, generator: Iterator[T]) -> None:
+        self._generator = generator
+        self._lock = threading.Lock()
+
+    def next(self) -> T | None:
+        with self._lock:
+            return next(self._generator, None)
+
+    def finish(self, ticket: Ticket) -> None:
+        def close() -> None:
+            try:
+                with self._lock:
+                    self._generator.close()
+            finally:
+                ticket.release()
+
+        threading.Thread(target=close, name="close-turn", daemon=True).start()

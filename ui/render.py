@@ -17,7 +17,9 @@ CSS = """
 .newsrag-card { border: 1px solid var(--border-color-primary); border-radius: 8px;
   padding: 6px 10px; margin: 6px 0; }
 .newsrag-card summary { cursor: pointer; font-weight: 600; }
-.newsrag-meta { color: var(--body-text-color-subdued); font-size: 0.85em; }
+/* Grey text at 7.5:1 on white (4.5:1 is WCAG AA's floor); the theme's subdued grey is 1.9:1. */
+.newsrag-meta { color: #4b5563; font-size: 0.85em; }
+.dark .newsrag-meta, .dark .newsrag-turn > summary { color: #d1d5db; }
 .newsrag-card mark { background: #fde68a; color: inherit; padding: 0 1px; }
 .newsrag-notice { border-left: 4px solid #d97706; padding: 6px 10px; margin: 6px 0;
   background: var(--background-fill-secondary); }
@@ -25,12 +27,19 @@ CSS = """
 .newsrag-passage { white-space: pre-wrap; margin-top: 4px; }
 .newsrag-card.newsrag-flash { outline: 3px solid #f59e0b; transition: outline 0.3s; }
 a.newsrag-marker { text-decoration: none; font-weight: 600; cursor: pointer; }
-.newsrag-turn > summary { cursor: pointer; color: var(--body-text-color-subdued); }
+.newsrag-turn > summary { cursor: pointer; color: #4b5563; }
+/* White on the theme's orange and red buttons is 3.5:1 and 3.8:1; these darker shades give
+   5.2:1 and 6.5:1. */
+#upload .or { color: #4b5563; }
+button.primary, button.primary:hover { background: #c2410c; border-color: #c2410c; color: #fff;
+  transition: none; }
+button.stop, button.stop:hover { background: #b91c1c; border-color: #b91c1c; color: #fff;
+  transition: none; }
 """
 
 # Clicking a marker [n] in an answer opens the card it points at and scrolls to it.
 # Listens on the document, so it also covers answers added after the page loaded.
-MARKER_SCRIPT = """
+MARKER_SCRIPT = r"""
 <script>
 document.addEventListener("click", (event) => {
   const link = event.target.closest && event.target.closest("a.newsrag-marker");
@@ -45,6 +54,25 @@ document.addEventListener("click", (event) => {
   card.classList.add("newsrag-flash");
   setTimeout(() => card.classList.remove("newsrag-flash"), 1500);
 });
+// Gradio labels a chat message with its raw content, markup and all; a screen reader
+// should hear the text a person sees.
+new MutationObserver(() => {
+  document.querySelectorAll("#chat [data-testid=bot]").forEach((message) => {
+    const label = "bot's message: " + message.innerText.replace(/\s+/g, " ").trim().slice(0, 500);
+    if (message.getAttribute("aria-label") !== label) message.setAttribute("aria-label", label);
+  });
+  // Each "remove" box of the articles table is named after its article's title.
+  document.querySelectorAll("#articles [role=row]").forEach((row) => {
+    const title = row.querySelector("[role=gridcell]:nth-child(2)");
+    const name = title ? "Remove " + title.innerText.trim() : "Remove every article listed";
+    row.querySelectorAll(".bool-cell, .select-all-checkbox, input[type=checkbox]").forEach(
+      (box) => box.getAttribute("aria-label") === name || box.setAttribute("aria-label", name));
+  });
+  // The unnamed arrow that opens a titled box (a draft, "Sources (n)") gets a name.
+  document.querySelectorAll('#chat .thought-group button[aria-label=""]').forEach((button) => {
+    button.setAttribute("aria-label", "Show or hide");
+  });
+}).observe(document.documentElement, { subtree: true, childList: true, characterData: true });
 </script>
 """
 
@@ -139,7 +167,7 @@ def render_sources(answer: Answer | None, turn: int = 1) -> str:
     for c in answer.citations:
         cited_ranks.setdefault(c.passage.rank, []).append(c)
     if cited_ranks:
-        parts.append("<h4>Cited</h4>")
+        parts.append("<h3>Cited</h3>")
         for rank in sorted(cited_ranks):
             cites = cited_ranks[rank]
             markers = "".join(f"[{m}]" for m in sorted({c.marker for c in cites}))
@@ -147,7 +175,7 @@ def render_sources(answer: Answer | None, turn: int = 1) -> str:
     others = [p for p in answer.passages if p.rank not in cited_ranks]
     if others:
         heading = "Closest passages" if answer.abstained else "Retrieved, not cited"
-        parts.append(f"<h4>{heading}</h4>")
+        parts.append(f"<h3>{heading}</h3>")
         for p in others:
             first = answer.abstained and p.rank == 1
             parts.append(_card(f"#{p.rank}", p, (), turn=turn, open_=first))

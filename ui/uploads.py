@@ -13,6 +13,7 @@ point outside that folder.
 from __future__ import annotations
 
 import filecmp
+import logging
 import os
 import re
 import shutil
@@ -23,6 +24,9 @@ from pathlib import Path
 
 from rag.ingest.clean import clean_document
 from rag.ingest.files import MAX_BYTES, load_file, unsupported_type
+from rag.types import Article
+
+log = logging.getLogger(__name__)
 
 # The same limit as `rag index`.
 MAX_UPLOAD_BYTES = MAX_BYTES
@@ -129,3 +133,29 @@ def free_path(root: Path, name: str, source: Path) -> Path:
         if not target.exists() or filecmp.cmp(source, target, shallow=False):
             return target
     raise OSError(f"too many uploads named {name}")
+
+
+def forget_uploads(upload_dir: Path, removed: Sequence[Article], kept: Sequence[Article]) -> int:
+    """Delete the uploaded files that only the removed articles came from; how many went.
+
+    A file some kept article still comes from stays (a JSONL upload gives
+    several articles); a file outside ``upload_dir`` is never touched.
+    """
+    folder = upload_dir.resolve()
+
+    def files(articles: Sequence[Article]) -> set[Path]:
+        # An origin is a file's path, or ``path#line`` for a line of a JSONL file.
+        return {Path(o.split("#", 1)[0]).resolve() for a in articles for o in a.origins}
+
+    deleted = 0
+    for path in sorted(files(removed) - files(kept)):
+        if path.parent != folder:
+            continue
+        try:
+            path.unlink()
+            deleted += 1
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            log.warning("could not delete the removed upload %s: %s", path, err)
+    return deleted
