@@ -67,6 +67,7 @@ _FORMS: tuple[tuple[str, str], ...] = (
         r"(?!\s+\d)",
         "month",
     ),
+    (rf"\b(?i:since)\s+{_YEAR},?\s+(?i:when)\b", "year"),
     (
         rf"(?:\b(?i:in|during|early|late)\s+(?i:early\s+|late\s+|mid-|the\s+(?:spring|summer|"
         rf"autumn|fall|winter)\s+of\s+)?|\b(?i:mid-)){_YEAR}\b",

@@ -1,9 +1,10 @@
 """Candidate events: the dated, topical sentences of the passages found for a topic.
 
-A sentence is a candidate when it shares the topic's words (its own words and
-its article's title together: a sentence deep in an article rarely repeats
-who it is about) and has a date: the one it states (``rag.timeline.dates``),
-or, for an article's opening sentence only, the article's own day. Other
+A sentence is a candidate when its passage holds the topic's words (two of
+them, or the one there is), it holds one itself or its article's title does (a
+sentence deep in an article rarely repeats who it is about), and it has a
+date: the one it states (``rag.timeline.dates``), or, for an article's opening
+sentence only, the article's own day. Other
 undated sentences are background, quotes and comment; dating them by the
 article would put them on the wrong day. Sentences that speak of the future
 ("will", "is due to", or a date after the article) are plans, not events.
@@ -135,11 +136,15 @@ def candidate_events(
         if published is None:
             log.debug("skipped undated article %s", passage.doc_id)
             continue
+        # The passage (with its title) holds the topic; each sentence at least one word of it.
+        about_topic = topic_hits(words, f"{passage.title} {passage.text}") >= need
         for start, end, sentence, lead in _sentences(passage):
             if (passage.doc_id, start) in seen:
                 continue
             seen.add((passage.doc_id, start))
-            if topic_hits(words, f"{passage.title} {sentence}") < need:
+            if not about_topic:
+                continue
+            if topic_hits(words, f"{passage.title} {sentence}") < min(1, need):
                 continue
             date = stated_date(sentence, published)
             if date is not None:

@@ -4,9 +4,11 @@ Syndicated copies and follow-up stories tell one event in nearly the same
 words. Two candidates are the same event when their dates agree (the same
 period, or one more precise than the other, or an article's day up to a week
 after a stated day) and they share most of their content words, the date words
-left out. When two such sentences state a different name or number in the same
-place (``rag.text.conflict``), or the same statement on different days, they
-are not merged: both lines stay, each marked as disagreeing with the other.
+left out; or, for a year or a month, when they give it to the same names and
+numbers (background each article retells in its own words). When two such
+sentences state a different name or number in the same place
+(``rag.text.conflict``), or the same statement on different days, they are
+not merged: both lines stay, each marked as disagreeing with the other.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from rag.types import Citation
 # on the same day, a retelling in other words; otherwise, nearly a copy.
 SAME_DAY_OVERLAP = 0.45
 OVERLAP = 0.6
+# Background told in other words: names and numbers in common, of the fewer.
+SHARED_FACTS = 2
+SHARED_FACT_SHARE = 0.6
 # An article's day may come this long after the stated day of the event it retells.
 REPORTING_LAG = datetime.timedelta(days=7)
 
@@ -32,6 +37,20 @@ REPORTING_LAG = datetime.timedelta(days=7)
 def _words(candidate: Candidate) -> frozenset[str]:
     facts, words = split_facts(candidate.without_date())
     return frozenset(facts | words)
+
+
+def _facts(candidate: Candidate) -> frozenset[str]:
+    return frozenset(split_facts(candidate.without_date())[0])
+
+
+def _same_background(a: Candidate, b: Candidate) -> bool:
+    """Two sentences giving one year or month to the same names and numbers: the story's
+    background, retold in other words by each article ("the 2015 deal Trump left in 2018")."""
+    if a.date != b.date or len(a.date) == 10:
+        return False
+    facts_a, facts_b = _facts(a), _facts(b)
+    shared = len(facts_a & facts_b)
+    return shared >= SHARED_FACTS and shared >= SHARED_FACT_SHARE * min(len(facts_a), len(facts_b))
 
 
 def overlap(a: frozenset[str], b: frozenset[str]) -> float:
@@ -78,7 +97,7 @@ def _same_event(
     if not dates_agree(a, b):
         return False
     needed = SAME_DAY_OVERLAP if a.date == b.date else OVERLAP
-    if overlap(words_a, words_b) < needed:
+    if overlap(words_a, words_b) < needed and not _same_background(a, b):
         return False
     return sentences_conflict(a.without_date(), b.without_date()) is None
 
