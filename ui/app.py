@@ -25,6 +25,7 @@ from rag.overrides import checked_settings
 from rag.search.query import make_filter
 from rag.serialize import answer_to_dict
 from rag.service import RagService
+from rag.timeline.route import timeline_request
 from rag.types import Answer, AnswerEvent, TokenEvent, Turn
 from ui.feeds import build_feeds_tab, feed_rows
 from ui.queue import ModelQueue, QueueFull, Ticket
@@ -39,6 +40,7 @@ from ui.render import (
     render_sources,
     sources_message,
 )
+from ui.timeline import build_timeline_tab, timeline_turn
 from ui.uploads import MAX_UPLOAD_BYTES, store_uploads
 
 log = logging.getLogger(__name__)
@@ -146,6 +148,9 @@ def chat_turn(
         options = checked_settings(service.settings, API_ORIGIN, k=k, temperature=temperature)
     except RagError as err:
         raise user_error(str(err)) from None
+    if (asked := timeline_request(question)) is not None:  # a chronology: the timeline answers
+        yield from timeline_turn(service, asked, messages, turns, panel, question, since, until)
+        return
     messages = [*messages, {"role": "assistant", "content": ""}]
     written = ""
     turn = len(panel) + 1
@@ -409,6 +414,8 @@ def build_app(
             status = gr.Markdown(elem_id="upload-status")
         with gr.Tab("Feeds", elem_id="feeds-tab"):
             feeds_table = build_feeds_tab(service)
+        with gr.Tab("Timeline", elem_id="timeline-tab"):
+            build_timeline_tab(service)
 
         async def respond(
             q, msgs, history, shown, k_value, temp, since_day, until_day, names
