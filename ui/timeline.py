@@ -149,8 +149,8 @@ def build_timeline_tab(service: RagService) -> None:
         topic = gr.Textbox(
             label="Story", placeholder="What is the story about?", elem_id="timeline-topic", scale=3
         )
-        since = gr.Textbox(label="From date", placeholder="YYYY-MM-DD", elem_id="timeline-since")
-        until = gr.Textbox(label="To date", placeholder="YYYY-MM-DD", elem_id="timeline-until")
+        since = gr.Textbox(label="Events from", placeholder="YYYY-MM-DD", elem_id="timeline-since")
+        until = gr.Textbox(label="Events until", placeholder="YYYY-MM-DD", elem_id="timeline-until")
     make = gr.Button("Make timeline", variant="primary", elem_id="timeline-make")
     shown = gr.HTML(timeline_html(None), elem_id="timeline")
     for trigger in (make.click, topic.submit):
