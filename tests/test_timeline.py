@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from rag.timeline import NO_EVENTS, build_timeline, format_timeline, timeline_to
 from rag.timeline.dates import find_dates, parse_day, period_start, stated_date
 from rag.timeline.route import TimelineRequest, timeline_request
 from rag.types import Chunk, ScoredPassage
+from tests.conftest import SAMPLES
 from tests.fakes import FakeEmbedder, FakeGenerator
 from tests.test_api import KEY, Server
 
@@ -286,3 +289,53 @@ def test_the_api_serves_timelines_behind_the_key(strike_service):
         assert empty["events"] == [] and empty["message"].startswith(NO_EVENTS)
     finally:
         server.close()
+
+
+# --- the real embedder on the sample articles ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def samples_index(tmp_path_factory):
+    index = tmp_path_factory.mktemp("timeline") / "index"
+    subprocess.run(
+        [sys.executable, "-m", "rag.cli", "index", str(SAMPLES), "--index-dir", str(index)],
+        check=True,
+        capture_output=True,
+    )
+    return index
+
+
+def rag_timeline_json(index, *args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "timeline", *args, "--json", "--index-dir", str(index)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout)
+
+
+@pytest.mark.model
+def test_the_sample_story_with_the_real_embedder(samples_index):
+    data = rag_timeline_json(samples_index, "Iran talks with the United States")
+    lines = {(e["date"], e["date_basis"]): e for e in data["events"]}
+    dates = [e["date"] for e in data["events"]]
+    assert dates == sorted(dates)
+    # Days the sentences state, resolved against their articles' days.
+    assert "Soleimani" in lines[("2020-01-03", "stated")]["statement"]
+    assert "Rouhani" in lines[("2020-02-16", "stated")]["statement"]  # "on Sunday", Feb 17
+    assert "Khamenei" in lines[("2025-02-07", "stated")]["statement"]  # "on Friday", Feb 8
+    assert "anniversary" in lines[("2025-02-10", "article")]["statement"]
+    # No line is dated after every article it cites, and each quotes its first source.
+    for e in data["events"]:
+        assert any(e["date"] <= c["date"][: len(e["date"])] for c in e["citations"])
+        assert e["statement"].removesuffix(" …") in e["citations"][0]["text"]
+    # The 2018 withdrawal, told by three articles in their own words, is one line.
+    [withdrawal] = [e for e in data["events"] if e["date"] == "2018"]
+    assert len(withdrawal["citations"]) >= 2
+
+
+@pytest.mark.model
+def test_a_story_the_samples_do_not_tell_has_no_events_with_the_real_embedder(samples_index):
+    data = rag_timeline_json(samples_index, "Super Bowl halftime show")
+    assert data["events"] == [] and data["message"].startswith(NO_EVENTS)
