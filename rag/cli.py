@@ -240,6 +240,12 @@ def _add_timeline(sub: argparse._SubParsersAction) -> None:
     p.add_argument("topic", help='what the story is about, e.g. "Iran talks with the US"')
     p.add_argument("--since", metavar="YYYY-MM-DD", help="only events on or after this day")
     p.add_argument("--until", metavar="YYYY-MM-DD", help="only events on or before this day")
+    p.add_argument(
+        "--rewrite",
+        action="store_true",
+        help="let the model shorten each line (kept only when it keeps the names, numbers and "
+        "date; slow: a model pass per line)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _common(p)
 

@@ -170,7 +170,9 @@ def cmd_search(args: argparse.Namespace, service: RagService) -> int:
 def cmd_timeline(args: argparse.Namespace, service: RagService) -> int:
     from rag.timeline import format_timeline, timeline_to_dict
 
-    timeline = service.timeline(args.topic, since=args.since, until=args.until)
+    timeline = service.timeline(
+        args.topic, since=args.since, until=args.until, rewrite=args.rewrite
+    )
     if args.json:
         print_json(timeline_to_dict(timeline))
     else:

@@ -211,6 +211,44 @@ def test_a_long_sentence_is_quoted_up_to_its_event_clause():
     assert "which" not in line.statement
 
 
+# --- rewriting (off unless asked) ----------------------------------------------------------
+
+QUOTE = "The Porto Lindo union ended its strike on Wednesday after a 4 percent raise was agreed."
+
+
+@pytest.mark.parametrize(
+    ("reply", "kept"),
+    [
+        ("Porto Lindo union ended strike after 4 percent raise", True),
+        ("Porto Lindo union ended strike after 6 percent raise", False),  # another number
+        ("Porto Lindo union ended strike after raise", False),  # a number lost
+        ("Porto Lindo union and Mayor Reyes ended strike after 4 percent raise", False),  # added
+        ("Porto Lindo union ended strike on Monday after 4 percent raise", False),  # another day
+    ],
+)
+def test_a_rewrite_is_kept_only_when_it_keeps_the_facts(reply, kept):
+    from rag.timeline.rewrite import rewrite_event
+
+    [line] = build_timeline("union strike", [passage(QUOTE, "a", "2024-05-10")]).events
+    rewritten = rewrite_event(FakeGenerator([reply]), line)
+    assert (rewritten.statement == reply and not rewritten.quoted) is kept
+    if not kept:
+        assert rewritten == line
+
+
+def test_the_service_rewrites_only_when_asked(tmp_path, write_articles):
+    reply = "Porto Lindo dockworkers ended strike for 4 percent raise"
+    generator = FakeGenerator([reply])
+    service = RagService(
+        Settings(index_dir=tmp_path / "idx"), embedder=FakeEmbedder(), generator=generator
+    )
+    service.index_paths([write_articles({"wire.md": WIRE})])
+    quoted = service.timeline("Porto Lindo dockworkers strike")
+    assert all(e.quoted for e in quoted.events) and not generator.prompts
+    rewritten = service.timeline("Porto Lindo dockworkers strike", rewrite=True)
+    assert generator.prompts and reply in [e.statement for e in rewritten.events]
+
+
 # --- the service, CLI and API ----------------------------------------------------------
 
 
