@@ -7,11 +7,14 @@ A gold timeline (``eval/gold/timelines.json``) is a topic and its events, each
 a date ("2025-03-12", "2025-03" or "2019") and a few key words a correct line
 must hold ("a|b": either). Per story, and over all:
 
-- recall: gold events that a line holds the key words of, on the right date;
-- date accuracy: of the lines holding a gold event's key words, those whose date
+- a line tells a gold event when it holds the event's key words on a date that
   agrees with it (the same period, or a more precise day inside it);
-- duplicate lines: lines holding the key words of a gold event an earlier line
-  already holds (lines marked as disagreeing with it excepted), over all lines;
+- recall: gold events some line tells;
+- date accuracy: of the lines holding some gold event's key words, those that tell
+  one of them (a line about Thursday's news conference may name Monday's collapse:
+  it is right when dated Thursday);
+- duplicate lines: lines telling only gold events an earlier line already tells
+  (lines marked as disagreeing with it excepted), over all lines;
 - unsupported lines: lines whose statement is not the words of the sentence they
   cite, whose citation is not at its offsets in the article, or whose date is
   after the day of every article it cites;
@@ -93,13 +96,14 @@ def unsupported(service: RagService, event: TimelineEvent) -> bool:
 def score(service: RagService, story: Story, timeline: Timeline) -> dict[str, Any]:
     lines = timeline.events
     keyed = [[g for g in story.events if g.held_by(e.statement)] for e in lines]
-    found = {g for e, gs in zip(lines, keyed, strict=True) for g in gs if g.dated_by(e.date)}
-    pairs = [(e, g) for e, gs in zip(lines, keyed, strict=True) for g in gs]
+    # The gold events a line tells: their key words, on a date that agrees.
+    told = [[g for g in gs if g.dated_by(e.date)] for e, gs in zip(lines, keyed, strict=True)]
+    found = {g for gs in told for g in gs}
     duplicates = 0
     first_line: dict[GoldEvent, int] = {}
-    for n, (e, gs) in enumerate(zip(lines, keyed, strict=True), 1):
-        repeats = [g for g in gs if g in first_line and first_line[g] not in e.disagrees]
-        duplicates += bool(repeats)
+    for n, (e, gs) in enumerate(zip(lines, told, strict=True), 1):
+        if gs and all(g in first_line and first_line[g] not in e.disagrees for g in gs):
+            duplicates += 1
         for g in gs:
             first_line.setdefault(g, n)
     return {
@@ -108,8 +112,8 @@ def score(service: RagService, story: Story, timeline: Timeline) -> dict[str, An
         "gold_events": len(story.events),
         "lines": len(lines),
         "recall": round(len(found) / len(story.events), 3),
-        "dated_lines": len(pairs),
-        "date_correct": sum(g.dated_by(e.date) for e, g in pairs),
+        "dated_lines": sum(bool(gs) for gs in keyed),
+        "date_correct": sum(bool(gs) for gs in told),
         "duplicate_lines": duplicates,
         "unsupported_lines": sum(unsupported(service, e) for e in lines),
         "missed": [f"{g.date} {' / '.join(g.keys)}" for g in story.events if g not in found],

@@ -95,6 +95,19 @@ def test_plans_and_dates_after_the_article_are_not_events():
         assert all(d.future for d in find_dates(sentence, FRIDAY))
 
 
+def test_the_event_day_is_the_latest_and_not_one_it_follows_or_names():
+    thursday = datetime.date(2023, 1, 5)
+    said = "The game suspended Jan. 2 will not be replayed, the league announced Thursday."
+    assert stated_date(said, thursday).value == "2023-01-05"
+    assert stated_date("The talks have stalled since Tuesday.", thursday) is None
+    assert stated_date("In his first words since the Monday night game, he wept.", thursday) is None
+    assert stated_date("He asked about Monday night's game.", thursday) is None
+    assert stated_date("The team will play on Sunday.", thursday) is None
+    assert stated_date("Iran will not talk, the minister said on Tuesday.", thursday).value == (
+        "2023-01-03"
+    )
+
+
 def test_no_date_is_guessed_where_the_sentence_gives_none():
     assert stated_date("The talks collapsed in September of that year.", FRIDAY) is None
     assert stated_date("Ships may 5 times have waited.", FRIDAY) is None

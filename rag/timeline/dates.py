@@ -47,12 +47,26 @@ _MONTH_DOT = _MONTH + r"\.?"
 _DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?"
 _YEAR = r"(?P<year>(?:1[89]|2[01])\d\d)"
 _WEEKDAY = r"(?P<weekday>" + "|".join(w.title() for w in WEEKDAYS) + r")"
-_FUTURE = r"(?P<future>(?i:next|coming|this coming|the following))\s+"
-# Words shortly before a weekday that make it one to come: "the vote is set for Friday".
+_FUTURE = r"(?P<future>(?i:next|coming|this coming|the following|this))\s+"
+# Words shortly before a weekday that make it one to come ("the vote is set for Friday",
+# "a game to play on Sunday"), unless a reporting verb stands between them ("Iran will
+# not talk, he said on Friday").
 _PLANNED = re.compile(
-    r"\b(?:will|scheduled|due|set|planned|expected|slated)\b(?:\s+[\w'’-]+){0,3}\s*$",
+    r"(?:\b(?:will|scheduled|due|set|planned|expected|slated|upcoming|next|preparing|"
+    r"prepares?|to play|to face|to meet)|'ll)\b(?P<between>(?:\s+\S+){0,6}?)\s*$",
     re.IGNORECASE,
 )
+_REPORTED = re.compile(r"\b(?:said|says|told|announced|added|confirmed|reported)\b", re.I)
+# "since Monday", "since the Monday night game": a day the event follows, not its own.
+_SINCE = re.compile(r"\bsince(?:\s+[^\s,;]+){0,5}?\s+$", re.IGNORECASE)
+# "Monday's game", "Monday night's game": a day naming a thing, not when the event was.
+_POSSESSIVE = re.compile(r"(?:\s+(?:night|morning|afternoon|evening))?['’]s\b")
+
+
+def _planned(text: str, end: int) -> bool:
+    match = _PLANNED.search(text, 0, end)
+    return match is not None and not _REPORTED.search(match.group("between"))
+
 
 # (pattern, precision); the first that matches a stretch of text claims it.
 _FORMS: tuple[tuple[str, str], ...] = (
@@ -95,6 +109,8 @@ class StatedDate:
     end: int
     # After the article's day: a plan or forecast, not an event it reports.
     future: bool = False
+    # A day the event follows ("since Monday"), not the event's own.
+    reference: bool = False
 
 
 def parse_day(value: str | None) -> datetime.date | None:
@@ -126,7 +142,7 @@ def _resolve(
     if kind == "weekday":
         target = WEEKDAYS.index(parts["weekday"].lower())
         back = (published.weekday() - target) % 7
-        if parts.get("future") or _PLANNED.search(match.string, 0, match.start()):
+        if parts.get("future") or _planned(match.string, match.start()):
             return _cut(published + datetime.timedelta(days=(7 - back) % 7 or 7), "day"), "day"
         return _cut(published - datetime.timedelta(days=back), "day"), "day"
     if kind == "relative":
@@ -181,7 +197,13 @@ def find_dates(sentence: str, published: datetime.date) -> list[StatedDate]:
         if match.groupdict().get("year"):
             year_said = int(match.group("year"))
         future = value > _cut(published, precision)
-        found.append(StatedDate(value, precision, match.start(), match.end(), future))
+        reference = bool(_SINCE.search(sentence, 0, match.start()))
+        reference = (
+            reference
+            or bool(_POSSESSIVE.match(sentence, match.end()))
+            or (kind != "year" and match.group(0).lower().startswith("since"))
+        )
+        found.append(StatedDate(value, precision, match.start(), match.end(), future, reference))
     return found
 
 
@@ -189,12 +211,14 @@ _RANK: dict[str, int] = {"day": 3, "month": 2, "year": 1}
 
 
 def stated_date(sentence: str, published: datetime.date) -> StatedDate | None:
-    """The date of the event ``sentence`` reports: its most precise past date, the first
-    of equals. None when it states no date, or only dates after ``published``."""
-    past = [d for d in find_dates(sentence, published) if not d.future]
+    """The date of the event ``sentence`` reports: its most precise past date, the latest
+    of equals (news tells the new event against older ones: "the game suspended Jan. 2
+    will not resume, the NFL announced Thursday"). None when it states no date, or only
+    dates after ``published`` or before the event ("since Monday")."""
+    past = [d for d in find_dates(sentence, published) if not d.future and not d.reference]
     if not past:
         return None
-    return max(past, key=lambda d: (_RANK[d.precision], -d.start))
+    return max(past, key=lambda d: (_RANK[d.precision], d.value, -d.start))
 
 
 def period_start(words: str, today: datetime.date) -> str | None:

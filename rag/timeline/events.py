@@ -38,6 +38,9 @@ _FUTURE = re.compile(
     r"expected to|is to|are to)\b",
     re.IGNORECASE,
 )
+# A note added to an article after its day ("Editor's note: On Friday ..."): its weekday
+# cannot be read against the article's day.
+_LATER_NOTE = re.compile(r"^\W*(?:editor'?’?s note|update|updated|correction)\b", re.I)
 _CLAUSE_BREAK = re.compile(
     r";|\s[—–]\s|,\s+(?:which|who|while|although|though|but|whereas|adding|according|as)\b"
 )
@@ -104,6 +107,8 @@ def _is_event_shaped(sentence: str, date: StatedDate | None) -> bool:
     if date is not None:
         text = f"{sentence[: date.start]} {sentence[date.end :]}"
     if sentence.rstrip().endswith("?") or sentence.lstrip().startswith("#"):
+        return False
+    if _LATER_NOTE.match(sentence):
         return False
     return len(WORD.findall(text)) >= MIN_EVENT_WORDS
 
