@@ -39,8 +39,12 @@ _FUTURE = re.compile(
     re.IGNORECASE,
 )
 # A note added to an article after its day ("Editor's note: On Friday ..."): its weekday
-# cannot be read against the article's day.
-_LATER_NOTE = re.compile(r"^\W*(?:editor'?’?s note|update|updated|correction)\b", re.I)
+# cannot be read against the article's day. And page furniture: credits, links onward.
+_LATER_NOTE = re.compile(
+    r"^\W*(?:editor'?’?s note\b|(?:update|updated|correction|contributing|more|read more|"
+    r"related)\s*:)",
+    re.I,
+)
 _CLAUSE_BREAK = re.compile(
     r";|\s[—–]\s|,\s+(?:which|who|while|although|though|but|whereas|adding|according|as)\b"
 )
