@@ -108,6 +108,12 @@ def test_the_event_day_is_the_latest_and_not_one_it_follows_or_names():
     )
 
 
+def test_a_bare_weekday_six_days_back_is_left_undated():
+    # A page dated Friday (first version) telling Saturday's event (a later update).
+    assert stated_date("The balloon was shot down on Saturday.", FRIDAY) is None
+    assert stated_date("The balloon was shot down last Saturday.", FRIDAY).value == "2024-05-04"
+
+
 def test_no_date_is_guessed_where_the_sentence_gives_none():
     assert stated_date("The talks collapsed in September of that year.", FRIDAY) is None
     assert stated_date("Ships may 5 times have waited.", FRIDAY) is None

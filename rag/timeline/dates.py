@@ -96,6 +96,8 @@ _FORMS: tuple[tuple[str, str], ...] = (
 )
 # "in September of that year": the year is in another sentence, so the month is not dated.
 _OTHER_YEAR = re.compile(r"\s+(?:of\s+)?(?:that|the same|the following|the previous)\s+year")
+# A bare weekday this many days before the article is not dated: see ``_resolve``.
+UNSURE_DAYS_BACK = 6
 _PATTERNS = tuple((re.compile(form), kind) for form, kind in _FORMS)
 
 
@@ -144,6 +146,10 @@ def _resolve(
         back = (published.weekday() - target) % 7
         if parts.get("future") or _planned(match.string, match.start()):
             return _cut(published + datetime.timedelta(days=(7 - back) % 7 or 7), "day"), "day"
+        if back == UNSURE_DAYS_BACK and not match.group(0).lower().startswith(("last", "this")):
+            # The day after the article's weekday: a week back, or the article was updated
+            # after its date ("shot down Saturday" in a page dated the Friday before).
+            raise ValueError("a weekday six days back")
         return _cut(published - datetime.timedelta(days=back), "day"), "day"
     if kind == "relative":
         return _relative(parts["relative"].lower(), published)
