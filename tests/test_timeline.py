@@ -243,6 +243,7 @@ QUOTE = "The Porto Lindo union ended its strike on Wednesday after a 4 percent r
         ("Porto Lindo union ended strike after raise", False),  # a number lost
         ("Porto Lindo union and Mayor Reyes ended strike after 4 percent raise", False),  # added
         ("Porto Lindo union ended strike on Monday after 4 percent raise", False),  # another day
+        ("Porto Lindo union rejected strike after 4 percent raise", False),  # a new verb
     ],
 )
 def test_a_rewrite_is_kept_only_when_it_keeps_the_facts(reply, kept):
