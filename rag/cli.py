@@ -178,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     _filters(p)
     _common(p)
 
+    _add_timeline(sub)
+
     p = sub.add_parser("chat", help="a multi-turn chat in the terminal")
     _filters(p)
     _common(p)
@@ -248,6 +250,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_feed_commands(sub)
     _add_plugins(sub)
     return parser
+
+
+def _add_timeline(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "timeline", help="the dated events of a story, oldest first, each line cited"
+    )
+    p.add_argument("topic", help='what the story is about, e.g. "Iran talks with the US"')
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only events on or after this day")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="only events on or before this day")
+    p.add_argument(
+        "--rewrite",
+        action="store_true",
+        help="let the model shorten each line (kept only when it keeps the names, numbers and "
+        "date; slow: a model pass per line)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _common(p)
 
 
 def _add_feed_commands(sub: argparse._SubParsersAction) -> None:

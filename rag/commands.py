@@ -35,6 +35,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "list": cmd_list,
         "ask": cmd_ask,
         "search": cmd_search,
+        "timeline": cmd_timeline,
         "chat": cmd_chat,
         "serve": cmd_serve,
         "feeds": cmd_feeds,
@@ -172,6 +173,19 @@ def cmd_search(args: argparse.Namespace, service: RagService) -> int:
         print(f"[{p.rank}] {close:.3f}  {p.title} ({_meta(p.source, p.date)})")
         print(textwrap.indent(textwrap.fill(p.text, 96), "    "))
         print()
+    return 0
+
+
+def cmd_timeline(args: argparse.Namespace, service: RagService) -> int:
+    from rag.timeline import format_timeline, timeline_to_dict
+
+    timeline = service.timeline(
+        args.topic, since=args.since, until=args.until, rewrite=args.rewrite
+    )
+    if args.json:
+        print_json(timeline_to_dict(timeline))
+    else:
+        print(format_timeline(timeline))
     return 0
 
 

@@ -37,6 +37,7 @@ from rag.overrides import checked_settings
 from rag.search.query import check_question, make_filter, parse_day
 from rag.serialize import answer_to_dict, document_to_dict, passage_to_dict, report_to_dict
 from rag.service import RagService
+from rag.timeline import timeline_to_dict
 from rag.types import Answer, AnswerEvent, TokenEvent
 from ui.api_errors import ApiError, BodyTooLarge, install_error_handlers, queue_full, rag_error
 from ui.openai_format import (
@@ -147,6 +148,15 @@ class SearchRequest(BaseModel):
     until: str | None = None
     sources: list[str] = Field(default_factory=list)
     as_of: str | None = None
+
+
+class TimelineBody(BaseModel):
+    """``rag timeline`` as JSON: the story's topic, and the days its events may fall on."""
+
+    model_config = ConfigDict(extra="forbid")
+    topic: str
+    since: str | None = None
+    until: str | None = None
 
 
 class AskRequest(SearchRequest):
@@ -348,6 +358,28 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
 
         answer = await asker.answer(asker.ticket(), start, request)
         return answer_to_dict(answer)
+
+    @api.post("/timeline")
+    async def timeline(body: TimelineBody) -> dict[str, Any]:
+        """The story's dated events, oldest first, each cited, as ``rag timeline --json``."""
+        try:
+            make_filter(body.since, body.until)
+            topic = check_question(body.topic)
+        except RagError as err:
+            raise rag_error(err) from None
+
+        def run() -> dict[str, Any]:
+            return timeline_to_dict(service.timeline(topic, since=body.since, until=body.until))
+
+        # The search embeds the topic: it takes its turn like a question does.
+        ticket = asker.ticket()
+        try:
+            await ticket.wait_async()
+            return await anyio.to_thread.run_sync(run)
+        except RagError as err:
+            raise rag_error(err) from None
+        finally:
+            ticket.release()
 
     @api.get("/articles")
     def articles() -> list[dict[str, Any]]:

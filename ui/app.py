@@ -1,4 +1,4 @@
-"""The Gradio web chat: the Chat, Articles and Feeds tabs, each built by a module of its own.
+"""The Gradio web chat: the Chat, Articles, Feeds and Timeline tabs, each from its own module.
 
 ``build_app`` puts the tabs together around one ``RagService`` and the model's
 ``ModelQueue``, which the HTTP API (``ui.api``) shares; ``launch`` serves the
@@ -24,6 +24,7 @@ from ui.feeds import build_feeds_tab, feed_rows
 from ui.notices import user_error
 from ui.queue import ModelQueue
 from ui.render import CSS, MARKER_SCRIPT
+from ui.timeline import build_timeline_tab
 from ui.uploads import MAX_UPLOAD_BYTES
 
 
@@ -79,6 +80,8 @@ def build_app(
             table = build_articles_tab(service)
         with gr.Tab("Feeds", elem_id="feeds-tab"):
             feeds_table = build_feeds_tab(service)
+        with gr.Tab("Timeline", elem_id="timeline-tab"):
+            build_timeline_tab(service)
 
         async def ask(
             question: str,

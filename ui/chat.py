@@ -23,6 +23,7 @@ from rag.errors import RagError
 from rag.overrides import checked_settings
 from rag.search.query import make_filter
 from rag.service import RagService
+from rag.timeline.route import timeline_request
 from rag.types import Answer, AnswerEvent, TokenEvent, Turn
 from ui.notices import refusal, user_error
 from ui.queue import ModelQueue, QueueFull, Steps, Ticket
@@ -33,6 +34,7 @@ from ui.render import (
     render_sources,
     sources_message,
 )
+from ui.timeline import timeline_turn
 
 # Named in the message when a setting sent by the browser or a script is refused.
 API_ORIGIN = "the request"
@@ -203,6 +205,9 @@ def chat_turn(
         options = checked_settings(service.settings, API_ORIGIN, k=k, temperature=temperature)
     except RagError as err:
         raise user_error(str(err)) from None
+    if (asked := timeline_request(question)) is not None:  # a chronology: the timeline answers
+        yield from timeline_turn(service, asked, messages, turns, panel, question, since, until)
+        return
     messages = [*messages, checking_message("")]
     yield messages, turns, panel, gr.skip()
     written = ""

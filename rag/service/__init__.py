@@ -29,11 +29,13 @@ from rag.config import Settings
 from rag.ingest.chunk import ChunkerSettings
 from rag.ingest.indexer import Indexer, IndexReport, Progress
 from rag.search.dated import search_as_of
-from rag.search.query import check_question, search_query_for
+from rag.search.query import check_question, make_filter, search_query_for
 from rag.search.retrieve import HybridRetriever
 from rag.service.index_view import IndexView
 from rag.service.models import Models
 from rag.text.codepoints import valid_unicode
+from rag.timeline import DEPTH, Timeline, build_timeline
+from rag.timeline.rewrite import rewrite_timeline
 from rag.types import (
     Answer,
     AnswerEvent,
@@ -266,3 +268,33 @@ class RagService:
             if isinstance(event, AnswerEvent):
                 return event.answer
         raise AssertionError("ask_stream ended without an answer")
+
+    # --- timelines ----------------------------------------------------------
+
+    def timeline(
+        self,
+        topic: str,
+        since: str | None = None,
+        until: str | None = None,
+        *,
+        rewrite: bool = False,
+    ) -> Timeline:
+        """The dated events of ``topic`` in the indexed articles, oldest first (``rag.timeline``).
+
+        The search goes deeper than a question's (``DEPTH`` passages), keeps syndicated
+        copies (each is a source to cite) and prefers no days: a story's first events
+        count as much as its last. Only articles published since ``since`` can report
+        events since then; ``until`` bounds the events, not the articles, since a later
+        article may tell an earlier event. No language model is loaded unless ``rewrite``
+        asks it to shorten each line (kept only when it keeps the line's facts).
+        """
+        topic = check_question(topic)
+        window = make_filter(since, until)
+        started = time.perf_counter()
+        self.models.load(generator=False, index=self.index.refresh)
+        retriever = HybridRetriever(self.embedder, self.snapshot(), collapse=False)
+        passages = retriever.search(topic, DEPTH, where=SearchFilter(date_from=window.date_from))
+        timeline = build_timeline(topic, passages, since=window.date_from, until=window.date_to)
+        if rewrite:
+            timeline = rewrite_timeline(self.generator, timeline)
+        return replace(timeline, total_ms=(time.perf_counter() - started) * 1000)
