@@ -23,7 +23,7 @@ from eval import PRODUCT_VARIANTS, RETRIEVERS, SYSTEMS
 from eval.commands import script_main, subcommand
 from rag.errors import ConfigError, RagError
 
-DATASETS = ("gold", "realtimeqa", "rgb", "rgb-counterfactual")
+DATASETS = ("gold", "exact", "realtimeqa", "rgb", "rgb-counterfactual")
 
 
 def default_index_dir(dataset: str, weeks: list[str] | None) -> Path:
