@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=(*RETRIEVERS, *PRODUCT_VARIANTS),
         default=list(RETRIEVERS),
         help="also product-rm3, product-rocchio, product-prf, product-wide, product-rerank, "
-        "product-hyde: the product with one recall setting on",
+        "product-hyde, product-deep: the product with one recall setting on",
     )
     parser.add_argument("--systems", nargs="*", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument(

@@ -189,3 +189,12 @@ def test_api_search_explains_when_asked(three_days):
 
 def _without_explain(passage: dict) -> dict:
     return {k: v for k, v in passage.items() if k != "explain"}
+
+
+def test_the_candidate_depth_setting_reaches_the_retriever(three_days):
+    deep = RagService(
+        three_days.settings.updated(candidate_depth=120),
+        embedder=FakeEmbedder(),
+        generator=FakeGenerator(),
+    )
+    assert three_days.retriever().depth == 50 and deep.retriever().depth == 120
