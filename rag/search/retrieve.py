@@ -143,15 +143,23 @@ def prefer(
     within ``window``. The bonus and the terms held are kept in each passage's
     ``reasons``."""
     rare = rare or RareTerms()
-    scored = []
+    # (rare terms held, score with bonus, bonus, passage): one copy a passage, made at the end.
+    keyed = []
     for p in passages:
         added = bonus if window.covers(p.date) else 0.0
-        held = rare.held_by(p.chunk_id)
-        reasons = p.reasons or RankReasons(None, None, p.score)
-        reasons = replace(reasons, date_bonus=added, rare_terms=held)
-        scored.append(replace(p, score=p.score + added, reasons=reasons))
-    scored.sort(key=lambda p: (-len(p.reasons.rare_terms), -p.score))  # type: ignore[union-attr]
-    return [replace(p, rank=i) for i, p in enumerate(scored, 1)]
+        keyed.append((rare.held_by(p.chunk_id), p.score + added, added, p))
+    keyed.sort(key=lambda e: (-len(e[0]), -e[1]))
+    return [
+        replace(
+            p,
+            score=score,
+            rank=i,
+            reasons=replace(
+                p.reasons or RankReasons(None, None, p.score), date_bonus=added, rare_terms=held
+            ),
+        )
+        for i, (held, score, added, p) in enumerate(keyed, 1)
+    ]
 
 
 def _shingles(text: str, n: int = 5) -> frozenset[tuple[str, ...]]:
