@@ -14,4 +14,5 @@ PRODUCT_VARIANTS = {
     "product-wide": {"passage_neighbours": 1},
     "product-rerank": {"rerank": 20},
     "product-hyde": {"query_writer": "hyde"},
+    "product-deep": {"candidate_depth": 100},
 }

@@ -1,6 +1,9 @@
 """Question sets with their corpora, read from where they live (nothing is copied).
 
 - ``gold``: the team's own questions over ``samples/articles`` (``eval/gold/sample_gold.jsonl``);
+- ``exact``: the team's exact-match questions (a code name, a bill number, an unusual
+  surname, a figure that one article holds) over its own articles of one feed, asked on a
+  day when other articles of that feed are more recent (``eval/gold/exact_match.jsonl``);
 - ``realtimeqa``: RealTimeQA 2023 Q1 news quizzes over the articles a web search returned;
 - ``rgb``: RGB's English fact questions over their pooled positive and negative passages.
 """
@@ -24,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT.parent / "shared" / "benchmarks"
 GOLD_FILE = ROOT / "eval" / "gold" / "sample_gold.jsonl"
 SAMPLES = ROOT / "samples" / "articles"
+EXACT_FILE = ROOT / "eval" / "gold" / "exact_match.jsonl"
+EXACT_ARTICLES = ROOT / "eval" / "gold" / "exact_match"
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,8 @@ def normalise_space(text: str) -> str:
 # --- the team's gold set ------------------------------------------------------------
 
 
-def load_gold(path: Path = GOLD_FILE, corpus: Path = SAMPLES) -> EvalDataset:
+def load_gold(path: Path = GOLD_FILE, corpus: Path = SAMPLES, name: str = "gold") -> EvalDataset:
+    """The team's questions in ``path`` (JSON lines) over the articles in ``corpus``."""
     documents, problems = load_documents([corpus])
     if problems:
         raise InputError(f"The sample corpus has unreadable files: {problems}")
@@ -84,10 +90,11 @@ def load_gold(path: Path = GOLD_FILE, corpus: Path = SAMPLES) -> EvalDataset:
                 supporting=r.get("supporting"),
                 history=history,
                 standalone=r.get("standalone"),
+                asked_on=_day(r.get("asked_on")),
                 kind=r.get("kind"),
             )
         )
-    return EvalDataset("gold", tuple(documents), tuple(questions))
+    return EvalDataset(name, tuple(documents), tuple(questions))
 
 
 # --- RealTimeQA ---------------------------------------------------------------------
@@ -245,6 +252,7 @@ def _title(text: str) -> str:
 # The datasets by name: each loader takes the RealTimeQA weeks (only that one uses them).
 DATASETS: dict[str, Callable[[Sequence[str] | None], EvalDataset]] = {
     "gold": lambda weeks: load_gold(),
+    "exact": lambda weeks: load_gold(EXACT_FILE, EXACT_ARTICLES, "exact"),
     "realtimeqa": load_realtimeqa,
     "rgb": lambda weeks: load_rgb(),
     "rgb-counterfactual": lambda weeks: load_rgb(counterfactual=True),
@@ -255,6 +263,6 @@ def load_dataset(name: str, *, weeks: Sequence[str] | None = None) -> EvalDatase
     loader = DATASETS.get(name)
     if loader is None:
         raise InputError(
-            f"Unknown dataset {name!r}; use gold, realtimeqa, rgb or rgb-counterfactual."
+            f"Unknown dataset {name!r}; use gold, exact, realtimeqa, rgb or rgb-counterfactual."
         )
     return loader(weeks)

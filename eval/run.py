@@ -23,7 +23,7 @@ from eval import PRODUCT_VARIANTS, RETRIEVERS, SYSTEMS
 from eval.commands import script_main, subcommand
 from rag.errors import ConfigError, RagError
 
-DATASETS = ("gold", "realtimeqa", "rgb", "rgb-counterfactual")
+DATASETS = ("gold", "exact", "realtimeqa", "rgb", "rgb-counterfactual")
 
 
 def default_index_dir(dataset: str, weeks: list[str] | None) -> Path:
@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=(*RETRIEVERS, *PRODUCT_VARIANTS),
         default=list(RETRIEVERS),
         help="also product-rm3, product-rocchio, product-prf, product-wide, product-rerank, "
-        "product-hyde: the product with one recall setting on",
+        "product-hyde, product-deep: the product with one recall setting on",
     )
     parser.add_argument("--systems", nargs="*", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument(

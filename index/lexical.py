@@ -90,6 +90,16 @@ class LexicalIndex:
                 found = True
         return self._top(scores, k, allowed) if found else []
 
+    def holders(self, term: str) -> np.ndarray:
+        """The rows whose text or title holds ``term`` (an analysed term, see
+        ``lexical_tokens``), in row order; none when the index lacks it."""
+        if self.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        ids = self._model.get_tokens_ids([term])
+        if not ids:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(self._model.get_scores_from_ids(ids) > 0)
+
     def _top(
         self, scores: np.ndarray, k: int, allowed: np.ndarray | None
     ) -> list[tuple[int, float]]:

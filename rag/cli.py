@@ -175,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="show the passages retrieved for a question")
     p.add_argument("question")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="show why each passage ranks: its BM25 and dense ranks, fused score, date "
+        "bonus, the question's rare terms it holds, and its final score",
+    )
     _filters(p)
     _common(p)
 

@@ -22,7 +22,15 @@ from rag.ingest.indexer import IndexReport
 from rag.search.query import make_filter, parse_day
 from rag.serialize import answer_to_dict, document_to_dict, passage_to_dict, report_to_dict
 from rag.service import RagService
-from rag.types import Answer, AnswerEvent, Article, SearchFilter, TokenEvent, Turn
+from rag.types import (
+    Answer,
+    AnswerEvent,
+    Article,
+    ScoredPassage,
+    SearchFilter,
+    TokenEvent,
+    Turn,
+)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -166,11 +174,13 @@ def as_of(args: argparse.Namespace) -> datetime.date | None:
 def cmd_search(args: argparse.Namespace, service: RagService) -> int:
     passages = service.search(args.question, where=search_filter(args), as_of=as_of(args))
     if args.json:
-        print_json([passage_to_dict(p) for p in passages])
+        print_json([passage_to_dict(p, explain=args.explain) for p in passages])
         return 0
     for p in passages:
         close = p.similarity if p.similarity is not None else p.score
         print(f"[{p.rank}] {close:.3f}  {p.title} ({_meta(p.source, p.date)})")
+        if args.explain:
+            print(f"    {_explained(p)}")
         print(textwrap.indent(textwrap.fill(p.text, 96), "    "))
         print()
     return 0
@@ -187,6 +197,22 @@ def cmd_timeline(args: argparse.Namespace, service: RagService) -> int:
     else:
         print(format_timeline(timeline))
     return 0
+
+
+def _explained(p: ScoredPassage) -> str:
+    """One line: why ``p`` ranks where it does."""
+    r = p.reasons
+    if r is None:
+        return f"score {p.score:.4f}"
+
+    def place(rank: int | None) -> str:
+        return f"#{rank}" if rank is not None else "-"
+
+    rare = f"  rare terms: {', '.join(r.rare_terms)}" if r.rare_terms else ""
+    return (
+        f"bm25 {place(r.bm25_rank)}  dense {place(r.dense_rank)}  fused {r.fused:.4f}  "
+        f"date bonus {r.date_bonus:+.4f}  score {p.score:.4f}{rare}"
+    )
 
 
 def _meta(source: str | None, date: str | None) -> str:

@@ -56,6 +56,9 @@ class Settings:
     # Chunks on either side of each matched chunk handed on with it ("match small, read
     # large"); 0 hands on the matched chunk alone.
     passage_neighbours: int = 0
+    # Candidates each side (dense, BM25) hands to fusion, at least (2 k when that is more;
+    # the retriever's own default is rag.search.retrieve.CANDIDATE_DEPTH, the same 50).
+    candidate_depth: int = 50
     # Re-rank the first this many passages with an instruction model's yes/no judgement
     # (0: off). Slow on CPU: seconds per candidate (README, "First-stage recall").
     rerank: int = 0
@@ -119,6 +122,12 @@ class Settings:
             "passage_neighbours",
             self.passage_neighbours,
             "between 0 and 5",
+        )
+        _check(
+            10 <= self.candidate_depth <= 500,
+            "candidate_depth",
+            self.candidate_depth,
+            "between 10 and 500",
         )
         _check(0 <= self.rerank <= 100, "rerank", self.rerank, "between 0 and 100")
         _check(

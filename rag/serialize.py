@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from rag.types import DocumentInfo
 
 
-def passage_to_dict(p: ScoredPassage) -> dict[str, Any]:
-    return {
+def passage_to_dict(p: ScoredPassage, *, explain: bool = False) -> dict[str, Any]:
+    """A passage as JSON; ``explain`` adds why it ranks where it does (``"explain"``:
+    null for a passage no hybrid search ranked). Its final score is ``"score"``."""
+    out = {
         "chunk_id": p.chunk_id,
         "doc_id": p.doc_id,
         "title": p.title,
@@ -30,6 +32,22 @@ def passage_to_dict(p: ScoredPassage) -> dict[str, Any]:
         "score": round(p.score, 6),
         "rank": p.rank,
         "similarity": None if p.similarity is None else round(p.similarity, 4),
+    }
+    if explain:
+        out["explain"] = reasons_to_dict(p)
+    return out
+
+
+def reasons_to_dict(p: ScoredPassage) -> dict[str, Any] | None:
+    r = p.reasons
+    if r is None:
+        return None
+    return {
+        "bm25_rank": r.bm25_rank,
+        "dense_rank": r.dense_rank,
+        "fused_score": round(r.fused, 6),
+        "date_bonus": round(r.date_bonus, 6),
+        "rare_terms": list(r.rare_terms),
     }
 
 

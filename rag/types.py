@@ -107,6 +107,22 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class RankReasons:
+    """Why a passage of the hybrid search ranks where it does (``rag search --explain``).
+
+    ``fused`` is its reciprocal-rank fusion score, ``date_bonus`` what its date
+    added to it, and ``rare_terms`` the question's rare terms it holds: a passage
+    holding more of them comes before one holding fewer, whatever the scores.
+    """
+
+    bm25_rank: int | None
+    dense_rank: int | None
+    fused: float
+    date_bonus: float = 0.0
+    rare_terms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ScoredPassage:
     """A retrieved chunk with the article facts a reader needs to judge it."""
 
@@ -121,6 +137,8 @@ class ScoredPassage:
     url: str | None = None
     # The article's page starts (PDFs), so a citation's offset gives its page.
     pages: tuple[int, ...] = ()
+    # How the hybrid search ranked it (None from the one-sided retrievers).
+    reasons: RankReasons | None = None
 
     @property
     def chunk_id(self) -> str:

@@ -34,6 +34,7 @@ def test_newsrag_table_is_accepted(tmp_path):
         ({"port": 70000}, "port must be a TCP port"),
         ({"passage_words": 5}, "passage_words must be at least 10, got 5"),
         ({"query_writer": "hide"}, "query_writer must be off or hyde, got 'hide'"),
+        ({"candidate_depth": 5}, "candidate_depth must be between 10 and 500, got 5"),
     ],
 )
 def test_bad_values_are_named(changes, message):

@@ -159,6 +159,12 @@ class TimelineBody(BaseModel):
     until: str | None = None
 
 
+class PassagesRequest(SearchRequest):
+    """``/api/search``: ``explain`` adds why each passage ranks (as ``rag search --explain``)."""
+
+    explain: bool = False
+
+
 class AskRequest(SearchRequest):
     temperature: float | None = None
     max_tokens: int | None = None
@@ -306,7 +312,7 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
         )
 
     @api.post("/search")
-    async def search(body: SearchRequest) -> list[dict[str, Any]]:
+    async def search(body: PassagesRequest) -> list[dict[str, Any]]:
         """The ranked passages, as ``rag search --json``."""
         try:
             where = make_filter(body.since, body.until, body.sources)
@@ -317,7 +323,7 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
 
         def run() -> list[dict[str, Any]]:
             passages = service.search(body.question, k=k, where=where, as_of=day)
-            return [passage_to_dict(p) for p in passages]
+            return [passage_to_dict(p, explain=body.explain) for p in passages]
 
         # The search embeds the question: it takes its turn like an answer does.
         ticket = asker.ticket()

@@ -14,16 +14,18 @@ from dataclasses import replace
 import numpy as np
 
 from index.store import IndexSnapshot
+from rag.search.evidence import RareTerms, rare_terms
 from rag.search.expand import Feedback, check_feedback, feed_back
 from rag.search.widen import widen_passages
 from rag.text.conflict import passages_conflict
 from rag.text.words import WORD
-from rag.types import Embedder, ScoredPassage, SearchFilter
+from rag.types import Embedder, RankReasons, ScoredPassage, SearchFilter
 
 # How many candidates each side hands to fusion, at least.
 CANDIDATE_DEPTH = 50
 # Added to the fused score of a passage from the preferred dates. It is more than a
-# first place in one ranking (1/61): no older passage scores more than 2/61, so a
+# first place in one ranking (1/61): no older passage scores more than 2/61, so among
+# passages holding the same rare question terms (see ``rag.search.evidence``), a
 # recent passage that either side ranks in about its first 18 comes before every
 # older one. Chosen on RealTimeQA: of 0.005, 0.01, 0.02 and 0.05, the last two tied
 # for the best answer-in-top-5 (0.578).
@@ -130,12 +132,34 @@ def fuse_rankings(
 
 
 def prefer(
-    passages: Sequence[ScoredPassage], window: SearchFilter, bonus: float = PREFERRED_BONUS
+    passages: Sequence[ScoredPassage],
+    window: SearchFilter,
+    bonus: float = PREFERRED_BONUS,
+    *,
+    rare: RareTerms | None = None,
 ) -> list[ScoredPassage]:
-    """Re-rank fused passages, adding ``bonus`` to those dated within ``window``."""
-    scored = [replace(p, score=p.score + bonus) if window.covers(p.date) else p for p in passages]
-    scored.sort(key=lambda p: -p.score)
-    return [replace(p, rank=i) for i, p in enumerate(scored, 1)]
+    """Re-rank fused passages: those holding more of the question's ``rare`` terms
+    first, and among those holding as many, by score plus ``bonus`` for a date
+    within ``window``. The bonus and the terms held are kept in each passage's
+    ``reasons``."""
+    rare = rare or RareTerms()
+    # (rare terms held, score with bonus, bonus, passage): one copy a passage, made at the end.
+    keyed = []
+    for p in passages:
+        added = bonus if window.covers(p.date) else 0.0
+        keyed.append((rare.held_by(p.chunk_id), p.score + added, added, p))
+    keyed.sort(key=lambda e: (-len(e[0]), -e[1]))
+    return [
+        replace(
+            p,
+            score=score,
+            rank=i,
+            reasons=replace(
+                p.reasons or RankReasons(None, None, p.score), date_bonus=added, rare_terms=held
+            ),
+        )
+        for i, (held, score, added, p) in enumerate(keyed, 1)
+    ]
 
 
 def _shingles(text: str, n: int = 5) -> frozenset[tuple[str, ...]]:
@@ -205,9 +229,11 @@ class HybridRetriever:
 
     ``preferred`` (a date window) lifts passages of articles published in it
     (see ``PREFERRED_BONUS``): news questions are mostly about the days before
-    they are asked. ``written_query`` (a sentence a model wrote for the query,
-    see ``rag.answer.hyde``) adds a dense and a BM25 ranking of the query and
-    the sentence together, fused with the query's own (weight 1 each).
+    they are asked. It lifts none over a passage holding more of the query's rare
+    terms (see ``rag.search.evidence``). ``written_query`` (a sentence a model
+    wrote for the query, see ``rag.answer.hyde``) adds a dense and a BM25 ranking
+    of the query and the sentence together, fused with the query's own (weight 1
+    each).
     """
 
     def __init__(
@@ -262,7 +288,10 @@ class HybridRetriever:
                 self.dense.rows(vectors[1], depth, allowed),
                 self._lexical_hits(both, depth, allowed),
             ]
-        fused = self._fuse(vector, dense_hits, lexical_hits, preferred, written=written_hits)
+        rare = rare_terms(self.snapshot, query, allowed) if preferred else RareTerms()
+        fused = self._fuse(
+            vector, dense_hits, lexical_hits, preferred, rare=rare, written=written_hits
+        )
         if self.feedback != "off" and fused:
             expansion = feed_back(self.snapshot, query, vector, fused, self.feedback)
             if expansion.vector is not None:
@@ -273,7 +302,13 @@ class HybridRetriever:
                 )
             moved = expansion.vector is not None
             fused = self._fuse(
-                vector, dense_hits, lexical_hits, preferred, moved=moved, written=written_hits
+                vector,
+                dense_hits,
+                lexical_hits,
+                preferred,
+                rare=rare,
+                moved=moved,
+                written=written_hits,
             )
         # Hits inside an earlier hit's window add nothing: take more of them to widen.
         wanted = 3 * k if self.neighbours else k
@@ -311,6 +346,7 @@ class HybridRetriever:
         lexical_hits: list[tuple[int, float]],
         preferred: SearchFilter | None,
         *,
+        rare: RareTerms,
         moved: bool = False,
         written: Sequence[list[tuple[int, float]]] = (),
     ) -> list[ScoredPassage]:
@@ -326,4 +362,22 @@ class HybridRetriever:
         rankings += [self._ranked(vector, hits) for hits in written]
         weights = [*self.weights, *(1.0 for _ in written)]
         fused = fuse_rankings(rankings, sum(map(len, rankings)), weights=weights)
-        return prefer(fused, preferred) if preferred else fused
+        fused = _with_reasons(fused, dense, rankings[1])
+        return prefer(fused, preferred, rare=rare) if preferred else fused
+
+
+def _with_reasons(
+    fused: Sequence[ScoredPassage],
+    dense: Sequence[ScoredPassage],
+    lexical: Sequence[ScoredPassage],
+) -> list[ScoredPassage]:
+    """``fused`` with each passage's dense and BM25 rank and fused score in its reasons."""
+    dense_rank = {p.chunk_id: p.rank for p in dense}
+    bm25_rank = {p.chunk_id: p.rank for p in lexical}
+    return [
+        replace(
+            p,
+            reasons=RankReasons(bm25_rank.get(p.chunk_id), dense_rank.get(p.chunk_id), p.score),
+        )
+        for p in fused
+    ]

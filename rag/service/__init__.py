@@ -155,6 +155,7 @@ class RagService:
             self.snapshot(),
             feedback=self.settings.feedback,  # type: ignore[arg-type]
             neighbours=self.settings.passage_neighbours,
+            depth=self.settings.candidate_depth,
         )
 
     def search(
