@@ -67,8 +67,10 @@ _NOT_NAMEABLE = re.compile(r"\b(?:all|none|both|neither) of the (?:above|these|t
 
 
 def _choice_words(text: str) -> list[str]:
-    """Normalised words, with "%" and "per cent" read as "percent" and "1,000" as "1000"."""
+    """Normalised words, with "%" and "per cent" read as "percent", "1,000" as "1000" and
+    "Nepal's" as "Nepal"."""
     text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    text = re.sub(r"(?<=\w)['’]s\b", "", text)
     text = re.sub(r"\s*%", " percent", text)
     text = re.sub(r"\bper\s+cent\b", "percent", text, flags=re.IGNORECASE)
     return normalise_answer(text).split()
@@ -80,13 +82,22 @@ def _key_words(choice: str) -> list[str]:
     return key or words
 
 
-def names_choice(text: str, choice: str) -> bool:
-    """Does the answer name this answer choice? Its whole text, or its key words in order
-    ("Ohio State" for "Ohio State University", "25 percent" for "25%")."""
+def names_choice(text: str, choice: str, choices: Sequence[str] = ()) -> bool:
+    """Does the answer name this answer choice? Its whole text, its key words in order
+    ("Ohio State" for "Ohio State University", "25 percent" for "25%"), what stands before
+    a comma ("Bungay" for "Bungay, Suffolk"), or, for a name of several words, its last
+    word when no other choice holds that word ("Suns" for "Phoenix Suns")."""
     if not choice.strip() or _NOT_NAMEABLE.search(choice.lower()):
         return False
     words = _choice_words(text)
-    for wanted in (_choice_words(choice), _key_words(choice)):
+    forms = [_choice_words(choice), _key_words(choice)]
+    if "," in choice:
+        forms.append(_key_words(choice.split(",")[0]))
+    key = _key_words(choice)
+    others = {w for other in choices if other != choice for w in _choice_words(other)}
+    if len(key) > 1 and len(key[-1]) >= 4 and not key[-1].isdigit() and key[-1] not in others:
+        forms.append(key[-1:])
+    for wanted in forms:
         n = len(wanted)
         if n and any(words[i : i + n] == wanted for i in range(len(words) - n + 1)):
             return True
@@ -96,13 +107,13 @@ def names_choice(text: str, choice: str) -> bool:
 def right_by_choice(text: str, gold: str, choices: Sequence[str]) -> bool:
     """The answer names the gold choice and no other (a choice whose key words all stand
     in the gold's, such as "Ohio" beside "Ohio State", does not count against it)."""
-    if not names_choice(text, gold):
+    if not names_choice(text, gold, choices):
         return False
     gold_words = set(_key_words(gold))
     for other in choices:
         if other == gold or set(_key_words(other)) <= gold_words:
             continue
-        if names_choice(text, other):
+        if names_choice(text, other, choices):
             return False
     return True
 

@@ -285,3 +285,16 @@ def test_confidently_wrong_is_an_answer_that_is_not_right():
     }
     unanswerable = EvalQuestion("u", "Who won?", (), False)
     assert judged("Michigan won [1].", unanswerable, abstained=False)["confidently_wrong"] == 1.0
+
+
+def test_a_choice_is_named_by_its_possessive_its_place_or_its_own_last_word():
+    from eval.metrics import right_by_choice
+
+    assert right_by_choice(
+        "Solo hiking is banned in Nepal’s parks [1].", "Nepal", ["Nepal", "Peru"]
+    )
+    assert right_by_choice("Bungay [1].", "Bungay, Suffolk", ["Bungay, Suffolk", "Leeds"])
+    suns = ["Phoenix Suns", "Boston Celtics", "Miami Heat"]
+    assert right_by_choice("The Suns [2].", "Phoenix Suns", suns)
+    # A last word another choice shares names neither.
+    assert not right_by_choice("Jones [1].", "Tom Jones", ["Tom Jones", "Ann Jones"])

@@ -248,3 +248,12 @@ def test_choose_mode_answers_with_the_chosen_name_cited_where_it_stands():
     assert answer.citations[0].text.startswith("The letter was carried")
     # What was streamed is what stands: no draft to take back.
     assert "".join(e.text for e in events[:-1]) == answer.text
+
+
+def test_the_kind_asked_is_read_where_a_quiz_question_asks_it():
+    from rag.answer.support import asked_kind
+
+    assert asked_kind("Title 42 is set to expire in which month?") == "date"
+    assert asked_kind("Kevin Durant is headed to which team after the trade?") == "name"
+    assert asked_kind("The new format features a total of how many matches?") == "number"
+    assert asked_kind("What did Rouhani say when he was asked?") is None

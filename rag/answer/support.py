@@ -235,12 +235,25 @@ _YEAR_OR_TIME = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)s?\b|\b\d{1,2}(?::\d\d)?\s*[
 
 def asked_kind(question: str) -> str | None:
     """ "number", "date" or "name" when the question asks for one ("How many…", "When…",
-    "Who…"), else None."""
+    "Who…"), else None. A news quiz often asks at the end ("… is set to expire in which
+    month?", "… is headed to which team?"), so the last sentence is read from its asking
+    word, wherever that stands."""
     q = " ".join(question.lower().split())
     for kind, pattern in _ASKS:
         if pattern.search(q):
             return kind
+    asking = _ASKING_WORD.search(q)
+    if asking is not None:
+        tail = q[asking.start() :]
+        bare = re.sub(r"^(?:in|from|to|for|at|of|on) ", "", tail)
+        for kind, pattern in _ASKS:
+            if pattern.search(tail) or pattern.search(bare):
+                return kind
     return None
+
+
+# "which …", "what …", "how many …" inside a sentence (not "when", which opens clauses).
+_ASKING_WORD = re.compile(r"\b(?:(?:in|from|to|for|at|of|on) )?(?:which|what|how (?:many|much))\b")
 
 
 def gives_kind(text: str, question: str, kind: str | None) -> bool:
