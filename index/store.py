@@ -223,6 +223,17 @@ class IndexStore:
             )
         return manifest
 
+    def recorded_embedder_id(self) -> str | None:
+        """The embedder id the current index was built with; None when there is none to read.
+
+        Errors are left for ``load`` to report: this only lets ``embed_backend = "auto"``
+        follow the backend an index was made with, so an existing index is never refused.
+        """
+        try:
+            return self.read_manifest().embedder_id
+        except (IndexNotFoundError, IndexCorruptError, IndexMismatchError, OSError):
+            return None
+
     def load(self, *, embedder_id: str | None = None, vectors: bool = True) -> IndexSnapshot:
         """Load the current generation, refusing one built by another embedder.
 

@@ -27,7 +27,7 @@ from rag.types import Answer, AnswerEvent, Article, SearchFilter, TokenEvent, Tu
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "models":
-        return cmd_models(args)
+        return cmd_models(args, settings)
     service = RagService(settings)
     handler = {
         "index": cmd_index,
@@ -256,7 +256,21 @@ def cmd_chat(args: argparse.Namespace, service: RagService) -> int:
         history.append(Turn(answer.question, answer.text))
 
 
-def cmd_models(args: argparse.Namespace) -> int:
+def _print_backend(settings: Settings) -> None:
+    """Which embedding backend runs here, and what each measured (nothing is measured now)."""
+    from rag.embed import backend_choice
+
+    if settings.embed_backend != "auto":
+        print(f"Embedding backend: {settings.embed_backend} (set by embed_backend).")
+        return
+    choice = backend_choice(settings, measure=False)
+    if choice is None:
+        print("Embedding backend: auto, not measured on this CPU yet (the first indexing does).")
+        return
+    print(f"Embedding backend: {choice.backend}, measured on this CPU: {choice.summary()}.")
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     from rag import packs as shared
     from rag.answer import packs
     from rag.embed import packs as embedder_packs
@@ -277,6 +291,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             )
             if r["measured"]:
                 print(f"{'':<20} measured: {r['measured']}")
+        _print_backend(settings)
         print(
             "Install one with `rag models install NAME`; use a language model with --model NAME, "
             "an embedder with --embedder NAME."

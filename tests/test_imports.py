@@ -54,8 +54,10 @@ def index_dir(tmp_path, write_articles, monkeypatch):
     for name in [n for n in os.environ if n.startswith("RAG_")]:
         monkeypatch.delenv(name)
     settings = load_settings({"index_dir": str(tmp_path / "idx")})
-    # The real embedder's id and dimension; constructing it loads nothing.
-    fake = FakeEmbedder(dimension=384, model_id=make_embedder(settings).model_id)
+    # The real embedder's id and dimension; constructing it loads nothing. OpenVINO's, which
+    # `auto` then follows whatever this machine measured fastest.
+    openvino = settings.updated(embed_backend="openvino-int8")
+    fake = FakeEmbedder(dimension=384, model_id=make_embedder(openvino).model_id)
     RagService(settings, embedder=fake).index_paths(
         [write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})]
     )

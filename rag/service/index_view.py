@@ -43,7 +43,9 @@ class IndexView:
                 key = None
             stale = self._snapshot is None or key != self._snapshot_key
             if stale or (vectors and self._snapshot.faiss_index is None):
-                self._snapshot = self.store.load(embedder_id=self._embedder_id(), vectors=vectors)
+                # No manifest: load() says there is no index, with no embedder chosen for it.
+                expected = None if key is None else self._embedder_id()
+                self._snapshot = self.store.load(embedder_id=expected, vectors=vectors)
                 self._snapshot_key = key
             return self._snapshot
 
