@@ -44,7 +44,7 @@ from rag.errors import (
     IndexNotFoundError,
     StorageError,
 )
-from rag.types import Article, Chunk
+from rag.types import Article, Chunk, DocumentInfo
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,14 @@ class IndexSnapshot:
     @property
     def size(self) -> int:
         return len(self.chunks)
+
+    def document_infos(self) -> list[DocumentInfo]:
+        """Every article with its number of chunks, newest first."""
+        counts: dict[str, int] = {}
+        for chunk in self.chunks:
+            counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
+        infos = [DocumentInfo(a, counts.get(d, 0)) for d, a in self.documents.items()]
+        return sorted(infos, key=lambda i: (i.article.date or "", i.article.title), reverse=True)
 
     def chunk_row(self, chunk_id: str) -> int | None:
         return self._row_of.get(chunk_id)

@@ -15,24 +15,38 @@ import textwrap
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings
 from rag.errors import ConfigError, InputError
-from rag.ingest.indexer import IndexReport
-from rag.search.query import make_filter, parse_day
 from rag.serialize import answer_to_dict, document_to_dict, passage_to_dict, report_to_dict
-from rag.service import RagService
-from rag.types import Answer, AnswerEvent, Article, SearchFilter, TokenEvent, Turn
+from rag.types import Answer, AnswerEvent, Article, DocumentInfo, SearchFilter, TokenEvent, Turn
+
+if TYPE_CHECKING:
+    from rag.ingest.indexer import IndexReport
+    from rag.service import RagService
+
+
+def __getattr__(name: str) -> Any:
+    """``RagService``, imported on first use: it brings every stage of answering (a third
+    of a cold `rag list`), which `rag list` and `rag models` never use. A test may put a
+    service with fake models in its place (``monkeypatch.setattr``)."""
+    if name == "RagService":
+        from rag.service import RagService
+
+        return RagService
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "models":
         return cmd_models(args, settings)
-    service = RagService(settings)
+    if args.command == "list":
+        return cmd_list(args, settings)
+    service = sys.modules[__name__].RagService(settings)
     handler = {
         "index": cmd_index,
         "remove": cmd_remove,
-        "list": cmd_list,
         "ask": cmd_ask,
         "search": cmd_search,
         "chat": cmd_chat,
@@ -127,8 +141,19 @@ def _print_removed(removed: list[Article]) -> None:
         _err(f"  {article.doc_id}  {article.title}")
 
 
-def cmd_list(args: argparse.Namespace, service: RagService) -> int:
-    infos = service.documents()
+def list_documents(settings: Settings) -> list[DocumentInfo]:
+    """The indexed articles, read without the service: no model, FAISS or BM25 library.
+
+    Listing reads no vector, so it lists an index whatever embedder made it (a search
+    with another embedder is refused).
+    """
+    from index.store import IndexStore
+
+    return IndexStore(settings.index_dir).load(vectors=False).document_infos()
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    infos = list_documents(settings)
     if args.json:
         print_json([document_to_dict(i) for i in infos])
         return 0
@@ -146,10 +171,14 @@ def cmd_list(args: argparse.Namespace, service: RagService) -> int:
 
 def search_filter(args: argparse.Namespace) -> SearchFilter:
     """The --since/--until/--source flags as a filter, the dates checked."""
+    from rag.search.query import make_filter
+
     return make_filter(args.since, args.until, args.source)
 
 
 def as_of(args: argparse.Namespace) -> datetime.date | None:
+    from rag.search.query import parse_day
+
     return parse_day(args.as_of, "--as-of")
 
 

@@ -93,6 +93,23 @@ def backend_choice(settings: Settings, *, measure: bool = True) -> BackendChoice
     return choose_backend(name, candidates)
 
 
+def auto_backend(settings: Settings, recorded: str | None, *, measure: bool = True) -> str | None:
+    """The backend in force: the one set, else (``auto``) the one the index was built with
+    (``recorded``, its embedder id) when it is the same embedder, else the one measured
+    fastest on this machine (measured now, once, if ``measure``; None when it is not and
+    nothing is remembered)."""
+    if settings.embed_backend != "auto":
+        return settings.embed_backend
+    if recorded is not None:
+        from rag.embed.packs import embedder_id
+
+        name = recorded.partition("+")[0]
+        if name == embedder_id(settings.embedder) and backend_of(recorded) in EMBEDDERS:
+            return backend_of(recorded)
+    choice = backend_choice(settings, measure=measure)
+    return None if choice is None else choice.backend
+
+
 def backend_of(model_id: str) -> str:
     """The backend an embedder id names: the int8 and fp32 backends' ids end in +BACKEND."""
     _, plus, backend = model_id.partition("+")

@@ -56,12 +56,7 @@ class IndexView:
 
     def documents(self) -> list[DocumentInfo]:
         """Every article with its number of chunks, newest first."""
-        snapshot = self.snapshot(vectors=False)
-        counts: dict[str, int] = {}
-        for chunk in snapshot.chunks:
-            counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
-        infos = [DocumentInfo(a, counts.get(d, 0)) for d, a in snapshot.documents.items()]
-        return sorted(infos, key=lambda i: (i.article.date or "", i.article.title), reverse=True)
+        return self.snapshot(vectors=False).document_infos()
 
     def article(self, doc_id: str) -> Article:
         return self.snapshot().documents[doc_id]

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from rag.answer.support import Judge
 from rag.config import Settings
-from rag.embed import EMBEDDERS, backend_choice, backend_of, make_embedder
-from rag.embed.packs import embedder_id
+from rag.embed import auto_backend, make_embedder
 from rag.errors import ConfigError, InputError, ModelError
 from rag.types import Embedder, Generator
 
@@ -60,18 +59,8 @@ class Models:
         return self._embedder
 
     def backend(self, *, measure: bool = True) -> str | None:
-        """The embedding backend in force: the one set, else (``auto``) the index's own,
-        else the one measured fastest on this machine (measured now, once, if ``measure``;
-        None when it is not and nothing is remembered)."""
-        if self.settings.embed_backend != "auto":
-            return self.settings.embed_backend
-        recorded = self._index_embedder()
-        if recorded is not None:
-            name = recorded.partition("+")[0]
-            if name == embedder_id(self.settings.embedder) and backend_of(recorded) in EMBEDDERS:
-                return backend_of(recorded)
-        choice = backend_choice(self.settings, measure=measure)
-        return None if choice is None else choice.backend
+        """The embedding backend in force (see ``rag.embed.auto_backend``)."""
+        return auto_backend(self.settings, self._index_embedder(), measure=measure)
 
     def _load(self, name: str | None) -> Generator:
         from rag.answer.generate import LlamaCppGenerator
