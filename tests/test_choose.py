@@ -195,9 +195,27 @@ def test_a_real_measurement_on_a_tiny_batch():
     settings = Settings()
     candidates = {
         name: (lambda name=name: make_embedder(settings.updated(embed_backend=name)))
-        for name in ("torch", "openvino-int8")
+        for name in ("torch", "openvino-int8", "openvino-fp32")
     }
     results = {r.backend: r for r in measure_backends(candidates, TEXTS[:4], rounds=1)}
     assert all(r.error is None and r.passages_per_s > 0 for r in results.values())
     assert results["openvino-int8"].cosine_to_torch >= 0.99
+    assert results["openvino-fp32"].cosine_to_torch >= 0.999  # the same model, unquantised
     assert pick(list(results.values())) in results
+
+
+def test_rag_models_shows_the_choice_and_measures_nothing(cache, monkeypatch, capsys):
+    from rag.cli import main
+
+    monkeypatch.delenv("RAG_EMBED_BACKEND", raising=False)
+    assert main(["models"]) == 0
+    assert "Embedding backend: auto, not measured on this CPU yet" in capsys.readouterr().out
+    assert not (cache / "backends.json").exists()
+    name = "sentence-transformers/all-MiniLM-L6-v2"
+    results = (CandidateResult("openvino-int8", 90.0, cosine_to_torch=0.996),)
+    remember(BackendChoice("openvino-int8", machine_key(), name, results, 0.0))
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "Embedding backend: openvino-int8, measured on this CPU: openvino-int8 90.0" in out
+    assert main(["models", "--embed-backend", "torch"]) == 0
+    assert "Embedding backend: torch (set by embed_backend)." in capsys.readouterr().out
