@@ -44,13 +44,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eval.commands import script_main, subcommand
-from eval.datasets import load_dataset
-from eval.metrics import percentile, rss_mb
-from rag.config import EMBED_BACKENDS
-from rag.types import RawDocument
 
-if TYPE_CHECKING:  # imported where used: `rag --help` registers this command without it
+if TYPE_CHECKING:  # imported where used: every `rag` command registers this one without them
     import numpy as np
+
+    from rag.types import RawDocument
 
 ROOT = Path(__file__).resolve().parents[1]
 DESCRIPTION = "Measure indexing, search and answer speed at growing corpus sizes."
@@ -63,6 +61,8 @@ def peak_rss_mb() -> float:
 
 def percentiles(values_ms: Sequence[float]) -> dict[str, float | None]:
     """Median and 95th percentile, to 0.01 ms."""
+    from eval.metrics import percentile
+
     if not values_ms:
         return {"p50_ms": None, "p95_ms": None}
     return {
@@ -106,6 +106,7 @@ def bench_vectors(vectors: np.ndarray, queries: np.ndarray, *, real: bool) -> di
     """Exact flat search against the automatically chosen index, at one size."""
     import faiss
 
+    from eval.metrics import rss_mb
     from index.vectors import build_vector_index, read_vector_index, recall_at
 
     n, dimension = vectors.shape
@@ -187,38 +188,67 @@ def passages_of(documents: Sequence[RawDocument], words: int, count: int) -> lis
 
 
 def bench_embedding(settings, passages: Sequence[str]) -> dict[str, Any]:
-    """Passages per second for each embedding backend, on the same passages."""
-    import numpy as np
+    """Passages per second of every backend on the same passages, interleaved, best of two
+    rounds (``rag.embed.choose.measure_backends``, what ``auto`` measures), each against
+    the CPU's float32 peak (``eval.hardware``)."""
+    from eval.hardware import (
+        FMA_UNITS,
+        cpu_peak,
+        dense_parameters,
+        flops_per_passage,
+        share_of_peak,
+    )
+    from rag.config import machine_cores
+    from rag.embed import EMBEDDERS, make_embedder
+    from rag.embed.choose import measure_backends
+    from rag.embed.exported import FolderTokenizer
+    from rag.embed.packs import resolve_embedder
 
-    from rag.service import RagService
-
+    candidates = {
+        name: (lambda name=name: make_embedder(settings.updated(embed_backend=name)))
+        for name in EMBEDDERS
+    }
+    folder = resolve_embedder(settings.embedder) or Path(str(settings.embedder))
+    max_tokens = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
+    tokens = float(FolderTokenizer(folder, max_tokens).batch(passages)["attention_mask"].sum())
+    tokens /= max(1, len(passages))
+    parameters = dense_parameters(folder)
+    peak = cpu_peak(settings.threads or machine_cores())
+    flops = flops_per_passage(parameters, tokens) if parameters else None
     rows: dict[str, Any] = {}
-    reference: np.ndarray | None = None
-    for backend in EMBED_BACKENDS:  # torch first: the others are compared with it
-        service = RagService(settings.updated(embed_backend=backend))
-        try:
-            started = time.perf_counter()
-            embedder = service.embedder
-            load_s = time.perf_counter() - started
-        except Exception as exc:  # a backend that cannot load is reported, not fatal
-            rows[backend] = {"error": str(exc)}
+    for result in measure_backends(candidates, passages):
+        if result.error is not None:
+            rows[result.backend] = {"error": result.error}
             continue
-        embedder.embed(passages[:32])  # warm the kernels
-        started = time.perf_counter()
-        vectors = embedder.embed(passages)
-        seconds = time.perf_counter() - started
-        rows[backend] = {
+        row = {
             "passages": len(passages),
-            "load_s": round(load_s, 2),
-            "passages_per_s": round(len(passages) / seconds, 1),
+            "load_s": result.load_s,
+            "passages_per_s": result.passages_per_s,
+            "cosine_to_torch": result.cosine_to_torch,
         }
-        if reference is None:
-            reference = vectors
-        else:
-            cosine = np.sum(reference * vectors, axis=1)
-            rows[backend]["cosine_to_torch_min"] = round(float(cosine.min()), 4)
-            rows[backend]["cosine_to_torch_mean"] = round(float(cosine.mean()), 4)
-    return rows
+        if flops and peak:
+            row["gflops"] = round(result.passages_per_s * flops / 1e9, 1)
+            row["share_of_peak"] = round(share_of_peak(result.passages_per_s, flops, peak), 3)
+        rows[result.backend] = row
+    return {
+        "backends": rows,
+        "tokens_per_passage": round(tokens, 1),
+        "dense_parameters": parameters,
+        "gflop_per_passage": round(flops / 1e9, 2) if flops else None,
+        "peak_gflops": round(peak.gflops, 1) if peak else None,
+        "peak": None
+        if peak is None
+        else f"{peak.cores} cores × {peak.ghz} GHz × "
+        f"{peak.lanes} lanes × {2 if peak.fma else 1} (FMA) × {FMA_UNITS} units",
+    }
+
+
+def embedding_choice(settings) -> dict[str, Any]:
+    """What ``embed_backend = "auto"`` picked on this machine (measuring now if never)."""
+    from rag.embed import backend_choice
+
+    choice = backend_choice(settings.updated(embed_backend="auto"))
+    return {"backend": choice.backend, "machine": choice.machine, "summary": choice.summary()}
 
 
 def bench_retrieval(service, questions: Sequence[str]) -> dict[str, Any]:
@@ -262,6 +292,8 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    from eval.datasets import load_dataset
+
     dataset = load_dataset("realtimeqa")
     documents = list(dataset.documents)
     questions = [q.question for q in dataset.questions][: args.questions]
@@ -276,6 +308,7 @@ def run(args: argparse.Namespace) -> int:
         report["embedding"] = bench_embedding(
             settings, passages_of(documents, 130, args.embed_passages)
         )
+        report["embedding_choice"] = embedding_choice(settings)
         embedder, generator = first.embedder, first.generator
 
         def service_for(index_dir: Path) -> RagService:
@@ -322,19 +355,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 def markdown(r: dict[str, Any]) -> str:
+    e = r["embedding"]
     lines = ["### Embedding 130-word passages", ""]
-    lines.append("| backend | passages/s | load s | cosine to torch (min / mean) |")
-    lines.append("|---|---|---|---|")
-    for name, row in r["embedding"].items():
+    lines.append(
+        f"{e['tokens_per_passage']} tokens a passage, {e['gflop_per_passage']} GFLOP "
+        f"({e['dense_parameters']:,} dense weights × tokens × 2); float32 peak "
+        f"{e['peak_gflops']} GFLOP/s ({e['peak']}). Auto picks "
+        f"**{r['embedding_choice']['backend']}** here ({r['embedding_choice']['summary']})."
+    )
+    lines += ["", "| backend | passages/s | GFLOP/s | share of peak | load s | cosine to torch |"]
+    lines.append("|---|---|---|---|---|---|")
+    for name, row in e["backends"].items():
         if "error" in row:
-            lines.append(f"| {name} | failed: {row['error']} | | |")
+            lines.append(f"| {name} | failed: {row['error']} | | | | |")
             continue
-        cos = (
-            f"{row['cosine_to_torch_min']} / {row['cosine_to_torch_mean']}"
-            if "cosine_to_torch_min" in row
-            else "–"
+        cos = "–" if row["cosine_to_torch"] is None or name == "torch" else row["cosine_to_torch"]
+        share = f"{row['share_of_peak']:.1%}" if "share_of_peak" in row else "–"
+        lines.append(
+            f"| {name} | {row['passages_per_s']} | {row.get('gflops', '–')} | {share} "
+            f"| {row['load_s']} | {cos} |"
         )
-        lines.append(f"| {name} | {row['passages_per_s']} | {row['load_s']} | {cos} |")
     lines += ["", "### Indexing (real RealTimeQA passages)", ""]
     lines.append("| passages | articles | words/passage | seconds | articles/s | passages/s |")
     lines.append("|---|---|---|---|---|---|")

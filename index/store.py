@@ -44,7 +44,7 @@ from rag.errors import (
     IndexNotFoundError,
     StorageError,
 )
-from rag.types import Article, Chunk
+from rag.types import Article, Chunk, DocumentInfo
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,14 @@ class IndexSnapshot:
     @property
     def size(self) -> int:
         return len(self.chunks)
+
+    def document_infos(self) -> list[DocumentInfo]:
+        """Every article with its number of chunks, newest first."""
+        counts: dict[str, int] = {}
+        for chunk in self.chunks:
+            counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
+        infos = [DocumentInfo(a, counts.get(d, 0)) for d, a in self.documents.items()]
+        return sorted(infos, key=lambda i: (i.article.date or "", i.article.title), reverse=True)
 
     def chunk_row(self, chunk_id: str) -> int | None:
         return self._row_of.get(chunk_id)
@@ -229,6 +237,17 @@ class IndexStore:
                 f"Rebuild it with `rag index --rebuild PATH... --index-dir {self.path}`."
             )
         return manifest
+
+    def recorded_embedder_id(self) -> str | None:
+        """The embedder id the current index was built with; None when there is none to read.
+
+        Errors are left for ``load`` to report: this only lets ``embed_backend = "auto"``
+        follow the backend an index was made with, so an existing index is never refused.
+        """
+        try:
+            return self.read_manifest().embedder_id
+        except (IndexNotFoundError, IndexCorruptError, IndexMismatchError, OSError):
+            return None
 
     def load(self, *, embedder_id: str | None = None, vectors: bool = True) -> IndexSnapshot:
         """Load the current generation, refusing one built by another embedder.

@@ -31,7 +31,8 @@ SETTING_FLAGS = (
         "--embed-backend",
         "embed_backend",
         str,
-        "torch, onnx-int8 or openvino-int8, the fastest (env RAG_EMBED_BACKEND)",
+        "auto (the fastest here, measured once), torch, openvino-int8, openvino-fp32 or "
+        "onnx-int8 (env RAG_EMBED_BACKEND)",
     ),
     ("--model", "model", str, "model pack name (`rag models`) or GGUF file (env RAG_MODEL)"),
     (

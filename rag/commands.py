@@ -15,32 +15,47 @@ import textwrap
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings
 from rag.errors import ConfigError, InputError
-from rag.ingest.indexer import IndexReport
-from rag.search.query import make_filter, parse_day
 from rag.serialize import answer_to_dict, document_to_dict, passage_to_dict, report_to_dict
-from rag.service import RagService
 from rag.types import (
     Answer,
     AnswerEvent,
     Article,
+    DocumentInfo,
     ScoredPassage,
     SearchFilter,
     TokenEvent,
     Turn,
 )
 
+if TYPE_CHECKING:
+    from rag.ingest.indexer import IndexReport
+    from rag.service import RagService
+
+
+def __getattr__(name: str) -> Any:
+    """``RagService``, imported on first use: it brings every stage of answering (a third
+    of a cold `rag list`), which `rag list` and `rag models` never use. A test may put a
+    service with fake models in its place (``monkeypatch.setattr``)."""
+    if name == "RagService":
+        from rag.service import RagService
+
+        return RagService
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "models":
-        return cmd_models(args)
-    service = RagService(settings)
+        return cmd_models(args, settings)
+    if args.command == "list":
+        return cmd_list(args, settings)
+    service = sys.modules[__name__].RagService(settings)
     handler = {
         "index": cmd_index,
         "remove": cmd_remove,
-        "list": cmd_list,
         "ask": cmd_ask,
         "search": cmd_search,
         "timeline": cmd_timeline,
@@ -145,8 +160,19 @@ def _print_removed(removed: list[Article]) -> None:
         _err(f"  {article.doc_id}  {article.title}")
 
 
-def cmd_list(args: argparse.Namespace, service: RagService) -> int:
-    infos = service.documents()
+def list_documents(settings: Settings) -> list[DocumentInfo]:
+    """The indexed articles, read without the service: no model, FAISS or BM25 library.
+
+    Listing reads no vector, so it lists an index whatever embedder made it (a search
+    with another embedder is refused).
+    """
+    from index.store import IndexStore
+
+    return IndexStore(settings.index_dir).load(vectors=False).document_infos()
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    infos = list_documents(settings)
     if args.json:
         print_json([document_to_dict(i) for i in infos])
         return 0
@@ -164,10 +190,14 @@ def cmd_list(args: argparse.Namespace, service: RagService) -> int:
 
 def search_filter(args: argparse.Namespace) -> SearchFilter:
     """The --since/--until/--source flags as a filter, the dates checked."""
+    from rag.search.query import make_filter
+
     return make_filter(args.since, args.until, args.source)
 
 
 def as_of(args: argparse.Namespace) -> datetime.date | None:
+    from rag.search.query import parse_day
+
     return parse_day(args.as_of, "--as-of")
 
 
@@ -305,7 +335,21 @@ def cmd_chat(args: argparse.Namespace, service: RagService) -> int:
         history.append(Turn.of(answer))
 
 
-def cmd_models(args: argparse.Namespace) -> int:
+def _print_backend(settings: Settings) -> None:
+    """Which embedding backend runs here, and what each measured (nothing is measured now)."""
+    from rag.embed import backend_choice
+
+    if settings.embed_backend != "auto":
+        print(f"Embedding backend: {settings.embed_backend} (set by embed_backend).")
+        return
+    choice = backend_choice(settings, measure=False)
+    if choice is None:
+        print("Embedding backend: auto, not measured on this CPU yet (the first indexing does).")
+        return
+    print(f"Embedding backend: {choice.backend}, measured on this CPU: {choice.summary()}.")
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     from rag import packs as shared
     from rag.answer import packs
     from rag.embed import packs as embedder_packs
@@ -326,6 +370,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             )
             if r["measured"]:
                 print(f"{'':<20} measured: {r['measured']}")
+        _print_backend(settings)
         print(
             "Install one with `rag models install NAME`; use a language model with --model NAME, "
             "an embedder with --embedder NAME."

@@ -26,7 +26,8 @@ def _config_home() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
 
 
-EMBED_BACKENDS = ("torch", "onnx-int8", "openvino-int8")
+# "auto" first: the backend measured fastest on this machine (rag.embed.choose).
+EMBED_BACKENDS = ("auto", "torch", "openvino-int8", "openvino-fp32", "onnx-int8")
 FEEDBACK_MODES = ("off", "rm3", "rocchio", "both")
 QUERY_WRITERS = ("off", "hyde")
 READERS = ("sentences", "passages")
@@ -39,9 +40,11 @@ class Settings:
     # An embedder pack name (`rag models`: all-minilm-l6-v2, all-mpnet-base-v2) or a
     # sentence-transformers folder; None means the default pack, all-minilm-l6-v2.
     embedder: str | None = None
-    # "openvino-int8" runs the embedder with OpenVINO, weights and activations in int8 (the
-    # fastest); "onnx-int8" with ONNX Runtime, weights in int8; "torch" with PyTorch.
-    embed_backend: str = "openvino-int8"
+    # "auto": the fastest backend on this CPU whose vectors match PyTorch's, measured once
+    # per machine and remembered. "openvino-int8" runs the embedder with OpenVINO, weights
+    # and activations in int8 (fastest where the CPU has VNNI); "openvino-fp32" OpenVINO in
+    # float32; "onnx-int8" ONNX Runtime, weights in int8; "torch" PyTorch.
+    embed_backend: str = "auto"
     # A model pack name (`rag models`) or a GGUF path; None means the default pack.
     model: str | None = None
     # Check answers by meaning with the model's own yes/no judgement (instruction models).

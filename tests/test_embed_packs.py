@@ -225,7 +225,9 @@ def test_embedder_ids_stay_what_indexes_recorded_before_packs(tmp_path):
     folder = tmp_path / "my-model"
     folder.mkdir()
     assert embedder_id(str(folder)) == "my-model"
-    settings = Settings(index_dir=tmp_path / "idx", embedder="all-mpnet-base-v2")
+    settings = Settings(
+        index_dir=tmp_path / "idx", embedder="all-mpnet-base-v2", embed_backend="openvino-int8"
+    )
     # Naming the embedder reads no model file (the pack need not even be installed).
     assert (
         make_embedder(settings).model_id == "sentence-transformers/all-mpnet-base-v2+openvino-int8"
@@ -235,7 +237,7 @@ def test_embedder_ids_stay_what_indexes_recorded_before_packs(tmp_path):
 
 
 def test_an_index_built_with_one_embedder_refuses_the_other(tmp_path, write_articles):
-    minilm = Settings(index_dir=tmp_path / "idx")
+    minilm = Settings(index_dir=tmp_path / "idx", embed_backend="openvino-int8")
     fake = FakeEmbedder(dimension=384, model_id=make_embedder(minilm).model_id)
     RagService(minilm, embedder=fake).index_paths([write_articles({"a.md": ARTICLE_A})])
     mpnet = RagService(minilm.updated(embedder="all-mpnet-base-v2"))

@@ -92,6 +92,27 @@ class OpenVinoEmbedder(ExportedEmbedder):
             return np.array(session.infer(feed)[0], dtype=np.float32, copy=True)
 
 
+class OpenVinoFp32Embedder(OpenVinoEmbedder):
+    """The embedder run by OpenVINO in float32: the exported model, not quantised.
+
+    A candidate of ``embed_backend = "auto"`` for CPUs without integer dot-product
+    instructions, where int8 gains nothing (the issue measured it 10–15 % slower
+    than PyTorch on an AVX2-only EPYC) but OpenVINO's fused float kernels may
+    still beat PyTorch's. Its export is seconds: no calibration.
+    """
+
+    suffix = "openvino-fp32"
+    artifact = "model_fp32.xml"
+
+    def _export(self, folder: Path, target: Path) -> None:
+        if importlib.util.find_spec("onnx") is None:
+            raise ModelError(
+                "Exporting the OpenVINO embedder needs onnx: run `pip install -e .`, "
+                "or set embed_backend to torch."
+            )
+        export_openvino_fp32(folder, target)
+
+
 def compiled_cache(model: Path) -> Path | None:
     """Where OpenVINO keeps the compiled model between processes, beside the IR.
 
@@ -203,5 +224,20 @@ def export_openvino_int8(folder: Path, target: Path, texts: list[str], max_token
     ov.save_model(quantized, str(work / "model_int8.xml"))
     plain.unlink()
     for name in ("model_int8.bin", "model_int8.xml"):  # the .xml last: it marks a whole export
+        os.replace(work / name, target / name)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def export_openvino_fp32(folder: Path, target: Path) -> None:
+    """Export to ONNX and save it as an OpenVINO IR in float32, moved into place whole."""
+    ov = _import_quietly("openvino")
+    work = target / "export-fp32.partial"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    plain = work / "model.onnx"
+    export_onnx(folder, plain)
+    # compress_to_fp16=False: the weights stay float32, as the name promises.
+    ov.save_model(ov.Core().read_model(str(plain)), str(work / "model_fp32.xml"), False)
+    for name in ("model_fp32.bin", "model_fp32.xml"):  # the .xml last: it marks a whole export
         os.replace(work / name, target / name)
     shutil.rmtree(work, ignore_errors=True)

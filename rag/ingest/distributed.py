@@ -37,6 +37,7 @@ import numpy as np
 
 from index.store import article_from_json, article_to_json
 from rag.config import Settings
+from rag.embed import backend_of
 from rag.errors import InputError, RagError
 from rag.ingest.chunk import chunk_under_title
 from rag.ingest.clean import clean_document
@@ -316,7 +317,12 @@ def _run_pipeline(
     cpus = int(ray.cluster_resources().get("CPU", 1))
     per_actor = max(1, options.cpus_per_actor)
     actors = options.actors or max(1, cpus // per_actor)
-    worker_settings = settings.updated(threads=per_actor)
+    # The driver's backend, never "auto": a node with another CPU could pick another one,
+    # and its vectors would not match the index's embedder id.
+    backend = settings.embed_backend
+    if backend == "auto":
+        backend = backend_of(indexer.embedder.model_id)
+    worker_settings = settings.updated(threads=per_actor, embed_backend=backend)
     items = [{"file_no": i, "path": p} for i, p in enumerate(files)]
     # Enough blocks to keep every actor busy, few enough to batch well.
     blocks = max(1, min(len(files), max(2 * actors, len(files) // FILES_PER_READ_TASK), 8 * cpus))

@@ -61,8 +61,14 @@ class RagService:
         generator: Generator | None = None,
         judge: Generator | None = None,
     ) -> None:
-        self.models = Models(settings, embedder=embedder, generator=generator, judge=judge)
         self.store = IndexStore(settings.index_dir)
+        self.models = Models(
+            settings,
+            embedder=embedder,
+            generator=generator,
+            judge=judge,
+            index_embedder=self.store.recorded_embedder_id,
+        )
         # Constructing the embedder is cheap; reading its id must not load the model.
         self.index = IndexView(self.store, lambda: self.models.unloaded_embedder().model_id)
 

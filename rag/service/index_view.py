@@ -43,7 +43,9 @@ class IndexView:
                 key = None
             stale = self._snapshot is None or key != self._snapshot_key
             if stale or (vectors and self._snapshot.faiss_index is None):
-                self._snapshot = self.store.load(embedder_id=self._embedder_id(), vectors=vectors)
+                # No manifest: load() says there is no index, with no embedder chosen for it.
+                expected = None if key is None else self._embedder_id()
+                self._snapshot = self.store.load(embedder_id=expected, vectors=vectors)
                 self._snapshot_key = key
             return self._snapshot
 
@@ -54,12 +56,7 @@ class IndexView:
 
     def documents(self) -> list[DocumentInfo]:
         """Every article with its number of chunks, newest first."""
-        snapshot = self.snapshot(vectors=False)
-        counts: dict[str, int] = {}
-        for chunk in snapshot.chunks:
-            counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
-        infos = [DocumentInfo(a, counts.get(d, 0)) for d, a in snapshot.documents.items()]
-        return sorted(infos, key=lambda i: (i.article.date or "", i.article.title), reverse=True)
+        return self.snapshot(vectors=False).document_infos()
 
     def article(self, doc_id: str) -> Article:
         return self.snapshot().documents[doc_id]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rag.answer.support import Judge
 from rag.config import Settings
-from rag.embed import make_embedder
+from rag.embed import auto_backend, make_embedder
 from rag.errors import ConfigError, InputError, ModelError
 from rag.types import Embedder, Generator
 
@@ -28,8 +28,11 @@ class Models:
         embedder: Embedder | None = None,
         generator: Generator | None = None,
         judge: Generator | None = None,
+        index_embedder: Callable[[], str | None] | None = None,
     ) -> None:
         self.settings = settings
+        # The embedder id the index records: with embed_backend "auto", its backend is used.
+        self._index_embedder = index_embedder or (lambda: None)
         self._embedder = embedder
         self._generator = generator
         # Second models (the judge, the re-ranker) by name: one load each, however many jobs.
@@ -51,8 +54,13 @@ class Models:
     def unloaded_embedder(self) -> Embedder:
         # Constructing is cheap; reading the model id must not load the model.
         if self._embedder is None:
-            self._embedder = make_embedder(self.settings)
+            backend = self.backend()
+            self._embedder = make_embedder(self.settings.updated(embed_backend=backend))
         return self._embedder
+
+    def backend(self, *, measure: bool = True) -> str | None:
+        """The embedding backend in force (see ``rag.embed.auto_backend``)."""
+        return auto_backend(self.settings, self._index_embedder(), measure=measure)
 
     def _load(self, name: str | None) -> Generator:
         from rag.answer.generate import LlamaCppGenerator
@@ -185,7 +193,14 @@ class Models:
 
         # An embedder about to be exported (once, minutes) loads alone: llama.cpp
         # silences stderr while it loads, and the export's notice must be seen.
-        if embedder and generator and getattr(self.unloaded_embedder(), "exported", True):
+        # So does one whose backend is still to be measured (once per machine).
+        decided = self._embedder is not None or self.backend(measure=False) is not None
+        if (
+            embedder
+            and generator
+            and decided
+            and getattr(self.unloaded_embedder(), "exported", True)
+        ):
             failed: list[BaseException] = []
 
             def load_generator() -> None:
