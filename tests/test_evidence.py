@@ -123,7 +123,7 @@ class RecordingRanker:
 def test_the_model_reads_only_the_ranked_sentences_and_cites_the_one_it_used():
     generator = FakeGenerator(["Anwar Gargash carried the letter to Tehran [1]."])
     ranker = RecordingRanker(["The letter was carried to Tehran by Anwar Gargash"])
-    settings = Settings(evidence_sentences=1)
+    settings = Settings(reader="sentences", evidence_sentences=1)
     answerer = Answerer(generator, settings, lambda: None, ranker)
     events = list(
         answerer.stream(
@@ -145,7 +145,7 @@ def test_the_model_reads_only_the_ranked_sentences_and_cites_the_one_it_used():
 
 def test_nothing_about_the_question_abstains_without_asking_the_model():
     generator = FakeGenerator(["Something invented [1]."])
-    answerer = Answerer(generator, Settings(), lambda: None, RecordingRanker([]))
+    answerer = Answerer(generator, Settings(reader="sentences"), lambda: None, RecordingRanker([]))
     events = list(
         answerer.stream(
             "Who won the chess final?",

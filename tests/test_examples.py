@@ -17,12 +17,18 @@ EXPECTED = {
         "sanctions",
     ),
     "When was Qassem Soleimani killed?": ("January 3",),
-    "What did Khamenei say about nuclear weapons?": ("choice", "not building", "no power"),
+    "What did Khamenei say about nuclear weapons?": (
+        "choice",
+        "not building",
+        "no power",
+        "rejected the idea that american pressure",
+    ),
     "Why does Pezeshkian refuse to negotiate with Trump?": (
         "coerc",
         "orders",
         "sanctions",
         "hostile",
+        "pressure",
     ),
 }
 

@@ -203,8 +203,10 @@ class Answerer:
         yield AnswerEvent(replace(answer, passages=tuple(passages), timings=timings))
 
     def _evidence(self, question: str, passages: Sequence[ScoredPassage]) -> list[Evidence] | None:
-        """The passages' sentences ranked for answering (None with the "passages" reader)."""
-        if self.settings.reader != "sentences" or not passages:
+        """The passages' sentences ranked for answering: what the "sentences" reader reads,
+        and where "choose" finds its candidates (None when neither is set)."""
+        wanted = self.settings.reader == "sentences" or self.settings.answer_mode == "choose"
+        if not wanted or not passages:
             return None
         return self.ranker.rank(question, passages)
 
@@ -215,7 +217,7 @@ class Answerer:
         evidence: Sequence[Evidence] | None,
     ) -> list[ScoredPassage]:
         """What the model reads: the best sentences, or each passage around its best match."""
-        if evidence is None:
+        if evidence is None or self.settings.reader == "passages":
             k = self.settings.k
             return [focus_passage(p, question, self.settings.passage_words) for p in passages[:k]]
         return evidence_passages(evidence, self.settings.evidence_sentences)
@@ -341,7 +343,7 @@ class Answerer:
         evidence: Sequence[Evidence] | None,
     ) -> Citation | None:
         """The sentence to quote: the best-ranked one that answers, or the closest one."""
-        if evidence is None:
+        if evidence is None or self.settings.reader == "passages":
             return closest_quote(question, passages)
         return answering_quote(question, passages, evidence)
 

@@ -234,11 +234,12 @@ class RagService:
         searching = passages is None
         ranks_sentences = self.settings.reader == "sentences"
         load_ms = self.models.load(
-            embedder=searching or ranks_sentences,
+            embedder=searching or ranks_sentences or self.settings.answer_mode == "choose",
             index=self.index.refresh if searching else None,
             helpers=self._search_models() if searching else (),
         )
-        ranker = EvidenceRanker(self.embedder) if ranks_sentences else None
+        ranks = ranks_sentences or self.settings.answer_mode == "choose"
+        ranker = EvidenceRanker(self.embedder) if ranks else None
         answerer = Answerer(self.generator, self.settings, self.judge, ranker)
         started = time.perf_counter()
         written, rewrite_ms = "", 0.0
