@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
 from rag.answer.answerer import Answerer, repeated_phrase, repeats_itself, without_loop
 from rag.answer.evidence import (
     Evidence,
@@ -257,3 +259,23 @@ def test_the_kind_asked_is_read_where_a_quiz_question_asks_it():
     assert asked_kind("Kevin Durant is headed to which team after the trade?") == "name"
     assert asked_kind("The new format features a total of how many matches?") == "number"
     assert asked_kind("What did Rouhani say when he was asked?") is None
+
+
+@pytest.mark.model
+def test_the_real_model_scores_candidates_and_still_writes_the_same_answer_after():
+    from rag.answer.generate import LlamaCppGenerator
+
+    generator = LlamaCppGenerator()
+    generator.warm_up()
+    prompt = (
+        "The letter was carried to Tehran by Anwar Gargash.\n"
+        "Question: Who carried the letter?\nAnswer:"
+    )
+    before = "".join(generator.stream(prompt, max_tokens=8, temperature=0.0))
+    options = [" Anwar Gargash", " Tehran", " The articles do not say."]
+    scores = generator.score_continuations(prompt, options)
+    assert scores[0] == max(scores)
+    # The cached prompt is reused: the same candidates score the same a second time.
+    assert generator.score_continuations(prompt, options[:2]) == pytest.approx(scores[:2])
+    after = "".join(generator.stream(prompt, max_tokens=8, temperature=0.0))
+    assert after == before

@@ -198,15 +198,7 @@ class LlamaCppGenerator:
         prompt = self._chat_prompt(messages)
         tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         with self._busy:
-            # Keep the cached prefix (the judge's system message) and read only the rest.
-            cached = llm.input_ids[: llm.n_tokens].tolist()
-            same = 0
-            for a, b in zip(cached, tokens, strict=False):
-                if a != b:
-                    break
-                same += 1
-            llm.n_tokens = min(same, len(tokens) - 1)
-            llm.eval(tokens[llm.n_tokens :])
+            _read_prompt(llm, tokens)
             # Without logits_all, llama.cpp keeps the logits of the batch's last token only.
             logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
             logits = logits.astype(np.float64)
@@ -229,14 +221,7 @@ class LlamaCppGenerator:
         prefix = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
         scores: list[float] = []
         with self._busy:
-            cached = llm.input_ids[: llm.n_tokens].tolist()
-            same = 0
-            for a, b in zip(cached, prefix, strict=False):
-                if a != b:
-                    break
-                same += 1
-            llm.n_tokens = min(same, len(prefix) - 1)
-            llm.eval(prefix[llm.n_tokens :])
+            _read_prompt(llm, prefix)
             first = _log_softmax(
                 np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
             )
@@ -257,9 +242,11 @@ class LlamaCppGenerator:
                         )
                         total += float(_log_softmax(row)[token])
                 scores.append(total / len(tokens))
-            # What the cache holds beyond the prompt is a candidate's: forget it.
-            llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
-            llm.n_tokens = n_past
+            # What the cache holds beyond the prompt is a candidate's: forget it, and the
+            # prompt's last token too, so a later completion of this same prompt reads it
+            # again instead of sampling from a candidate's logits.
+            llm._ctx.kv_cache_seq_rm(-1, n_past - 1, -1)
+            llm.n_tokens = n_past - 1
         return scores
 
     def _token_ids(self, words: Sequence[str]) -> list[int]:
@@ -290,6 +277,19 @@ class LlamaCppGenerator:
                 bos_token=vocab.token_get_text(vocab.token_bos()),
             )
         return self._formatter(messages=list(messages)).prompt
+
+
+def _read_prompt(llm: Any, tokens: Sequence[int]) -> None:
+    """Evaluate ``tokens``, keeping the part of the cache that already holds their prefix
+    (a judge's system message, a prompt scored before), so only the rest is read."""
+    cached = llm.input_ids[: llm.n_tokens].tolist()
+    same = 0
+    for a, b in zip(cached, tokens, strict=False):
+        if a != b:
+            break
+        same += 1
+    llm.n_tokens = min(same, len(tokens) - 1)
+    llm.eval(tokens[llm.n_tokens :])
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:

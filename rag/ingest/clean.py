@@ -16,30 +16,10 @@ import re
 import unicodedata
 
 from rag.ingest.pdf import locate_pages
+from rag.text.months import MONTHS
 from rag.types import Article, RawDocument
 
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        [
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ],
-        start=1,
-    )
-    for name in names
-}
-_MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_MONTH = r"(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
 _WEEKDAY = r"(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?"
 _DATE_FORMS = [
     rf"{_WEEKDAY}{_MONTH}\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<year>\d{{4}})",
@@ -95,7 +75,7 @@ def find_date(text: str) -> tuple[str, int, int] | None:
     for pattern in _DATE_RES:
         for m in pattern.finditer(text):
             parts = m.groupdict()
-            month = int(parts["mnum"]) if parts.get("mnum") else _MONTHS[parts["month"].lower()]
+            month = int(parts["mnum"]) if parts.get("mnum") else MONTHS[parts["month"].lower()]
             day = iso_day(int(parts["year"]), month, int(parts["day"]))
             if day is not None:
                 if best is None or m.start() < best[1]:
