@@ -38,7 +38,13 @@ def test_bench_measures_every_stage(tmp_path):
     assert set(backends) == {"torch", "onnx-int8", "openvino-int8", "openvino-fp32"}
     for name in ("onnx-int8", "openvino-int8", "openvino-fp32"):
         assert backends[name]["cosine_to_torch"] > 0.98
-        assert 0 < backends[name]["share_of_peak"] < 1
+    # The share is against the float32 peak at the nominal clock: a float32 backend stays
+    # below it (turbo allowing some headroom), while int8 dot products may pass it (CI's CPU
+    # ran openvino-int8 at 2.02 and onnx-int8 at 1.08 of it).
+    for name in ("torch", "openvino-fp32"):
+        assert 0 < backends[name]["share_of_peak"] < 1.5
+    for name in ("onnx-int8", "openvino-int8"):
+        assert backends[name]["share_of_peak"] > 0
     assert report["embedding"]["gflop_per_passage"] > 0
     assert report["embedding_choice"]["backend"] in backends
     (indexed,) = report["indexing"].values()
