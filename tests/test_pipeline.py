@@ -197,6 +197,19 @@ def test_a_supported_answer_to_another_question_is_not_passed_off(service):
     assert answer.reason == "the passages that support the answer are about something else"
 
 
+def test_a_cited_answer_on_another_topic_than_the_one_asked_about_is_not_passed_off(service):
+    # True and cited, but about the deck, while the question asks about the cost.
+    svc = service(["Engineers resurfaced the deck [1]."])
+    answer = svc.ask("What did the city council say about the cost?")
+    assert answer.quoted and answer.unsupported == ("Engineers resurfaced the deck [1].",)
+    (citation,) = answer.citations  # the sentence about the cost, quoted instead
+    assert citation.text == "The city council said the project cost 31 million dollars."
+    # The same answer stands when the question asks about what it says.
+    svc = service(["Engineers resurfaced the deck of the harbor bridge [1]."])
+    answer = svc.ask("What did the engineers do about the deck of the bridge?")
+    assert not answer.abstained and not answer.quoted and answer.citations
+
+
 def test_filters_reach_retrieval(service):
     svc = service(["The library stays open until 10 pm [1]."])
     answer = svc.ask("When does the library close?", where=SearchFilter(date_to="2024-03-31"))

@@ -34,10 +34,10 @@ from rag.answer.evidence import (
 )
 from rag.answer.prompt import PromptPlan, build_prompt, focus_passage
 from rag.answer.sides import with_other_side
-from rag.answer.support import Judge, answers_question, asked_kind, gives_kind
+from rag.answer.support import Judge, answers_question, asked_kind, asked_topic, gives_kind
 from rag.config import Settings
 from rag.text.sentences import split_sentences
-from rag.text.words import content_words
+from rag.text.words import content_words, lexical_tokens
 from rag.types import (
     Answer,
     AnswerEvent,
@@ -318,6 +318,10 @@ class Answerer:
         )
         if not content_words(MARKERS.sub("", checked.text)) - content_words(question):
             return fallback("the answer only repeats the question", (checked.text,))
+        topic = asked_topic(question)
+        said = " ".join([checked.text, *(c.text for c in checked.citations)])
+        if topic and not topic & set(lexical_tokens(said)):
+            return fallback("the answer is not about what the question asks about", (checked.text,))
         kind = asked_kind(question)
         if not gives_kind(checked.text, question, kind):
             return fallback(

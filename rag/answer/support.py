@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from rag.text.words import STOPWORDS
+from rag.text.words import STOPWORDS, lexical_tokens
 
 # A capitalised word that is not a sentence's first word, or any number.
 _NAME = re.compile(r"(?<![\w'’])[A-Z][\w'’.-]*[\w]|\b\d[\d,.]*\b")
@@ -250,6 +250,22 @@ def asked_kind(question: str) -> str | None:
             if pattern.search(tail) or pattern.search(bare):
                 return kind
     return None
+
+
+# "… say about resigning?", "… know about the strike on the port?": the topic named after
+# "about", up to the end of the clause.
+_ABOUT = re.compile(r"\babout\s+([^?.!;,]+)", re.IGNORECASE)
+
+
+def asked_topic(question: str) -> set[str]:
+    """The stemmed terms of the topic a question names with "about", or an empty set.
+
+    "What did Rouhani say about resigning?" is answered only by text about resigning:
+    a true, cited sentence of the same article on something else ("we will never yield
+    to pressure") is not an answer to it.
+    """
+    match = _ABOUT.search(question)
+    return set(lexical_tokens(match.group(1))) if match else set()
 
 
 # "which …", "what …", "how many …" inside a sentence (not "when", which opens clauses).
