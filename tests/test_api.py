@@ -215,6 +215,18 @@ def test_earlier_messages_are_the_conversation_for_a_follow_up(client, model):
     assert BRIDGE in model.prompts[-1] and "What did they resurface?" in model.prompts[-1]
 
 
+def test_a_question_sent_as_text_parts_is_read_whole(client, model):
+    parts = [
+        {"type": "text", "text": "How many steel cables did engineers"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        {"type": "text", "text": "replace on the bridge?"},
+    ]
+    reply = client.chat.completions.create(model="x", messages=[{"role": "user", "content": parts}])
+    assert reply.choices[0].message.content == REPLY
+    # The parts' words stay apart (the question's white space is then made single spaces).
+    assert f"Question: {BRIDGE}" in model.prompts[-1]
+
+
 def test_a_question_the_articles_do_not_answer_is_refused(client, model):
     model.replies = ["The articles do not say."]
     reply = client.chat.completions.create(

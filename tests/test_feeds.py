@@ -260,6 +260,13 @@ def test_syndicated_near_copies_from_two_feeds_are_stored_once(site, service):
     report = refresh(service)
     assert sum(r.copies for r in report.feeds) == 1
     (info,) = service.documents()
+    (joined,) = [r for r in report.feeds if r.merged]
+    ((origin, doc_id, title),) = joined.merged  # whichever feed was read second
+    assert origin in info.article.origins and (doc_id, title) == (
+        info.article.doc_id,
+        info.article.title,
+    )
+    assert f"merged as another origin of {info.article.doc_id}" in joined.summary()
     assert set(info.article.origins) == {site.url("/story/7"), site.url("/elsewhere/7")}
     # Purging one feed keeps the story the other still carries.
     _, removed = remove_feed(

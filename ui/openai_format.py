@@ -33,7 +33,8 @@ class ChatMessage(BaseModel):
 
     def text(self) -> str:
         if isinstance(self.content, list):
-            return "".join(p.text for p in self.content if p.type == "text")
+            # Parts are separate pieces of text: a line break keeps their words apart.
+            return "\n".join(p.text for p in self.content if p.type == "text")
         return self.content or ""
 
 

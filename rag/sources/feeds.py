@@ -100,7 +100,9 @@ class FeedResult:
     new: int = 0
     changed: int = 0
     unchanged: int = 0
-    copies: int = 0  # near-copies of an article already indexed, stored once
+    # Near-copies of an article already indexed, stored once: (item origin, doc id, title)
+    # of the article each joined as another origin.
+    merged: tuple[tuple[str, str, str], ...] = ()
     failed: int = 0  # items whose article could not be read (tried again next time)
     message: str = ""
     problems: tuple[LoadProblem, ...] = ()
@@ -111,12 +113,18 @@ class FeedResult:
         if self.status == "not modified":
             return "not modified"
         parts = [f"{self.new} new", f"{self.changed} changed", f"{self.unchanged} unchanged"]
-        if self.copies:
-            parts.append(f"{self.copies} copies of indexed articles")
+        for _origin, doc_id, title in self.merged[:3]:
+            parts.append(f"1 merged as another origin of {doc_id} ({title})")
+        if len(self.merged) > 3:
+            parts.append(f"{len(self.merged) - 3} more merged as other origins of indexed articles")
         if self.failed:
             parts.append(f"{self.failed} failed")
         extra = f" ({self.message})" if self.message else ""
         return ", ".join(parts) + extra
+
+    @property
+    def copies(self) -> int:
+        return len(self.merged)
 
 
 @dataclass(frozen=True)
@@ -641,7 +649,8 @@ def _articles_to_index(
             retract.add(previous)  # the item moved to another link
         original = finder.copy_of(article, ignore_origins=(doc.origin,))
         if original is not None:
-            feed.result = replace(feed.result, copies=feed.result.copies + 1)
+            merged = (doc.origin, original.doc_id, original.title)
+            feed.result = replace(feed.result, merged=(*feed.result.merged, merged))
             log.info("%s is a copy of %s (%s)", doc.origin, original.doc_id, original.title)
             article = replace(original, origins=(doc.origin,))
         else:

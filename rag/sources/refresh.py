@@ -97,6 +97,7 @@ def _result_dict(r: FeedResult) -> dict[str, object]:
         "changed": r.changed,
         "unchanged": r.unchanged,
         "copies": r.copies,
+        "merged": [{"origin": o, "doc_id": d, "title": t} for o, d, t in r.merged],
         "failed": r.failed,
         "message": r.message,
         "problems": [{"origin": p.origin, "message": p.message} for p in r.problems],
