@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from html import escape
 
+from rag.answer.injection import instruction_spans
 from rag.types import Answer, Citation, DocumentInfo, ScoredPassage, page_at
 
 CSS = """
@@ -25,6 +26,8 @@ CSS = """
   background: var(--background-fill-secondary); }
 .newsrag-unsupported { border-left: 4px solid #dc2626; padding: 6px 10px; margin: 6px 0; }
 .newsrag-passage { white-space: pre-wrap; margin-top: 4px; }
+.newsrag-to-machines { text-decoration: line-through; color: #6b7280; }
+.newsrag-to-machines em { text-decoration: none; display: inline-block; color: #92400e; }
 .newsrag-card.newsrag-flash { outline: 3px solid #f59e0b; transition: outline 0.3s; }
 a.newsrag-marker { text-decoration: none; font-weight: 600; cursor: pointer; }
 .newsrag-turn > summary { cursor: pointer; color: #4b5563; }
@@ -94,18 +97,34 @@ def _origin(p: ScoredPassage, citations: Sequence[Citation]) -> str:
     return out
 
 
+TO_MACHINES = "addressed to AI tools, not to readers: left out of the answer"
+
+
 def highlight(passage: ScoredPassage, citations: Sequence[Citation]) -> str:
-    """The passage text, escaped, with each cited span inside ``<mark>``."""
+    """The passage text, escaped, with each cited span inside ``<mark>``.
+
+    A sentence that gives orders to an AI model reading the article (the prompt
+    masks it) is set apart and labelled, so a person sees what was left out and why.
+    """
     text = passage.text
     offset = passage.chunk.start
-    spans = sorted({(max(0, c.start - offset), min(len(text), c.end - offset)) for c in citations})
+    cited = {(max(0, c.start - offset), min(len(text), c.end - offset)) for c in citations}
+    spans = sorted(
+        [(a, b, "cited") for a, b in cited] + [(a, b, "order") for a, b in instruction_spans(text)]
+    )
     out: list[str] = []
     position = 0
-    for start, end in spans:
+    for start, end, kind in spans:
         if start < position or start >= end:
             continue  # overlapping spans: the first one wins
         out.append(escape(text[position:start]))
-        out.append(f"<mark>{escape(text[start:end])}</mark>")
+        if kind == "cited":
+            out.append(f"<mark>{escape(text[start:end])}</mark>")
+        else:
+            out.append(
+                f'<span class="newsrag-to-machines" title="{TO_MACHINES}">'
+                f"{escape(text[start:end])} <em>[{TO_MACHINES}]</em></span>"
+            )
         position = end
     out.append(escape(text[position:]))
     return "".join(out)
