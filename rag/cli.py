@@ -34,7 +34,20 @@ SETTING_FLAGS = (
         "auto (the fastest here, measured once), torch, openvino-int8, openvino-fp32 or "
         "onnx-int8 (env RAG_EMBED_BACKEND)",
     ),
-    ("--model", "model", str, "model pack name (`rag models`) or GGUF file (env RAG_MODEL)"),
+    (
+        "--model",
+        "model",
+        str,
+        "model pack name (`rag models`), GGUF file, or auto (the default: the best-rated "
+        "installed pack that answers within --answer-budget here) (env RAG_MODEL)",
+    ),
+    (
+        "--answer-budget",
+        "answer_budget",
+        float,
+        "seconds a typical answer may take for --model auto to pick a pack (default 2.5; "
+        "env RAG_ANSWER_BUDGET)",
+    ),
     (
         "--judge-model",
         "judge_model",

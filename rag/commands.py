@@ -17,7 +17,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.config import Settings
+from rag.config import Settings, machine_cores
 from rag.errors import ConfigError, InputError
 from rag.serialize import answer_to_dict, document_to_dict, passage_to_dict, report_to_dict
 from rag.types import (
@@ -349,6 +349,20 @@ def _print_backend(settings: Settings) -> None:
     print(f"Embedding backend: {choice.backend}, measured on this CPU: {choice.summary()}.")
 
 
+def _print_model_pick(settings: Settings) -> None:
+    """Which language model answers here, and why (``auto`` times packs once per machine)."""
+    from rag.answer.pick import AUTO, pick_model
+
+    model = (settings.model or "").strip()
+    if model and model.lower() != AUTO:
+        print(f"Answering model: {model} (set by --model / RAG_MODEL).")
+        return
+    pick = pick_model(settings.answer_budget, settings.threads or machine_cores())
+    print(f"Answering model: auto picks {pick.pack}: {pick.reason}.")
+    for speed in pick.speeds:
+        print(f"  measured here: {speed.summary()}")
+
+
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     from rag import packs as shared
     from rag.answer import packs
@@ -370,6 +384,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
             )
             if r["measured"]:
                 print(f"{'':<20} measured: {r['measured']}")
+        _print_model_pick(settings)
         _print_backend(settings)
         print(
             "Install one with `rag models install NAME`; use a language model with --model NAME, "

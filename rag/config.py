@@ -45,8 +45,11 @@ class Settings:
     # and activations in int8 (fastest where the CPU has VNNI); "openvino-fp32" OpenVINO in
     # float32; "onnx-int8" ONNX Runtime, weights in int8; "torch" PyTorch.
     embed_backend: str = "auto"
-    # A model pack name (`rag models`) or a GGUF path; None means the default pack.
+    # A model pack name (`rag models`), a GGUF path, or "auto" (also what None means): the
+    # best-rated installed pack whose typical answer takes at most ``answer_budget`` seconds
+    # on this machine, timed once per machine (rag.answer.pick).
     model: str | None = None
+    answer_budget: float = 2.5
     # Check answers by meaning with the model's own yes/no judgement (instruction models).
     judge: bool = True
     # A second model, an instruction model (pack name or GGUF), that judges the answers of
@@ -157,6 +160,7 @@ class Settings:
         _check(self.passage_words >= 10, "passage_words", self.passage_words, "at least 10")
         _check(0.0 <= self.temperature <= 2.0, "temperature", self.temperature, "between 0 and 2")
         _check(self.max_tokens > 0, "max_tokens", self.max_tokens, "greater than 0")
+        _check(self.answer_budget > 0, "answer_budget", self.answer_budget, "greater than 0")
         _check(self.context_size >= 256, "context_size", self.context_size, "at least 256")
         _check(self.threads is None or self.threads > 0, "threads", self.threads, "greater than 0")
         _check(self.chunk_max_tokens > 8, "chunk_max_tokens", self.chunk_max_tokens, "above 8")

@@ -246,7 +246,7 @@ def source_names(service: RagService) -> list[str]:
 def load_model(service: RagService, path: str) -> str:
     if not (path or "").strip():
         raise user_error(
-            "Type a model pack name (see `rag models`) or the path of a .gguf model file."
+            "Type a model pack name (see `rag models`), auto, or the path of a .gguf model file."
         )
     try:
         name = service.use_model(path)
@@ -306,7 +306,8 @@ def build_chat_tab(service: RagService, queue: ModelQueue, examples: Sequence[st
                     model_path = gr.Textbox(
                         label="Model: a pack name or a .gguf file, for everyone using this server",
                         value=str(settings.model or ""),
-                        placeholder="empty: the default pack (rag models lists them)",
+                        placeholder="empty or auto: the best pack for this machine "
+                        "(rag models lists them)",
                         scale=3,
                     )
                     load = gr.Button("Load model", scale=1)

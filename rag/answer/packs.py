@@ -41,6 +41,9 @@ class ModelPack(Pack):
     judge_threshold: float | None = None
     # What this project measured on this 2-core machine (README "Choosing a model").
     measured: str = ""
+    # The share of the team's gold questions whose answer held the gold answer at default
+    # settings; ``--model auto`` ranks packs by it. None: not evaluated, never auto-picked.
+    quality: float | None = None
 
     kind: ClassVar[str] = "Model pack"
     instead: ClassVar[str] = "--model PATH.gguf"
@@ -72,6 +75,7 @@ PACKS: dict[str, ModelPack] = {
             instruct=False,
             measured="gold: holds the answer 0.70, citation precision 0.56; RealTimeQA "
             "(60 questions): 0.28, oracle 0.34. The fastest.",
+            quality=0.70,
         ),
         ModelPack(
             name="qwen2.5-coder-0.5b",
@@ -85,6 +89,7 @@ PACKS: dict[str, ModelPack] = {
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             instruct=True,
             judge_threshold=0.3,
+            quality=0.55,
             measured="gold: holds the answer 0.55, citation precision 0.62; RealTimeQA "
             "(60 questions): 0.25, oracle 0.21. Reads prompts about 3x slower than Gemma; "
             "judges support (AUC 0.79 on the team's 88 cases).",

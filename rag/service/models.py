@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rag.answer.pick import ModelPick
 from rag.answer.support import Judge
 from rag.config import Settings
 from rag.embed import auto_backend, make_embedder
@@ -40,6 +41,7 @@ class Models:
         if judge is not None and settings.judge_model is not None:
             self._helpers[settings.judge_model] = judge
         self._embedder_loaded = False
+        self._pick: ModelPick | None = None
 
     @property
     def embedder(self) -> Embedder:
@@ -71,15 +73,34 @@ class Models:
         generator.warm_up()
         return generator
 
+    def pick(self) -> ModelPick:
+        """What ``--model auto`` runs here, and why (timing packs once per machine)."""
+        from rag.answer.pick import pick_model
+        from rag.config import machine_cores
+
+        if self._pick is None:
+            threads = self.settings.threads or machine_cores()
+            self._pick = pick_model(self.settings.answer_budget, threads)
+        return self._pick
+
+    def model_name(self) -> str:
+        """The answering model as a pack name or path: ``auto`` (or none) resolved."""
+        from rag.answer.pick import AUTO
+
+        model = self.settings.model
+        if model is None or not model.strip() or model.strip().lower() == AUTO:
+            return self.pick().pack
+        return model
+
     @property
     def generator(self) -> Generator:
         if self._generator is None:
-            self._generator = self._load(self.settings.model)
+            self._generator = self._load(self.model_name())
         return self._generator
 
     def helper(self, name: str) -> Generator:
         """A second model by name (the answering model when it is the same), loaded once."""
-        if name == self.settings.model:
+        if name == self.settings.model or (self._generator is not None and name == self._name()):
             return self.generator
         if name not in self._helpers:
             self._helpers[name] = self._load(name)
@@ -113,6 +134,10 @@ class Models:
             "query_model", self.settings.query_model, "write search queries"
         )
 
+    def _name(self) -> str | None:
+        """The loaded answering model's pack name, if it is a pack."""
+        return getattr(self._generator, "model_id", None)
+
     @property
     def loaded(self) -> bool:
         """Whether the language model is loaded."""
@@ -144,8 +169,14 @@ class Models:
         finishes with the model it started with.
         """
         from rag.answer.packs import find_pack
+        from rag.answer.pick import AUTO
 
         name = str(model).strip()
+        if name.lower() == AUTO:
+            generator = self._load(self.pick().pack)
+            self._generator = generator
+            self.settings = self.settings.updated(model=AUTO)
+            return generator.model_id
         if find_pack(name) is None:
             path = Path(name).expanduser()
             if path.suffix.lower() != ".gguf":
@@ -184,6 +215,10 @@ class Models:
             return 0.0
         started = time.perf_counter()
         index_read: list[bool] = []
+        if generator:
+            # ``auto`` decides first: timing a pack (once per machine) must not share the
+            # cores with the embedder loading beside it.
+            self.model_name()
 
         def load_here() -> None:
             if index is not None:
