@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from index.store import IndexStore
+from rag.embed.choose import MIN_COSINE
 from rag.ingest.distributed import DistributedError, _root_cause, list_inputs
 
 pytest.importorskip("ray")
@@ -78,9 +79,12 @@ def test_a_ray_run_builds_the_index_a_local_run_builds_and_reuses_it(tmp_path, e
     docs_l, chunk_ids_l, origins_l, vectors_l = contents(local)
     assert docs == docs_l and chunk_ids == chunk_ids_l and origins == origins_l
     assert len(chunk_ids) > len(docs) == 11
-    # The int8 embedders round a passage a little differently in another batch.
-    np.testing.assert_allclose(vectors, vectors_l, atol=5e-3)
-    assert np.min(np.sum(vectors * vectors_l, axis=1)) > 0.9999
+    # The int8 embedders quantise a passage a little differently in another batch: ONNX
+    # Runtime's dynamic int8, picked by `auto` on an AVX2-only EPYC, moved components by up
+    # to 0.011. Each passage must still be the same vector by the measure `auto` holds every
+    # backend to against PyTorch's.
+    cosines = np.sum(vectors * vectors_l, axis=1)
+    assert np.min(cosines) >= MIN_COSINE, np.min(cosines)
     ray_manifest, local_manifest = (
         IndexStore(on_ray).read_manifest(),
         IndexStore(local).read_manifest(),
