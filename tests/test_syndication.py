@@ -10,7 +10,7 @@ prints every pair's score.
 
 from __future__ import annotations
 
-from rag.sources.syndication import COPY_JACCARD, CopyFinder, similarity
+from rag.sources.syndication import COPY_JACCARD, MERGE_EVERY, CopyFinder, similarity
 from rag.types import Article
 
 
@@ -169,6 +169,23 @@ def test_copy_finder_skips_the_items_own_old_version():
     elsewhere = article(COPIES["another last paragraph"], "https://example.net/b")
     assert finder.copy_of(elsewhere, ignore_origins=elsewhere.origins) == old
     assert finder.copy_of(article(MARKETS_2, "x")) is None
+
+
+def test_copies_are_found_the_same_before_and_after_the_shingles_are_merged():
+    # Filler stories that share no 5-gram with the wire story or each other.
+    fillers = [
+        article(" ".join(f"w{i}x{j}" for j in range(60)), f"https://example.org/f{i}")
+        for i in range(MERGE_EVERY + 5)
+    ]
+    wire = article(WIRE, "https://example.org/a")
+    copy = article(COPIES["another last paragraph"], "https://example.net/b")
+    for at_start in (True, False):
+        finder = CopyFinder()
+        finder.add_all([wire, *fillers] if at_start else [*fillers, wire])
+        assert finder.copy_of(copy) == wire
+        assert finder.copy_of(fillers[7]) is None  # itself is not its copy
+        assert finder.copy_of(article(MARKETS_2, "x")) is None
+    assert finder._grams.size > 0 and finder._recent  # both halves were searched
 
 
 if __name__ == "__main__":
