@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import ClassVar
 
 import pytest
@@ -11,7 +12,7 @@ from rag.errors import IndexNotFoundError, InputError
 from rag.search.query import needs_context, search_query_for
 from rag.service import RagService
 from rag.types import AnswerEvent, SearchFilter, TokenEvent, Turn
-from tests.fakes import FakeEmbedder, FakeGenerator
+from tests.fakes import FakeEmbedder, FakeGenerator, FakeJudge
 from tests.test_index import ARTICLE_A, ARTICLE_B
 
 
@@ -122,6 +123,37 @@ def test_a_looping_model_is_cut_off(service):
         if isinstance(e, TokenEvent)
     ]
     assert len(tokens) < 12
+
+
+class OneAtATime(FakeJudge):
+    """An instruction model that, like llama.cpp's, serves one call at a time: writing holds
+    its lock until the stream ends, and judging waits for it (here at most 5 s)."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(["bridge"])
+        self.replies = [reply]
+        self.lock = threading.Lock()
+
+    def stream_chat(self, messages, *, max_tokens, temperature, stop=()):
+        with self.lock:
+            yield from self.stream(
+                messages[-1]["content"], max_tokens=max_tokens, temperature=temperature
+            )
+
+    def judge(self, messages):
+        if not self.lock.acquire(timeout=5):
+            raise AssertionError("the judge waited for a stream that was never closed")
+        self.lock.release()
+        return super().judge(messages)
+
+
+def test_a_stream_cut_off_for_looping_frees_the_model_for_its_own_judge(tmp_path, write_articles):
+    model = OneAtATime("The harbor bridge reopened on Monday [1]. " * 30)
+    svc = RagService(Settings(index_dir=tmp_path / "idx"), embedder=FakeEmbedder(), generator=model)
+    svc.index_paths([write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})])
+    answer = svc.ask("What happened to the harbor bridge?")
+    assert model.judged  # the answer was judged, after the loop was cut off
+    assert answer.text.count("reopened on Monday") == 1
 
 
 def test_repeats_itself():

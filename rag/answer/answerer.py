@@ -180,13 +180,20 @@ class Answerer:
                 return
         raw: list[str] = []
         first_token_ms: float | None = None
-        for piece in pieces:
-            if first_token_ms is None:
-                first_token_ms = (time.perf_counter() - started) * 1000
-            raw.append(piece)
-            yield TokenEvent(piece)
-            if piece.strip() and repeats_itself("".join(raw)):
-                break  # small models loop; a repeated sentence or phrase adds nothing
+        try:
+            for piece in pieces:
+                if first_token_ms is None:
+                    first_token_ms = (time.perf_counter() - started) * 1000
+                raw.append(piece)
+                yield TokenEvent(piece)
+                if piece.strip() and repeats_itself("".join(raw)):
+                    break  # small models loop; a repeated sentence or phrase adds nothing
+        finally:
+            # A stream left early still holds the model: an instruction model judging its
+            # own answer next waited for itself forever (seen with Qwen2.5-Coder 1.5B).
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
         checking = time.perf_counter()
         written = without_loop("".join(raw))
         answer = self._finish(question, written, plan.passages, passages, evidence)
