@@ -11,7 +11,14 @@ import json
 import pytest
 
 from rag.answer.packs import PACKS, ModelPack
-from rag.answer.pick import ANSWER_TOKENS, PROMPT_TOKENS, Speed, measure_speed, pick_model
+from rag.answer.pick import (
+    ANSWER_TOKENS,
+    JUDGE_TOKENS,
+    PROMPT_TOKENS,
+    Speed,
+    measure_speed,
+    pick_model,
+)
 from rag.config import Settings, machine_cores
 from rag.packs import PackPart
 from rag.service.models import Models
@@ -115,9 +122,16 @@ def test_a_damaged_speeds_file_is_timed_again(tmp_path):
     assert choose(tmp_path, timer).pack == "big" and timer.timed == ["big"]
 
 
-def test_the_shipped_ranking_puts_the_default_first_among_rated_packs():
+def test_the_shipped_ranking_follows_the_measured_gold_figures():
     rated = sorted((p for p in PACKS.values() if p.quality), key=lambda p: -(p.quality or 0))
-    assert rated[0].name == "gemma-3-270m"
+    assert [p.name for p in rated] == ["qwen2.5-coder-1.5b", "gemma-3-270m", "qwen2.5-coder-0.5b"]
+
+
+def test_an_instruction_model_s_judging_counts_in_its_answer_time():
+    base = Speed("m", 100.0, 10.0, 0.1)
+    judging = Speed("m", 100.0, 10.0, 0.1, judges=True)
+    assert base.answer_s == PROMPT_TOKENS / 100 + ANSWER_TOKENS / 10
+    assert judging.answer_s == base.answer_s + JUDGE_TOKENS / 100
 
 
 def test_auto_and_unset_resolve_to_the_pick_and_settings_check_the_budget(tmp_path, monkeypatch):

@@ -108,7 +108,10 @@ PACKS: dict[str, ModelPack] = {
             size=1_117_320_768,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             instruct=True,
-            measured="not evaluated for quality; reads prompts about 5x slower than Gemma.",
+            quality=0.75,
+            measured="gold (24 questions, 12 answerable): holds the answer 0.75 against Gemma's "
+            "0.33 on the same questions, confidently wrong 0.21 against 0.54, citation "
+            "precision 0.71 against 0.47; answers in 28 s p50 on one of two cores here.",
         ),
         ModelPack(
             name="smollm2-135m",

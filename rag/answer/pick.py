@@ -9,7 +9,8 @@ within seconds, while a laptop with more cores can afford a larger one. So:
 2. Each, best first, is timed once on this machine: load it, read a fixed prompt of
    about ``PROBE_PROMPT_TOKENS`` tokens (news paragraphs shipped with newsrag), write
    ``PROBE_TOKENS`` tokens. Its answer time is predicted for a typical answer
-   (``PROMPT_TOKENS`` read, ``ANSWER_TOKENS`` written).
+   (``PROMPT_TOKENS`` read, ``ANSWER_TOKENS`` written, and for an instruction model
+   ``JUDGE_TOKENS`` more read to judge it).
 3. The first whose predicted answer fits the budget (``Settings.answer_budget``
    seconds) is picked; when none fits, the fastest measured. With one ranked pack
    installed (the test install, a fresh clone) it is picked without measuring.
@@ -42,6 +43,9 @@ AUTO = "auto"
 # answers to the seed questions read 615), and a one-sentence answer with its marker.
 PROMPT_TOKENS = 600
 ANSWER_TOKENS = 30
+# An instruction model also judges its answer: about this many more tokens read (a
+# sentence pair per answer sentence).
+JUDGE_TOKENS = 200
 # The timing run: a prompt this long, then this many tokens written.
 PROBE_PROMPT_TOKENS = 256
 PROBE_TOKENS = 16
@@ -56,11 +60,13 @@ class Speed:
     prompt_tokens_per_s: float
     tokens_per_s: float
     load_s: float
+    judges: bool = False  # an instruction model, which also judges its answers
 
     @property
     def answer_s(self) -> float:
-        """Seconds for a typical answer: its prompt read, its sentence written."""
-        return PROMPT_TOKENS / self.prompt_tokens_per_s + ANSWER_TOKENS / self.tokens_per_s
+        """Seconds for a typical answer: its prompt read, its sentence written (and judged)."""
+        read = PROMPT_TOKENS + (JUDGE_TOKENS if self.judges else 0)
+        return read / self.prompt_tokens_per_s + ANSWER_TOKENS / self.tokens_per_s
 
     def summary(self) -> str:
         return (
@@ -182,6 +188,7 @@ def measure_speed(
         prompt_tokens_per_s=round(read / max(first - started, 1e-6), 1),
         tokens_per_s=round(max(written - 1, 1) / writing, 2),
         load_s=round(load_s, 2),
+        judges=pack.instruct,
     )
 
 
