@@ -6,6 +6,7 @@
 2. Peak memory (ru_maxrss) while a 200 MB page, streamed by a generator in a
    separate server process, is refused by `rag index URL`'s loader.
 3. PDF text extraction, pages per second, on a 100-page PDF made here.
+4. Peak memory of one refresh of a single feed of 1,000 and 5,000 whole articles.
 """
 
 from __future__ import annotations
@@ -132,9 +133,49 @@ def pdf_pages_per_second() -> None:
     )
 
 
+def _refresh_one_big_feed(items: int, out) -> None:  # in a child process: its own peak
+    with tempfile.TemporaryDirectory() as tmp:
+        site = Site()
+        base = site.url("")
+        entries = []
+        for n in range(items):
+            entry = rss_item(n, base, full=False)
+            text = distinct_story(n, 12)
+            entry["content:encoded"] = "".join(f"<p>{p}</p>" for p in text.split("\n\n"))
+            entries.append(entry)
+        body = rss(entries, "Big feed")
+        site.put("/big.xml", body, "application/rss+xml", etag='"1"')
+        del entries
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        FeedBook(Path(tmp) / "idx").save(FeedState("big", site.url("/big.xml"), "2026-12-07"))
+        settings = Settings(index_dir=Path(tmp) / "idx", allow_private_urls=True, fetch_delay=0)
+        service = RagService(settings, embedder=FakeEmbedder())
+        started = time.perf_counter()
+        report = feed_commands.refresh(service)
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out.put(
+            f"one feed of {items:,} whole articles ({len(body) / 1e6:.1f} MB): refreshed in "
+            f"{time.perf_counter() - started:.1f} s, ok={report.ok}, "
+            f"{report.index.n_documents:,} articles; peak memory {after - before:.0f} MB above "
+            f"the {before:.0f} MB before the refresh"
+        )
+        site.close()
+
+
+def memory_of_a_large_feed_refresh(items: int = 5000) -> None:
+    """Peak memory (ru_maxrss) of one refresh of a feed of ``items`` whole articles."""
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    child = multiprocessing.Process(target=_refresh_one_big_feed, args=(items, queue))
+    child.start()
+    print(queue.get(timeout=1800))
+    child.join()
+
+
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         refresh_20_by_50(Path(tmp))
     print(f"({len(SENTENCES)} sample sentences to draw items from)")
     memory_of_a_refused_200_mb_page()
     pdf_pages_per_second()
+    memory_of_a_large_feed_refresh(1000)
+    memory_of_a_large_feed_refresh(5000)
