@@ -205,7 +205,8 @@ def write_json(path: Path, data: object) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _read_json(path: Path) -> object:
+def read_json(path: Path) -> object:
+    """The file's JSON, or None when it is missing or damaged."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -215,7 +216,7 @@ def _read_json(path: Path) -> object:
 def file_verified(target: Path, sha256: str) -> bool:
     """Was ``target`` verified to have ``sha256``, and is it unchanged since?"""
     try:
-        return _read_json(sidecar(target)) == {**stamp(target), "sha256": sha256}
+        return read_json(sidecar(target)) == {**stamp(target), "sha256": sha256}
     except OSError:
         return False
 
@@ -238,7 +239,7 @@ def folder_verified(
     ``digests`` (path in the folder: sha256) must be the ones recorded when given;
     ``exact`` also refuses a file the record does not name.
     """
-    seen = _read_json(record)
+    seen = read_json(record)
     if not isinstance(seen, dict) or seen.get("folder") != str(folder):
         return False
     files = seen.get("files")

@@ -22,10 +22,7 @@ and llama.cpp version, so each pack is measured once per machine.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -34,7 +31,7 @@ from typing import Any
 
 from rag.answer.packs import DEFAULT_PACK, PACKS, ModelPack
 from rag.errors import ModelError
-from rag.packs import cache_home, is_installed
+from rag.packs import cache_home, is_installed, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +113,7 @@ def speeds_path() -> Path:
 
 
 def _read_all(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    data = read_json(path)
     return data if isinstance(data, dict) else {}
 
 
@@ -137,15 +131,9 @@ def remembered(key: str, path: Path) -> Speed | None:
 
 
 def remember(key: str, speed: Speed, path: Path) -> None:
-    """Add ``speed`` to the file, written beside it and renamed (never half a file)."""
+    """Add ``speed`` to the file, written whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = _read_all(path)
-    data[key] = asdict(speed)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_json(path, {**_read_all(path), key: asdict(speed)})
 
 
 def probe_prompt(count_tokens: Callable[[str], int]) -> str:

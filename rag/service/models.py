@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from rag.answer.pick import ModelPick
+from rag.answer.pick import AUTO, ModelPick, pick_model
 from rag.answer.support import Judge
-from rag.config import Settings
+from rag.config import Settings, machine_cores
 from rag.embed import auto_backend, make_embedder
 from rag.errors import ConfigError, InputError, ModelError
 from rag.types import Embedder, Generator
@@ -75,9 +75,6 @@ class Models:
 
     def pick(self) -> ModelPick:
         """What ``--model auto`` runs here, and why (timing packs once per machine)."""
-        from rag.answer.pick import pick_model
-        from rag.config import machine_cores
-
         if self._pick is None:
             threads = self.settings.threads or machine_cores()
             self._pick = pick_model(self.settings.answer_budget, threads)
@@ -85,8 +82,6 @@ class Models:
 
     def model_name(self) -> str:
         """The answering model as a pack name or path: ``auto`` (or none) resolved."""
-        from rag.answer.pick import AUTO
-
         model = self.settings.model
         if model is None or not model.strip() or model.strip().lower() == AUTO:
             return self.pick().pack
@@ -169,7 +164,6 @@ class Models:
         finishes with the model it started with.
         """
         from rag.answer.packs import find_pack
-        from rag.answer.pick import AUTO
 
         name = str(model).strip()
         if name.lower() == AUTO:
