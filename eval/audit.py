@@ -24,9 +24,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rag.answer.cite import MARKER
 from rag.text.sentences import split_sentences
 
 VERDICTS = ("supported", "unsupported", "partly")
+
+
+def claims(text: str) -> list[tuple[int, int]]:
+    """The answer's sentences as a reader meets them: a bare citation marker that the
+    splitter leaves on its own (after a closing quote) belongs to the sentence before it."""
+    spans: list[tuple[int, int]] = []
+    for a, b in split_sentences(text):
+        if spans and not MARKER.sub("", text[a:b]).strip():
+            spans[-1] = (spans[-1][0], b)
+        else:
+            spans.append((a, b))
+    return spans
 
 
 def answered(results: dict[str, Any], system: str = "product") -> list[dict[str, Any]]:
@@ -49,7 +62,7 @@ def sample(results: dict[str, Any], n: int, seed: int) -> list[dict[str, Any]]:
         rows.append(
             {
                 "qid": record["qid"],
-                "sentences": len(split_sentences(text)),
+                "sentences": len(claims(text)),
                 "citations": [c["chunk_id"] for c in answer["citations"]],
                 "verdicts": [],  # one per answer sentence: supported / unsupported / partly
                 "note": "",
@@ -67,7 +80,7 @@ def show(results: dict[str, Any], rows: Sequence[dict[str, Any]]) -> str:
         lines.append(f"## {row['qid']}  {record['question']}")
         lines.append(f"gold: {record['gold']}")
         text = answer["answer"]
-        for k, (a, b) in enumerate(split_sentences(text), 1):
+        for k, (a, b) in enumerate(claims(text), 1):
             lines.append(f"  answer {k}: {text[a:b]}")
         for c in answer["citations"]:
             lines.append(f"  cites [{c['marker']}] {c['title'][:60]}: {c['text']}")

@@ -177,6 +177,15 @@ def test_audit_scores_verdicts_per_sentence():
     }
 
 
+def test_audit_counts_a_quote_and_its_marker_as_one_sentence():
+    from eval.audit import claims
+
+    quote = "The articles say: \u201cBoth offers were turned down.\u201d [1]"
+    assert [quote[a:b] for a, b in claims(quote)] == [quote]
+    two = "Khamenei refused [1]. He said so twice [2]."
+    assert len(claims(two)) == 2
+
+
 def test_product_variants_run_as_named_retrievers(tmp_path):
     from rag.service import RagService
     from tests.fakes import FakeEmbedder
