@@ -59,6 +59,12 @@ class ModelError(RagError):
     exit_code = 5
 
 
+class DistributedError(RagError):
+    """Ray could not run the ingestion (not installed, cluster unreachable, a worker failed)."""
+
+    exit_code = 6
+
+
 class FetchError(RagError):
     """A URL that could not be fetched or used; ``str()`` names the URL and the reason."""
 

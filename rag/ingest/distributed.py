@@ -38,7 +38,7 @@ import numpy as np
 from index.store import article_from_json, article_to_json
 from rag.config import Settings
 from rag.embed import backend_of
-from rag.errors import InputError, RagError
+from rag.errors import DistributedError, InputError, RagError
 from rag.ingest.chunk import chunk_under_title
 from rag.ingest.clean import clean_document
 from rag.ingest.files import iter_files, load_file, unsupported_type
@@ -50,12 +50,6 @@ log = logging.getLogger(__name__)
 LOCAL = "local"
 FILES_PER_READ_TASK = 16
 ARTICLES_PER_BATCH = 32
-
-
-class DistributedError(RagError):
-    """Ray could not run the ingestion (not installed, cluster unreachable, a worker failed)."""
-
-    exit_code = 6
 
 
 @dataclass(frozen=True)
