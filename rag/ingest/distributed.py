@@ -43,6 +43,7 @@ from rag.ingest.chunk import chunk_under_title
 from rag.ingest.clean import clean_document
 from rag.ingest.files import iter_files, load_file, unsupported_type
 from rag.ingest.indexer import IndexReport, PreparedArticle, effective_chunker
+from rag.optional import optional_import
 from rag.types import Article, Chunk, LoadProblem, RawDocument, chunk_context
 
 log = logging.getLogger(__name__)
@@ -61,14 +62,13 @@ class RayOptions:
 
 
 def _ray() -> Any:
-    try:
+    with optional_import(
+        DistributedError,
+        "Ray is not installed. Run `pip install 'newsrag[distributed]'` "
+        "(or `pip install 'ray[data]'`) on this machine and on every node.",
+    ):
         import ray
         import ray.data
-    except ImportError:
-        raise DistributedError(
-            "Ray is not installed. Run `pip install 'newsrag[distributed]'` "
-            "(or `pip install 'ray[data]'`) on this machine and on every node."
-        ) from None
     return ray
 
 
