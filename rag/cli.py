@@ -119,7 +119,25 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ask questions about your news articles, answered with cited passages.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # In the order `rag -h` lists them.
+    for add in (
+        _add_index,
+        _add_remove,
+        _add_list,
+        _add_ask,
+        _add_search,
+        _add_timeline,
+        _add_chat,
+        _add_models,
+        _add_serve,
+        _add_feed_commands,
+        _add_plugins,
+    ):
+        add(sub)
+    return parser
 
+
+def _add_index(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index", help="add files or folders of articles to the index")
     p.add_argument(
         "paths", nargs="*", help=".txt, .md, .html, .jsonl, .pdf files or folders, http(s) URLs"
@@ -167,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
 
+
+def _add_remove(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("remove", help="remove documents by exact id or file path")
     p.add_argument("selectors", nargs="+", metavar="ID_OR_PATH")
     p.add_argument(
@@ -176,16 +196,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
 
+
+def _add_list(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="show the indexed articles")
     p.add_argument("--json", action="store_true")
     _common(p)
 
+
+def _add_ask(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ask", help="answer a question with cited passages")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _filters(p)
     _common(p)
 
+
+def _add_search(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="show the passages retrieved for a question")
     p.add_argument("question")
     p.add_argument("--json", action="store_true")
@@ -198,12 +224,31 @@ def build_parser() -> argparse.ArgumentParser:
     _filters(p)
     _common(p)
 
-    _add_timeline(sub)
 
+def _add_timeline(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "timeline", help="the dated events of a story, oldest first, each line cited"
+    )
+    p.add_argument("topic", help='what the story is about, e.g. "Iran talks with the US"')
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only events on or after this day")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="only events on or before this day")
+    p.add_argument(
+        "--rewrite",
+        action="store_true",
+        help="let the model shorten each line (kept only when it keeps the names, numbers and "
+        "date; slow: a model pass per line)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _common(p)
+
+
+def _add_chat(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("chat", help="a multi-turn chat in the terminal")
     _filters(p)
     _common(p)
 
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "models", help="list the model packs (language models and embedders), or install one"
     )
@@ -220,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _common(p)
 
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve", help="start the web chat and the HTTP API (OpenAI-compatible, /docs)"
     )
@@ -266,26 +313,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="INTERVAL",
         help="refresh the feeds in the background every INTERVAL (30m, 2h)",
     )
-    _common(p)
-    _add_feed_commands(sub)
-    _add_plugins(sub)
-    return parser
-
-
-def _add_timeline(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "timeline", help="the dated events of a story, oldest first, each line cited"
-    )
-    p.add_argument("topic", help='what the story is about, e.g. "Iran talks with the US"')
-    p.add_argument("--since", metavar="YYYY-MM-DD", help="only events on or after this day")
-    p.add_argument("--until", metavar="YYYY-MM-DD", help="only events on or before this day")
-    p.add_argument(
-        "--rewrite",
-        action="store_true",
-        help="let the model shorten each line (kept only when it keeps the names, numbers and "
-        "date; slow: a model pass per line)",
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
     _common(p)
 
 
