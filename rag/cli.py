@@ -12,8 +12,8 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
-from typing import Any
 
+from rag.config import DEFAULT_HOST, DEFAULT_PORT, QUEUE_SIZE, Settings, load_settings
 from rag.errors import RagError
 
 log = logging.getLogger("rag")
@@ -270,8 +270,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve", help="start the web chat and the HTTP API (OpenAI-compatible, /docs)"
     )
-    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="port (default 7860)")
+    p.add_argument("--host", default=None, help=f"address to bind (default {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=None, help=f"port (default {DEFAULT_PORT})")
     p.add_argument("--share", action="store_true", help="ask Gradio for a public link")
     p.add_argument(
         "--allowed-host",
@@ -304,7 +304,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--queue-size",
         type=int,
-        default=32,
+        default=QUEUE_SIZE,
         help="questions that may wait for the model; one more is refused (HTTP 429)",
     )
     p.add_argument(
@@ -354,9 +354,7 @@ def _add_plugins(sub: argparse._SubParsersAction) -> None:
             log.warning("command %r could not be loaded: %s", entry.name, err)
 
 
-def _settings(args: argparse.Namespace) -> Any:
-    from rag.config import load_settings
-
+def _settings(args: argparse.Namespace) -> Settings:
     overrides = {dest: getattr(args, dest, None) for _, dest, _, _ in SETTING_FLAGS}
     overrides["host"] = getattr(args, "host", None)
     overrides["port"] = getattr(args, "port", None)

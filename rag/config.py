@@ -32,6 +32,11 @@ FEEDBACK_MODES = ("off", "rm3", "rocchio", "both")
 QUERY_WRITERS = ("off", "hyde")
 READERS = ("sentences", "passages")
 ANSWER_MODES = ("write", "choose")
+# `rag serve`: where it listens unless told, and how many questions may wait for the model
+# behind the one it answers (one more is refused with HTTP 429).
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+QUEUE_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -97,8 +102,8 @@ class Settings:
     chunk_target_tokens: int = 200
     chunk_overlap_sentences: int = 1
     embed_batch_size: int = 32
-    host: str = "127.0.0.1"
-    port: int = 7860
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
     # Fetch URLs and feeds on loopback and private networks (refused by default, so a
     # feed cannot make the server probe the local network).
     allow_private_urls: bool = False

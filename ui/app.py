@@ -13,6 +13,7 @@ from typing import Any
 
 import gradio as gr
 
+from rag.config import DEFAULT_HOST, DEFAULT_PORT
 from rag.errors import ConfigError, RagError
 from rag.overrides import checked_settings
 from rag.search.query import make_filter
@@ -120,8 +121,8 @@ def is_loopback(host: str) -> bool:
 def launch(
     service: RagService,
     *,
-    host: str = "127.0.0.1",
-    port: int = 7860,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
     share: bool = False,
     password: str | None = None,
     examples: Sequence[str] = (),

@@ -16,6 +16,7 @@ import gradio as gr
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from rag.config import DEFAULT_HOST, DEFAULT_PORT, QUEUE_SIZE
 from rag.errors import ConfigError
 from rag.service import RagService
 from ui.api import ApiOptions, BodyLimit, build_api
@@ -30,14 +31,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ServeOptions:
-    host: str = "127.0.0.1"
-    port: int = 7860
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
     password: str | None = None
     api_key: str | None = None
     cors_origins: tuple[str, ...] = ()
     # Host names answered besides loopback's and ``host`` (--allowed-host).
     allowed_hosts: tuple[str, ...] = ()
-    queue_size: int = 32  # questions that may wait behind the one answering
+    queue_size: int = QUEUE_SIZE  # questions that may wait behind the one answering
     examples: Sequence[str] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -139,7 +140,7 @@ def start(
     password: str | None = None,
     api_key: str | None = None,
     cors_origins: Sequence[str] = (),
-    queue_size: int = 32,
+    queue_size: int = QUEUE_SIZE,
     examples: Sequence[str] = (),
 ) -> Callable[[], None]:
     """What `rag serve` runs (the ``newsrag.ui`` entry point ``web``).
