@@ -7,6 +7,8 @@ every module may import it, and it imports none.
 
 from __future__ import annotations
 
+import os
+
 
 class RagError(Exception):
     """Base class: ``str(error)`` is a complete sentence for the user."""
@@ -77,3 +79,8 @@ class FetchError(RagError):
 
 class NotWarmedUpError(RagError):
     """A component was used before its heavy resources were loaded."""
+
+
+def rebuild_command(index_dir: str | os.PathLike[str]) -> str:
+    """What to run when the index at ``index_dir`` cannot be used as it is: build it again."""
+    return f"`rag index --rebuild PATH... --index-dir {index_dir}`"
