@@ -361,6 +361,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     overrides["allow_private_urls"] = getattr(args, "allow_private_urls", None)
     overrides["allow_url_hosts"] = getattr(args, "allow_url_hosts", None)
     overrides["allowed_hosts"] = getattr(args, "allowed_hosts", None)
+    # An empty --password or --api-key is not given: RAG_PASSWORD or RAG_API_KEY still counts.
+    overrides["password"] = getattr(args, "password", None) or None
+    overrides["api_key"] = getattr(args, "api_key", None) or None
     return load_settings(overrides, config_file=args.config)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,11 @@ class Settings:
     # Host names `rag serve` answers besides 127.0.0.1, localhost, [::1] and the bound host:
     # any other Host header is refused, so a DNS-rebinding page cannot reach the server.
     allowed_hosts: tuple[str, ...] = ()
+    # `rag serve`: the web chat's password (user name 'rag') and the key the HTTP API asks
+    # for ('Authorization: Bearer KEY'); off loopback both are required. RAG_PASSWORD and
+    # RAG_API_KEY keep them out of the process list; repr leaves them out of logs.
+    password: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
     # Seconds between two requests to the same web site (feeds, pages, robots.txt).
     fetch_delay: float = 1.0
 

@@ -72,3 +72,16 @@ def test_missing_or_broken_file(tmp_path):
     broken.write_text("k = = 3")
     with pytest.raises(ConfigError, match="could not be read"):
         load_settings(config_file=broken, environ={})
+
+
+def test_the_serve_secrets_come_from_the_environment_and_stay_out_of_repr(tmp_path):
+    empty = tmp_path / "rag.toml"
+    empty.write_text("")
+    env = {"RAG_PASSWORD": "pw-from-env", "RAG_API_KEY": "key-from-env"}
+    settings = load_settings(config_file=empty, environ=env)
+    assert (settings.password, settings.api_key) == ("pw-from-env", "key-from-env")
+    assert "from-env" not in repr(settings)
+    flagged = load_settings({"password": "pw-from-flag"}, config_file=empty, environ=env)
+    assert flagged.password == "pw-from-flag"
+    none = load_settings(config_file=empty, environ={"RAG_PASSWORD": "", "RAG_API_KEY": ""})
+    assert (none.password, none.api_key) == (None, None)
