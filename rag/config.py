@@ -153,12 +153,12 @@ class Settings:
             self.query_writer,
             " or ".join(QUERY_WRITERS),
         )
-        _check(self.reader in READERS, "reader", self.reader, f"one of {', '.join(READERS)}")
+        _check(self.reader in READERS, "reader", self.reader, " or ".join(READERS))
         _check(
             self.answer_mode in ANSWER_MODES,
             "answer_mode",
             self.answer_mode,
-            f"one of {', '.join(ANSWER_MODES)}",
+            " or ".join(ANSWER_MODES),
         )
         _check(0 < self.read_depth <= 100, "read_depth", self.read_depth, "between 1 and 100")
         _check(

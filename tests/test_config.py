@@ -34,6 +34,8 @@ def test_newsrag_table_is_accepted(tmp_path):
         ({"port": 70000}, "port must be a TCP port"),
         ({"passage_words": 5}, "passage_words must be at least 10, got 5"),
         ({"query_writer": "hide"}, "query_writer must be off or hyde, got 'hide'"),
+        ({"reader": "words"}, "reader must be sentences or passages, got 'words'"),
+        ({"answer_mode": "pick"}, "answer_mode must be write or choose, got 'pick'"),
         ({"candidate_depth": 5}, "candidate_depth must be between 10 and 500, got 5"),
     ],
 )
