@@ -13,7 +13,14 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from rag.config import DEFAULT_HOST, DEFAULT_PORT, QUEUE_SIZE, Settings, load_settings
+from rag.config import (
+    CHOICES,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    QUEUE_SIZE,
+    Settings,
+    load_settings,
+)
 from rag.errors import RagError
 
 log = logging.getLogger("rag")
@@ -31,8 +38,7 @@ SETTING_FLAGS = (
         "--embed-backend",
         "embed_backend",
         str,
-        "auto (the fastest here, measured once), torch, openvino-int8, openvino-fp32 or "
-        "onnx-int8 (env RAG_EMBED_BACKEND)",
+        "auto: the fastest here, measured once (env RAG_EMBED_BACKEND)",
     ),
     (
         "--model",
@@ -72,8 +78,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("settings")
     for flag, dest, _kind, help_text in SETTING_FLAGS:
         # Read as text: load_settings converts and checks every source the same way,
-        # so `--k x` gets the message the web chat and the config file give.
-        group.add_argument(flag, dest=dest, default=None, help=help_text)
+        # so `--k x` gets the message the web chat and the config file give. A setting
+        # that takes names offers them as choices, which `-h` lists.
+        group.add_argument(flag, dest=dest, default=None, choices=CHOICES.get(dest), help=help_text)
     group.add_argument("--config", default=None, help="TOML config file (env RAG_CONFIG)")
     group.add_argument(
         "--allow-private-urls",
