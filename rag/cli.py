@@ -22,6 +22,7 @@ from rag.config import (
     load_settings,
 )
 from rag.errors import RagError
+from rag.ingest.filetypes import FILE_TYPES
 
 log = logging.getLogger("rag")
 
@@ -146,9 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_index(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index", help="add files or folders of articles to the index")
-    p.add_argument(
-        "paths", nargs="*", help=".txt, .md, .html, .jsonl, .pdf files or folders, http(s) URLs"
-    )
+    p.add_argument("paths", nargs="*", help=f"{FILE_TYPES} files or folders, http(s) URLs")
     p.add_argument("--rebuild", action="store_true", help="start the index from scratch")
     p.add_argument(
         "--remove",

@@ -19,7 +19,6 @@ from rag.types import LoadProblem, RawDocument
 
 log = logging.getLogger(__name__)
 
-PDF_SUFFIXES = frozenset({".pdf"})
 # Characters of a page's text that must be found to place its start.
 _PROBE = 40
 _PROBES = 5
