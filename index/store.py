@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 LOCK = ".lock"
-UPLOADS = "uploads"
 # What newsrag creates in an index folder, and so all it may delete there: a
 # generation, a generation being written, a manifest being replaced, Ray shards.
 _GENERATION = re.compile(r"gen-\d{6}")

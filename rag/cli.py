@@ -27,57 +27,51 @@ from rag.ingest.filetypes import FILE_TYPES
 log = logging.getLogger("rag")
 
 SETTING_FLAGS = (
-    # (flag, settings field, type, help)
-    ("--index-dir", "index_dir", str, "index folder (env RAG_INDEX_DIR)"),
+    # (flag, settings field, help); each value is read as text (see _common).
+    ("--index-dir", "index_dir", "index folder (env RAG_INDEX_DIR)"),
     (
         "--embedder",
         "embedder",
-        str,
         "embedder pack name (`rag models`) or sentence-transformers folder (env RAG_EMBEDDER)",
     ),
     (
         "--embed-backend",
         "embed_backend",
-        str,
         "auto: the fastest here, measured once (env RAG_EMBED_BACKEND)",
     ),
     (
         "--model",
         "model",
-        str,
         "model pack name (`rag models`), GGUF file, or auto (the default: the best-rated "
         "installed pack that answers within --answer-budget here) (env RAG_MODEL)",
     ),
     (
         "--answer-budget",
         "answer_budget",
-        float,
         "seconds a typical answer may take for --model auto to pick a pack (default 2.5; "
         "env RAG_ANSWER_BUDGET)",
     ),
     (
         "--judge-model",
         "judge_model",
-        str,
         "instruction model pack or GGUF that checks each answer by meaning (env RAG_JUDGE_MODEL)",
     ),
-    ("--k", "k", int, "passages to retrieve (env RAG_K)"),
+    ("--k", "k", "passages to retrieve (env RAG_K)"),
     (
         "--passage-words",
         "passage_words",
-        int,
         "words of each passage the model reads (env RAG_PASSAGE_WORDS)",
     ),
-    ("--temperature", "temperature", float, "sampling temperature (env RAG_TEMPERATURE)"),
-    ("--max-tokens", "max_tokens", int, "longest answer in tokens (env RAG_MAX_TOKENS)"),
-    ("--context-size", "context_size", int, "model context in tokens (env RAG_CONTEXT_SIZE)"),
-    ("--threads", "threads", int, "CPU threads for the model (env RAG_THREADS)"),
+    ("--temperature", "temperature", "sampling temperature (env RAG_TEMPERATURE)"),
+    ("--max-tokens", "max_tokens", "longest answer in tokens (env RAG_MAX_TOKENS)"),
+    ("--context-size", "context_size", "model context in tokens (env RAG_CONTEXT_SIZE)"),
+    ("--threads", "threads", "CPU threads for the model (env RAG_THREADS)"),
 )
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("settings")
-    for flag, dest, _kind, help_text in SETTING_FLAGS:
+    for flag, dest, help_text in SETTING_FLAGS:
         # Read as text: load_settings converts and checks every source the same way,
         # so `--k x` gets the message the web chat and the config file give. A setting
         # that takes names offers them as choices, which `-h` lists.
@@ -361,7 +355,7 @@ def _add_plugins(sub: argparse._SubParsersAction) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {dest: getattr(args, dest, None) for _, dest, _, _ in SETTING_FLAGS}
+    overrides = {dest: getattr(args, dest, None) for _, dest, _ in SETTING_FLAGS}
     overrides["host"] = getattr(args, "host", None)
     overrides["port"] = getattr(args, "port", None)
     overrides["allow_private_urls"] = getattr(args, "allow_private_urls", None)

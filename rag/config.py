@@ -33,7 +33,6 @@ Feedback = Literal["off", "rm3", "rocchio", "both"]
 QueryWriter = Literal["off", "hyde"]
 Reader = Literal["sentences", "passages"]
 AnswerMode = Literal["write", "choose"]
-EMBED_BACKENDS: tuple[EmbedBackend, ...] = get_args(EmbedBackend)
 FEEDBACK_MODES: tuple[Feedback, ...] = get_args(Feedback)
 # `rag serve`: where it listens unless told, and how many questions may wait for the model
 # behind the one it answers (one more is refused with HTTP 429).
