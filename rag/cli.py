@@ -48,8 +48,8 @@ SETTING_FLAGS = (
     (
         "--answer-budget",
         "answer_budget",
-        "seconds a typical answer may take for --model auto to pick a pack (default 2.5; "
-        "env RAG_ANSWER_BUDGET)",
+        "seconds a typical answer may take for --model auto to pick a pack "
+        f"(default {Settings.answer_budget:g}; env RAG_ANSWER_BUDGET)",
     ),
     (
         "--judge-model",
