@@ -49,9 +49,15 @@ def test_bad_env_value_names_the_variable():
         load_settings(environ={"RAG_K": "many"})
 
 
-def test_query_writer_from_the_environment(tmp_path):
-    empty = tmp_path / "rag.toml"
-    empty.write_text("")
+@pytest.fixture
+def empty(tmp_path) -> Path:
+    """An empty config file, so that no rag.toml found nearby counts."""
+    path = tmp_path / "rag.toml"
+    path.write_text("")
+    return path
+
+
+def test_query_writer_from_the_environment(empty):
     env = {"RAG_QUERY_WRITER": "hyde", "RAG_QUERY_MODEL": "writer.gguf"}
     settings = load_settings(config_file=empty, environ=env)
     assert (settings.query_writer, settings.query_model) == ("hyde", "writer.gguf")
@@ -76,9 +82,7 @@ def test_missing_or_broken_file(tmp_path):
         load_settings(config_file=broken, environ={})
 
 
-def test_the_serve_secrets_come_from_the_environment_and_stay_out_of_repr(tmp_path):
-    empty = tmp_path / "rag.toml"
-    empty.write_text("")
+def test_the_serve_secrets_come_from_the_environment_and_stay_out_of_repr(empty):
     env = {"RAG_PASSWORD": "pw-from-env", "RAG_API_KEY": "key-from-env"}
     settings = load_settings(config_file=empty, environ=env)
     assert (settings.password, settings.api_key) == ("pw-from-env", "key-from-env")
