@@ -118,6 +118,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_password(host: str, password: str | None) -> None:
+    """Refuse to open the chat to other machines without a password."""
+    if not is_loopback(host) and not password:
+        raise ConfigError(
+            f"Serving on {host} would let other machines in without a password. "
+            f"Set RAG_PASSWORD or --password (user name 'rag'), or bind {DEFAULT_HOST}."
+        )
+
+
 def launch(
     service: RagService,
     *,
@@ -132,11 +141,7 @@ def launch(
 
     ``block=False`` returns once the server runs (tests close it with ``app.close()``).
     """
-    if not is_loopback(host) and not password:
-        raise ConfigError(
-            f"Serving on {host} would let other machines in without a password. "
-            "Set RAG_PASSWORD or --password (user name 'rag'), or bind 127.0.0.1."
-        )
+    check_password(host, password)
     if share and not password:
         raise ConfigError(
             "A share link is public: set RAG_PASSWORD or --password (user name 'rag') first."

@@ -20,7 +20,7 @@ from rag.config import DEFAULT_HOST, DEFAULT_PORT, QUEUE_SIZE
 from rag.errors import ConfigError
 from rag.service import RagService
 from ui.api import ApiOptions, BodyLimit, build_api
-from ui.app import build_app, is_loopback
+from ui.app import build_app, check_password, is_loopback
 from ui.guards import HostCheck, OriginCheck, trusted_hosts
 from ui.queue import ModelQueue
 from ui.render import CSS, MARKER_SCRIPT
@@ -54,13 +54,9 @@ def check_exposure(options: ServeOptions) -> None:
         raise ConfigError(
             f"Serving on {options.host} would let other machines use the API without a key. "
             "Set RAG_API_KEY or --api-key (clients send 'Authorization: Bearer KEY'), "
-            "or bind 127.0.0.1."
+            f"or bind {DEFAULT_HOST}."
         )
-    if not options.password:
-        raise ConfigError(
-            f"Serving on {options.host} would let other machines in without a password. "
-            "Set RAG_PASSWORD or --password (user name 'rag'), or bind 127.0.0.1."
-        )
+    check_password(options.host, options.password)
 
 
 def chat_login(options: ServeOptions) -> tuple[str, str] | None:
