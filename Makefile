@@ -21,13 +21,14 @@ LLAMA_CMAKE_ARGS += -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF 
 endif
 LLAMA_WHEELS ?= $(HOME)/.cache/newsrag/wheels
 SAMPLE_INDEX ?= .rag/sample-index
-HOST ?= 127.0.0.1
-PORT ?= 7860
+# `make run HOST=0.0.0.0 PORT=8000` binds elsewhere; unset, `rag serve` uses its own defaults.
+HOST ?=
+PORT ?=
 
 .PHONY: run test install install-test index-sample lint clean
 
 run: install index-sample
-	$(BIN)/rag serve --index-dir $(SAMPLE_INDEX) --host $(HOST) --port $(PORT) \
+	$(BIN)/rag serve --index-dir $(SAMPLE_INDEX) $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) \
 		--examples samples/example_questions.txt
 
 test: install-test

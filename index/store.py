@@ -43,6 +43,7 @@ from rag.errors import (
     IndexMismatchError,
     IndexNotFoundError,
     StorageError,
+    rebuild_command,
 )
 from rag.types import Article, Chunk, DocumentInfo
 
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 LOCK = ".lock"
-UPLOADS = "uploads"
 # What newsrag creates in an index folder, and so all it may delete there: a
 # generation, a generation being written, a manifest being replaced, Ray shards.
 _GENERATION = re.compile(r"gen-\d{6}")
@@ -221,20 +221,20 @@ class IndexStore:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IndexCorruptError(
                 f"The index manifest {manifest_path} is unreadable ({exc}). "
-                f"Rebuild with `rag index --rebuild PATH... --index-dir {self.path}`."
+                f"Rebuild with {rebuild_command(self.path)}."
             ) from None
         if not _GENERATION.fullmatch(manifest.generation):
             # Only names the store writes: a hand-edited "../elsewhere" must not be read.
             raise IndexCorruptError(
                 f"The index manifest {manifest_path} names the generation "
                 f"{manifest.generation!r}, not one newsrag writes (gen-NNNNNN). "
-                f"Rebuild with `rag index --rebuild PATH... --index-dir {self.path}`."
+                f"Rebuild with {rebuild_command(self.path)}."
             )
         if manifest.format_version != FORMAT_VERSION:
             raise IndexMismatchError(
                 f"The index at {self.path} has format version {manifest.format_version}; "
                 f"this version of newsrag reads version {FORMAT_VERSION}. "
-                f"Rebuild it with `rag index --rebuild PATH... --index-dir {self.path}`."
+                f"Rebuild it with {rebuild_command(self.path)}."
             )
         return manifest
 
@@ -261,7 +261,7 @@ class IndexStore:
                 f"The index at {self.path} was built with the embedder "
                 f"{manifest.embedder_id!r}, but {embedder_id!r} is configured. Use "
                 f"`{_embedder_flags(manifest.embedder_id)}`, or rebuild with "
-                f"`rag index --rebuild PATH... --index-dir {self.path}`."
+                f"{rebuild_command(self.path)}."
             )
         gen_dir = self.path / manifest.generation
         try:
@@ -274,7 +274,7 @@ class IndexStore:
                         f"The index at {self.path} is inconsistent: {len(chunks)} chunks and "
                         f"{len(documents)} articles where its manifest lists "
                         f"{manifest.n_chunks} and {manifest.n_documents}. Rebuild it with "
-                        f"`rag index --rebuild PATH... --index-dir {self.path}`."
+                        f"{rebuild_command(self.path)}."
                     )
                 return IndexSnapshot(manifest, documents, chunks, None)
             faiss_index = _read_faiss(gen_dir / "vectors.faiss")
@@ -282,19 +282,19 @@ class IndexStore:
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise IndexCorruptError(
                 f"The index at {self.path} is damaged ({exc}). "
-                f"Rebuild it with `rag index --rebuild PATH... --index-dir {self.path}`."
+                f"Rebuild it with {rebuild_command(self.path)}."
             ) from None
         if faiss_index.ntotal != len(chunks) or faiss_index.d != manifest.dimension:
             raise IndexCorruptError(
                 f"The index at {self.path} is inconsistent: {faiss_index.ntotal} vectors "
                 f"of dimension {faiss_index.d} for {len(chunks)} chunks. "
-                f"Rebuild it with `rag index --rebuild PATH... --index-dir {self.path}`."
+                f"Rebuild it with {rebuild_command(self.path)}."
             )
         if lexical.size != len(chunks):
             raise IndexCorruptError(
                 f"The index at {self.path} is inconsistent: {lexical.size} BM25 rows for "
                 f"{len(chunks)} chunks. "
-                f"Rebuild it with `rag index --rebuild PATH... --index-dir {self.path}`."
+                f"Rebuild it with {rebuild_command(self.path)}."
             )
         return IndexSnapshot(manifest, documents, chunks, faiss_index, lexical)
 

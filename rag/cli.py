@@ -12,68 +12,70 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
-from typing import Any
 
+from rag.config import (
+    CHOICES,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    QUEUE_SIZE,
+    Settings,
+    load_settings,
+)
 from rag.errors import RagError
+from rag.ingest.filetypes import FILE_TYPES
 
 log = logging.getLogger("rag")
 
 SETTING_FLAGS = (
-    # (flag, settings field, type, help)
-    ("--index-dir", "index_dir", str, "index folder (env RAG_INDEX_DIR)"),
+    # (flag, settings field, help); each value is read as text (see _common).
+    ("--index-dir", "index_dir", "index folder (env RAG_INDEX_DIR)"),
     (
         "--embedder",
         "embedder",
-        str,
         "embedder pack name (`rag models`) or sentence-transformers folder (env RAG_EMBEDDER)",
     ),
     (
         "--embed-backend",
         "embed_backend",
-        str,
-        "auto (the fastest here, measured once), torch, openvino-int8, openvino-fp32 or "
-        "onnx-int8 (env RAG_EMBED_BACKEND)",
+        "auto: the fastest here, measured once (env RAG_EMBED_BACKEND)",
     ),
     (
         "--model",
         "model",
-        str,
         "model pack name (`rag models`), GGUF file, or auto (the default: the best-rated "
         "installed pack that answers within --answer-budget here) (env RAG_MODEL)",
     ),
     (
         "--answer-budget",
         "answer_budget",
-        float,
-        "seconds a typical answer may take for --model auto to pick a pack (default 2.5; "
-        "env RAG_ANSWER_BUDGET)",
+        "seconds a typical answer may take for --model auto to pick a pack "
+        f"(default {Settings.answer_budget:g}; env RAG_ANSWER_BUDGET)",
     ),
     (
         "--judge-model",
         "judge_model",
-        str,
         "instruction model pack or GGUF that checks each answer by meaning (env RAG_JUDGE_MODEL)",
     ),
-    ("--k", "k", int, "passages to retrieve (env RAG_K)"),
+    ("--k", "k", "passages to retrieve (env RAG_K)"),
     (
         "--passage-words",
         "passage_words",
-        int,
         "words of each passage the model reads (env RAG_PASSAGE_WORDS)",
     ),
-    ("--temperature", "temperature", float, "sampling temperature (env RAG_TEMPERATURE)"),
-    ("--max-tokens", "max_tokens", int, "longest answer in tokens (env RAG_MAX_TOKENS)"),
-    ("--context-size", "context_size", int, "model context in tokens (env RAG_CONTEXT_SIZE)"),
-    ("--threads", "threads", int, "CPU threads for the model (env RAG_THREADS)"),
+    ("--temperature", "temperature", "sampling temperature (env RAG_TEMPERATURE)"),
+    ("--max-tokens", "max_tokens", "longest answer in tokens (env RAG_MAX_TOKENS)"),
+    ("--context-size", "context_size", "model context in tokens (env RAG_CONTEXT_SIZE)"),
+    ("--threads", "threads", "CPU threads for the model (env RAG_THREADS)"),
 )
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("settings")
-    for flag, dest, _kind, help_text in SETTING_FLAGS:
+    for flag, dest, help_text in SETTING_FLAGS:
         # Read as text: load_settings converts and checks every source the same way,
-        # so `--k x` gets the message the web chat and the config file give.
-        group.add_argument(flag, dest=dest, default=None, help=help_text)
+        # so `--k x` gets the message the web chat and the config file give. A setting
+        # that takes names offers them as choices, which `-h` lists.
+        group.add_argument(flag, dest=dest, default=None, choices=CHOICES.get(dest), help=help_text)
     group.add_argument("--config", default=None, help="TOML config file (env RAG_CONFIG)")
     group.add_argument(
         "--allow-private-urls",
@@ -119,11 +121,27 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ask questions about your news articles, answered with cited passages.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # In the order `rag -h` lists them.
+    for add in (
+        _add_index,
+        _add_remove,
+        _add_list,
+        _add_ask,
+        _add_search,
+        _add_timeline,
+        _add_chat,
+        _add_models,
+        _add_serve,
+        _add_feed_commands,
+        _add_plugins,
+    ):
+        add(sub)
+    return parser
 
+
+def _add_index(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index", help="add files or folders of articles to the index")
-    p.add_argument(
-        "paths", nargs="*", help=".txt, .md, .html, .jsonl, .pdf files or folders, http(s) URLs"
-    )
+    p.add_argument("paths", nargs="*", help=f"{FILE_TYPES} files or folders, http(s) URLs")
     p.add_argument("--rebuild", action="store_true", help="start the index from scratch")
     p.add_argument(
         "--remove",
@@ -167,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
 
+
+def _add_remove(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("remove", help="remove documents by exact id or file path")
     p.add_argument("selectors", nargs="+", metavar="ID_OR_PATH")
     p.add_argument(
@@ -176,16 +196,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
 
+
+def _add_list(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="show the indexed articles")
     p.add_argument("--json", action="store_true")
     _common(p)
 
+
+def _add_ask(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ask", help="answer a question with cited passages")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _filters(p)
     _common(p)
 
+
+def _add_search(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="show the passages retrieved for a question")
     p.add_argument("question")
     p.add_argument("--json", action="store_true")
@@ -198,12 +224,31 @@ def build_parser() -> argparse.ArgumentParser:
     _filters(p)
     _common(p)
 
-    _add_timeline(sub)
 
+def _add_timeline(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "timeline", help="the dated events of a story, oldest first, each line cited"
+    )
+    p.add_argument("topic", help='what the story is about, e.g. "Iran talks with the US"')
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only events on or after this day")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="only events on or before this day")
+    p.add_argument(
+        "--rewrite",
+        action="store_true",
+        help="let the model shorten each line (kept only when it keeps the names, numbers and "
+        "date; slow: a model pass per line)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _common(p)
+
+
+def _add_chat(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("chat", help="a multi-turn chat in the terminal")
     _filters(p)
     _common(p)
 
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "models", help="list the model packs (language models and embedders), or install one"
     )
@@ -220,11 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _common(p)
 
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve", help="start the web chat and the HTTP API (OpenAI-compatible, /docs)"
     )
-    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="port (default 7860)")
+    p.add_argument("--host", default=None, help=f"address to bind (default {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=None, help=f"port (default {DEFAULT_PORT})")
     p.add_argument("--share", action="store_true", help="ask Gradio for a public link")
     p.add_argument(
         "--allowed-host",
@@ -257,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--queue-size",
         type=int,
-        default=32,
+        default=QUEUE_SIZE,
         help="questions that may wait for the model; one more is refused (HTTP 429)",
     )
     p.add_argument(
@@ -266,26 +313,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="INTERVAL",
         help="refresh the feeds in the background every INTERVAL (30m, 2h)",
     )
-    _common(p)
-    _add_feed_commands(sub)
-    _add_plugins(sub)
-    return parser
-
-
-def _add_timeline(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "timeline", help="the dated events of a story, oldest first, each line cited"
-    )
-    p.add_argument("topic", help='what the story is about, e.g. "Iran talks with the US"')
-    p.add_argument("--since", metavar="YYYY-MM-DD", help="only events on or after this day")
-    p.add_argument("--until", metavar="YYYY-MM-DD", help="only events on or before this day")
-    p.add_argument(
-        "--rewrite",
-        action="store_true",
-        help="let the model shorten each line (kept only when it keeps the names, numbers and "
-        "date; slow: a model pass per line)",
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
     _common(p)
 
 
@@ -327,15 +354,16 @@ def _add_plugins(sub: argparse._SubParsersAction) -> None:
             log.warning("command %r could not be loaded: %s", entry.name, err)
 
 
-def _settings(args: argparse.Namespace) -> Any:
-    from rag.config import load_settings
-
-    overrides = {dest: getattr(args, dest, None) for _, dest, _, _ in SETTING_FLAGS}
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {dest: getattr(args, dest, None) for _, dest, _ in SETTING_FLAGS}
     overrides["host"] = getattr(args, "host", None)
     overrides["port"] = getattr(args, "port", None)
     overrides["allow_private_urls"] = getattr(args, "allow_private_urls", None)
     overrides["allow_url_hosts"] = getattr(args, "allow_url_hosts", None)
     overrides["allowed_hosts"] = getattr(args, "allowed_hosts", None)
+    # An empty --password or --api-key is not given: RAG_PASSWORD or RAG_API_KEY still counts.
+    overrides["password"] = getattr(args, "password", None) or None
+    overrides["api_key"] = getattr(args, "api_key", None) or None
     return load_settings(overrides, config_file=args.config)
 
 

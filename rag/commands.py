@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import sys
 import textwrap
 from collections.abc import Callable
@@ -436,8 +435,8 @@ def cmd_serve(args: argparse.Namespace, service: RagService) -> int:
     run_server = web_ui()(
         service,
         share=args.share,
-        password=args.password or os.environ.get("RAG_PASSWORD") or None,
-        api_key=args.api_key or os.environ.get("RAG_API_KEY") or None,
+        password=settings.password,
+        api_key=settings.api_key,
         cors_origins=tuple(args.cors_origin),
         queue_size=args.queue_size,
         examples=examples,

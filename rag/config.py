@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from rag.errors import ConfigError
 
@@ -26,12 +26,19 @@ def _config_home() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
 
 
+# The settings that pick a behaviour by name, each the names it takes (``CHOICES`` below).
 # "auto" first: the backend measured fastest on this machine (rag.embed.choose).
-EMBED_BACKENDS = ("auto", "torch", "openvino-int8", "openvino-fp32", "onnx-int8")
-FEEDBACK_MODES = ("off", "rm3", "rocchio", "both")
-QUERY_WRITERS = ("off", "hyde")
-READERS = ("sentences", "passages")
-ANSWER_MODES = ("write", "choose")
+EmbedBackend = Literal["auto", "torch", "openvino-int8", "openvino-fp32", "onnx-int8"]
+Feedback = Literal["off", "rm3", "rocchio", "both"]
+QueryWriter = Literal["off", "hyde"]
+Reader = Literal["sentences", "passages"]
+AnswerMode = Literal["write", "choose"]
+FEEDBACK_MODES: tuple[Feedback, ...] = get_args(Feedback)
+# `rag serve`: where it listens unless told, and how many questions may wait for the model
+# behind the one it answers (one more is refused with HTTP 429).
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+QUEUE_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,7 @@ class Settings:
     # per machine and remembered. "openvino-int8" runs the embedder with OpenVINO, weights
     # and activations in int8 (fastest where the CPU has VNNI); "openvino-fp32" OpenVINO in
     # float32; "onnx-int8" ONNX Runtime, weights in int8; "torch" PyTorch.
-    embed_backend: str = "auto"
+    embed_backend: EmbedBackend = "auto"
     # A model pack name (`rag models`), a GGUF path, or "auto" (also what None means): the
     # best-rated installed pack whose typical answer takes at most ``answer_budget`` seconds
     # on this machine, timed once per machine (rag.answer.pick).
@@ -58,7 +65,7 @@ class Settings:
     k: int = 4
     # Pseudo-relevance feedback, a second search with the query the first one suggests:
     # "rm3" expands the BM25 query, "rocchio" moves the dense one, "both", or "off".
-    feedback: str = "off"
+    feedback: Feedback = "off"
     # Chunks on either side of each matched chunk handed on with it ("match small, read
     # large"); 0 hands on the matched chunk alone.
     passage_neighbours: int = 0
@@ -72,7 +79,7 @@ class Settings:
     # "hyde": an instruction model (``query_model``) writes the opening sentence of a report
     # that would answer the question, and the search adds that sentence's rankings; "off".
     # Did not help on RealTimeQA and costs a second a question (README, "First-stage recall").
-    query_writer: str = "off"
+    query_writer: QueryWriter = "off"
     query_model: str = "qwen2.5-coder-0.5b"
     # Words of each passage the model reads: the sentences around the best match
     # (the "passages" reader).
@@ -82,13 +89,13 @@ class Settings:
     # sentence of the first ``read_depth`` passages for answering the question and hands it
     # the best ``evidence_sentences`` of them. "passages" stays the default: it answered
     # right more often on RealTimeQA and the gold set (README, "The reader, measured").
-    reader: str = "passages"
+    reader: Reader = "passages"
     read_depth: int = 12
     evidence_sentences: int = 4
     # "write": the model writes the answer from the sentences; "choose": for a question
     # asking for a name, date or number, the model's likelihood picks one of the
     # candidates in the best sentences (or declines), and writes only for other questions.
-    answer_mode: str = "write"
+    answer_mode: AnswerMode = "write"
     temperature: float = 0.0
     max_tokens: int = 160
     context_size: int = 2048
@@ -97,8 +104,8 @@ class Settings:
     chunk_target_tokens: int = 200
     chunk_overlap_sentences: int = 1
     embed_batch_size: int = 32
-    host: str = "127.0.0.1"
-    port: int = 7860
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
     # Fetch URLs and feeds on loopback and private networks (refused by default, so a
     # feed cannot make the server probe the local network).
     allow_private_urls: bool = False
@@ -109,20 +116,19 @@ class Settings:
     # Host names `rag serve` answers besides 127.0.0.1, localhost, [::1] and the bound host:
     # any other Host header is refused, so a DNS-rebinding page cannot reach the server.
     allowed_hosts: tuple[str, ...] = ()
+    # `rag serve`: the web chat's password (user name 'rag') and the key the HTTP API asks
+    # for ('Authorization: Bearer KEY'); off loopback both are required. RAG_PASSWORD and
+    # RAG_API_KEY keep them out of the process list; repr leaves them out of logs.
+    password: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
     # Seconds between two requests to the same web site (feeds, pages, robots.txt).
     fetch_delay: float = 1.0
 
     def __post_init__(self) -> None:
-        _check(
-            self.embed_backend in EMBED_BACKENDS,
-            "embed_backend",
-            self.embed_backend,
-            " or ".join(EMBED_BACKENDS),
-        )
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
+            _check(value in allowed, name, value, " or ".join(allowed))
         _check(self.k > 0, "k", self.k, "greater than 0")
-        _check(
-            self.feedback in FEEDBACK_MODES, "feedback", self.feedback, " or ".join(FEEDBACK_MODES)
-        )
         _check(self.k <= 100, "k", self.k, "at most 100")
         _check(
             0 <= self.passage_neighbours <= 5,
@@ -137,19 +143,6 @@ class Settings:
             "between 10 and 500",
         )
         _check(0 <= self.rerank <= 100, "rerank", self.rerank, "between 0 and 100")
-        _check(
-            self.query_writer in QUERY_WRITERS,
-            "query_writer",
-            self.query_writer,
-            " or ".join(QUERY_WRITERS),
-        )
-        _check(self.reader in READERS, "reader", self.reader, f"one of {', '.join(READERS)}")
-        _check(
-            self.answer_mode in ANSWER_MODES,
-            "answer_mode",
-            self.answer_mode,
-            f"one of {', '.join(ANSWER_MODES)}",
-        )
         _check(0 < self.read_depth <= 100, "read_depth", self.read_depth, "between 1 and 100")
         _check(
             0 < self.evidence_sentences <= 20,
@@ -183,6 +176,15 @@ class Settings:
     def updated(self, **changes: Any) -> Settings:
         """A copy with the given non-None values replaced (and validated)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+# The one table of allowed names, read from the settings' Literal types: Settings checks
+# each value against it, and the command line offers them as choices.
+CHOICES: dict[str, tuple[str, ...]] = {
+    name: get_args(kind)
+    for name, kind in get_type_hints(Settings).items()
+    if get_origin(kind) is Literal
+}
 
 
 def _check(ok: bool, name: str, value: object, expected: str) -> None:

@@ -7,6 +7,8 @@ every module may import it, and it imports none.
 
 from __future__ import annotations
 
+import os
+
 
 class RagError(Exception):
     """Base class: ``str(error)`` is a complete sentence for the user."""
@@ -59,6 +61,12 @@ class ModelError(RagError):
     exit_code = 5
 
 
+class DistributedError(RagError):
+    """Ray could not run the ingestion (not installed, cluster unreachable, a worker failed)."""
+
+    exit_code = 6
+
+
 class FetchError(RagError):
     """A URL that could not be fetched or used; ``str()`` names the URL and the reason."""
 
@@ -71,3 +79,8 @@ class FetchError(RagError):
 
 class NotWarmedUpError(RagError):
     """A component was used before its heavy resources were loaded."""
+
+
+def rebuild_command(index_dir: str | os.PathLike[str]) -> str:
+    """What to run when the index at ``index_dir`` cannot be used as it is: build it again."""
+    return f"`rag index --rebuild PATH... --index-dir {index_dir}`"

@@ -115,6 +115,14 @@ def test_errors_are_one_line_and_non_zero(tmp_path, capsys, argv, code, message)
     assert "Traceback" not in err and err.startswith("rag: error:")
 
 
+def test_a_setting_that_takes_names_offers_them_as_choices(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["list", "--embed-backend", "fastest"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'fastest'" in err and "'openvino-int8'" in err
+
+
 def test_index_reports_bad_files_and_keeps_going(tmp_path, write_articles, capsys):
     folder = write_articles({"a.md": ARTICLE_A, "empty.txt": "   \n"})
     code, _, err = run(capsys, "index", str(folder), "--index-dir", str(tmp_path / "idx"))

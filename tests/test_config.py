@@ -34,6 +34,8 @@ def test_newsrag_table_is_accepted(tmp_path):
         ({"port": 70000}, "port must be a TCP port"),
         ({"passage_words": 5}, "passage_words must be at least 10, got 5"),
         ({"query_writer": "hide"}, "query_writer must be off or hyde, got 'hide'"),
+        ({"reader": "words"}, "reader must be sentences or passages, got 'words'"),
+        ({"answer_mode": "pick"}, "answer_mode must be write or choose, got 'pick'"),
         ({"candidate_depth": 5}, "candidate_depth must be between 10 and 500, got 5"),
     ],
 )
@@ -47,9 +49,15 @@ def test_bad_env_value_names_the_variable():
         load_settings(environ={"RAG_K": "many"})
 
 
-def test_query_writer_from_the_environment(tmp_path):
-    empty = tmp_path / "rag.toml"
-    empty.write_text("")
+@pytest.fixture
+def empty(tmp_path) -> Path:
+    """An empty config file, so that no rag.toml found nearby counts."""
+    path = tmp_path / "rag.toml"
+    path.write_text("")
+    return path
+
+
+def test_query_writer_from_the_environment(empty):
     env = {"RAG_QUERY_WRITER": "hyde", "RAG_QUERY_MODEL": "writer.gguf"}
     settings = load_settings(config_file=empty, environ=env)
     assert (settings.query_writer, settings.query_model) == ("hyde", "writer.gguf")
@@ -72,3 +80,14 @@ def test_missing_or_broken_file(tmp_path):
     broken.write_text("k = = 3")
     with pytest.raises(ConfigError, match="could not be read"):
         load_settings(config_file=broken, environ={})
+
+
+def test_the_serve_secrets_come_from_the_environment_and_stay_out_of_repr(empty):
+    env = {"RAG_PASSWORD": "pw-from-env", "RAG_API_KEY": "key-from-env"}
+    settings = load_settings(config_file=empty, environ=env)
+    assert (settings.password, settings.api_key) == ("pw-from-env", "key-from-env")
+    assert "from-env" not in repr(settings)
+    flagged = load_settings({"password": "pw-from-flag"}, config_file=empty, environ=env)
+    assert flagged.password == "pw-from-flag"
+    none = load_settings(config_file=empty, environ={"RAG_PASSWORD": "", "RAG_API_KEY": ""})
+    assert (none.password, none.api_key) == (None, None)

@@ -8,6 +8,14 @@ import pytest
 
 from rag.errors import InputError
 from rag.ingest.files import load_documents
+from rag.ingest.filetypes import (
+    FILE_TYPES,
+    HTML_SUFFIXES,
+    JSONL_SUFFIXES,
+    PDF_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    TEXT_SUFFIXES,
+)
 
 HTML = """<html><head><title>Harbor bridge reopens</title>
 <style>body {color: red}</style><script>var tracking = "SECRET_SCRIPT";</script></head>
@@ -107,3 +115,10 @@ def test_size_limit(tmp_path):
     path.write_text("word " * 1000)
     docs, problems = load_documents([path], max_bytes=100)
     assert docs == [] and "limit is 100" in problems[0].message
+
+
+def test_the_file_types_help_names_are_read_and_name_every_kind():
+    named = {suffix.strip() for suffix in FILE_TYPES.split(",")}
+    assert named <= SUPPORTED_SUFFIXES
+    for kind in (TEXT_SUFFIXES, HTML_SUFFIXES, JSONL_SUFFIXES, PDF_SUFFIXES):
+        assert kind & named, kind

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.config import EMBED_BACKENDS
+from rag.config import CHOICES
 from rag.embed import EMBEDDERS
 from rag.embed.openvino import SAMPLES, calibration_texts, texts_from_samples
 from tests.conftest import ROOT
@@ -19,4 +19,4 @@ def test_the_shipped_calibration_texts_match_the_sample_articles():
 
 def test_every_embed_backend_has_a_factory():
     # "auto" is not a backend of its own: it picks one of the others.
-    assert set(EMBEDDERS) | {"auto"} == set(EMBED_BACKENDS)
+    assert set(EMBEDDERS) | {"auto"} == set(CHOICES["embed_backend"])

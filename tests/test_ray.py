@@ -14,7 +14,8 @@ import pytest
 
 from index.store import IndexStore
 from rag.embed.choose import MIN_COSINE
-from rag.ingest.distributed import DistributedError, _root_cause, list_inputs
+from rag.errors import DistributedError
+from rag.ingest.distributed import _root_cause, list_inputs
 
 pytest.importorskip("ray")
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import gradio as gr
 
+from rag.config import DEFAULT_HOST, DEFAULT_PORT
 from rag.errors import ConfigError, RagError
 from rag.overrides import checked_settings
 from rag.search.query import make_filter
@@ -117,11 +118,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_password(host: str, password: str | None) -> None:
+    """Refuse to open the chat to other machines without a password."""
+    if not is_loopback(host) and not password:
+        raise ConfigError(
+            f"Serving on {host} would let other machines in without a password. "
+            f"Set RAG_PASSWORD or --password (user name 'rag'), or bind {DEFAULT_HOST}."
+        )
+
+
 def launch(
     service: RagService,
     *,
-    host: str = "127.0.0.1",
-    port: int = 7860,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
     share: bool = False,
     password: str | None = None,
     examples: Sequence[str] = (),
@@ -131,11 +141,7 @@ def launch(
 
     ``block=False`` returns once the server runs (tests close it with ``app.close()``).
     """
-    if not is_loopback(host) and not password:
-        raise ConfigError(
-            f"Serving on {host} would let other machines in without a password. "
-            "Set RAG_PASSWORD or --password (user name 'rag'), or bind 127.0.0.1."
-        )
+    check_password(host, password)
     if share and not password:
         raise ConfigError(
             "A share link is public: set RAG_PASSWORD or --password (user name 'rag') first."

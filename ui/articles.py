@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from rag.errors import IndexNotFoundError, RagError
-from rag.ingest.files import SUPPORTED_SUFFIXES
+from rag.ingest.filetypes import FILE_TYPES, SUPPORTED_SUFFIXES
 from rag.service import RagService
 from ui.notices import beside, refusal, user_error
 from ui.render import DOCUMENT_HEADERS, document_rows, escape_chat
@@ -182,7 +182,7 @@ def build_articles_tab(service: RagService) -> gr.Dataframe:
         elem_id="article-text",
     )
     upload = gr.File(
-        label="Add articles (.txt, .md, .html, .jsonl, .pdf; 50 MB each at most)",
+        label=f"Add articles ({FILE_TYPES}; 50 MB each at most)",
         file_count="multiple",
         file_types=UPLOAD_TYPES,
         elem_id="upload",

@@ -22,6 +22,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from rag.config import QUEUE_SIZE
+
 T = TypeVar("T")
 
 # What an answer is assumed to take before one has been timed (seconds).
@@ -92,7 +94,7 @@ class Ticket:
 class ModelQueue:
     """First come, first served access to the model, with a cap on how many wait."""
 
-    def __init__(self, max_waiting: int = 32) -> None:
+    def __init__(self, max_waiting: int = QUEUE_SIZE) -> None:
         if max_waiting < 0:
             raise ValueError(f"max_waiting must be 0 or more, got {max_waiting}")
         self.max_waiting = max_waiting

@@ -16,10 +16,11 @@ import gradio as gr
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from rag.config import DEFAULT_HOST, DEFAULT_PORT, QUEUE_SIZE
 from rag.errors import ConfigError
 from rag.service import RagService
 from ui.api import ApiOptions, BodyLimit, build_api
-from ui.app import build_app, is_loopback
+from ui.app import build_app, check_password, is_loopback
 from ui.guards import HostCheck, OriginCheck, trusted_hosts
 from ui.queue import ModelQueue
 from ui.render import CSS, MARKER_SCRIPT
@@ -30,14 +31,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ServeOptions:
-    host: str = "127.0.0.1"
-    port: int = 7860
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
     password: str | None = None
     api_key: str | None = None
     cors_origins: tuple[str, ...] = ()
     # Host names answered besides loopback's and ``host`` (--allowed-host).
     allowed_hosts: tuple[str, ...] = ()
-    queue_size: int = 32  # questions that may wait behind the one answering
+    queue_size: int = QUEUE_SIZE  # questions that may wait behind the one answering
     examples: Sequence[str] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -53,13 +54,9 @@ def check_exposure(options: ServeOptions) -> None:
         raise ConfigError(
             f"Serving on {options.host} would let other machines use the API without a key. "
             "Set RAG_API_KEY or --api-key (clients send 'Authorization: Bearer KEY'), "
-            "or bind 127.0.0.1."
+            f"or bind {DEFAULT_HOST}."
         )
-    if not options.password:
-        raise ConfigError(
-            f"Serving on {options.host} would let other machines in without a password. "
-            "Set RAG_PASSWORD or --password (user name 'rag'), or bind 127.0.0.1."
-        )
+    check_password(options.host, options.password)
 
 
 def chat_login(options: ServeOptions) -> tuple[str, str] | None:
@@ -139,7 +136,7 @@ def start(
     password: str | None = None,
     api_key: str | None = None,
     cors_origins: Sequence[str] = (),
-    queue_size: int = 32,
+    queue_size: int = QUEUE_SIZE,
     examples: Sequence[str] = (),
 ) -> Callable[[], None]:
     """What `rag serve` runs (the ``newsrag.ui`` entry point ``web``).

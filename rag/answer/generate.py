@@ -23,6 +23,7 @@ from rag.answer.packs import ModelPack, find_pack, resolve_model
 from rag.answer.support import JUDGE_THRESHOLD
 from rag.config import machine_cores
 from rag.errors import ConfigError, ModelError, NotWarmedUpError
+from rag.optional import optional_import
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +99,10 @@ class LlamaCppGenerator:
             return
         if self._path is None:
             self._path, self._pack = resolve_model(self._model)
-        try:
+        with optional_import(
+            ModelError, "llama-cpp-python is not installed. Run `pip install llama-cpp-python`."
+        ):
             from llama_cpp import Llama
-        except ImportError:
-            raise ModelError(
-                "llama-cpp-python is not installed. Run `pip install llama-cpp-python`."
-            ) from None
         log.info("Loading %s with %d threads", self._path, self._threads)
         try:
             with _native_stderr_quiet():

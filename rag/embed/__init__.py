@@ -52,7 +52,7 @@ def _openvino_fp32(settings: Settings) -> Embedder:
     )
 
 
-# The backends by the name ``embed_backend`` takes (rag.config.EMBED_BACKENDS lists them,
+# The backends by the name ``embed_backend`` takes (rag.config.EmbedBackend lists them,
 # with "auto"). Torch first: the measurement compares the others with its vectors.
 EMBEDDERS: dict[str, EmbedderFactory] = {
     "torch": _torch,

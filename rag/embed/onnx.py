@@ -23,6 +23,7 @@ import numpy as np
 
 from rag.embed.exported import ExportedEmbedder, export_onnx
 from rag.errors import ModelError
+from rag.optional import optional_import
 
 
 class OnnxEmbedder(ExportedEmbedder):
@@ -33,14 +34,13 @@ class OnnxEmbedder(ExportedEmbedder):
     artifact = "model_qint8.onnx"
 
     def _check_runtime(self) -> None:
-        try:
+        with optional_import(
+            ModelError,
+            "The ONNX embedder needs onnxruntime and onnx: run "
+            "`pip install -e '.[fast]'`, or leave embed_backend at torch.",
+        ):
             import onnx  # noqa: F401  (the export needs it)
             import onnxruntime  # noqa: F401
-        except ImportError:
-            raise ModelError(
-                "The ONNX embedder needs onnxruntime and onnx: run "
-                "`pip install -e '.[fast]'`, or leave embed_backend at torch."
-            ) from None
 
     def _export(self, folder: Path, target: Path) -> None:
         export_int8(folder, target)

@@ -31,6 +31,7 @@ import numpy as np
 
 from rag.embed.exported import ExportedEmbedder, export_onnx
 from rag.errors import ModelError
+from rag.optional import optional_import
 from rag.text.sentences import split_sentences
 
 # Package data: the calibration texts made from the project's own sample articles and
@@ -54,13 +55,12 @@ class OpenVinoEmbedder(ExportedEmbedder):
         self._busy = threading.Lock()
 
     def _check_runtime(self) -> None:
-        try:
+        with optional_import(
+            ModelError,
+            "The OpenVINO embedder needs openvino (and nncf and onnx for its one "
+            "export): run `pip install -e .`, or set embed_backend to torch.",
+        ):
             _import_quietly("openvino")
-        except ImportError:
-            raise ModelError(
-                "The OpenVINO embedder needs openvino (and nncf and onnx for its one "
-                "export): run `pip install -e .`, or set embed_backend to torch."
-            ) from None
 
     def _export(self, folder: Path, target: Path) -> None:
         if not all(importlib.util.find_spec(name) for name in ("nncf", "onnx")):

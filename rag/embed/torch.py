@@ -17,6 +17,7 @@ import numpy as np
 from rag.embed.base import count_word_pieces, progress_enabled
 from rag.embed.packs import embedder_id, resolve_embedder
 from rag.errors import ModelError, NotWarmedUpError
+from rag.optional import optional_import
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +45,11 @@ class SentenceTransformerEmbedder:
         # local_files_only: never reach for a model hub (the CLI also sets offline mode).
         folder = resolve_embedder(self._spec)
         location = str(folder) if folder is not None else str(self._spec)
-        try:
+        with optional_import(
+            ModelError,
+            "sentence-transformers is not installed. Run `pip install sentence-transformers`.",
+        ):
             from sentence_transformers import SentenceTransformer
-        except ImportError:
-            raise ModelError(
-                "sentence-transformers is not installed. Run `pip install sentence-transformers`."
-            ) from None
         log.info("Loading embedder %s", location)
         _quiet_transformers()
         try:

@@ -1,6 +1,6 @@
 """Ingestion: read article files, clean them, chunk them, and write them into the index.
 
-``files`` reads .txt, .md, .html and .jsonl (``pdf`` the PDFs), ``clean`` turns a raw
+``files`` reads the types ``filetypes`` names (``pdf`` the PDFs), ``clean`` turns a raw
 document into an ``Article``, ``chunk`` cuts it into sentence-aware chunks,
 ``indexer`` embeds what is new and commits a generation, ``distributed`` does the
 same on a Ray cluster. May import ``rag.embed``, ``rag.config``, ``index`` and the

@@ -38,11 +38,12 @@ import numpy as np
 from index.store import article_from_json, article_to_json
 from rag.config import Settings
 from rag.embed import backend_of
-from rag.errors import InputError, RagError
+from rag.errors import DistributedError, InputError, RagError
 from rag.ingest.chunk import chunk_under_title
 from rag.ingest.clean import clean_document
 from rag.ingest.files import iter_files, load_file, unsupported_type
 from rag.ingest.indexer import IndexReport, PreparedArticle, effective_chunker
+from rag.optional import optional_import
 from rag.types import Article, Chunk, LoadProblem, RawDocument, chunk_context
 
 log = logging.getLogger(__name__)
@@ -50,12 +51,6 @@ log = logging.getLogger(__name__)
 LOCAL = "local"
 FILES_PER_READ_TASK = 16
 ARTICLES_PER_BATCH = 32
-
-
-class DistributedError(RagError):
-    """Ray could not run the ingestion (not installed, cluster unreachable, a worker failed)."""
-
-    exit_code = 6
 
 
 @dataclass(frozen=True)
@@ -67,14 +62,13 @@ class RayOptions:
 
 
 def _ray() -> Any:
-    try:
+    with optional_import(
+        DistributedError,
+        "Ray is not installed. Run `pip install 'newsrag[distributed]'` "
+        "(or `pip install 'ray[data]'`) on this machine and on every node.",
+    ):
         import ray
         import ray.data
-    except ImportError:
-        raise DistributedError(
-            "Ray is not installed. Run `pip install 'newsrag[distributed]'` "
-            "(or `pip install 'ray[data]'`) on this machine and on every node."
-        ) from None
     return ray
 
 

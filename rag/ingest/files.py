@@ -19,16 +19,18 @@ from typing import Any
 
 from rag.errors import InputError
 from rag.ingest.clean import parse_date
-from rag.ingest.pdf import PDF_SUFFIXES, read_pdf
+from rag.ingest.filetypes import (
+    HTML_SUFFIXES,
+    JSONL_SUFFIXES,
+    PDF_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+)
+from rag.ingest.pdf import read_pdf
 from rag.text.codepoints import valid_unicode
 from rag.types import LoadProblem, RawDocument
 
 log = logging.getLogger(__name__)
 
-TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
-HTML_SUFFIXES = frozenset({".html", ".htm"})
-JSONL_SUFFIXES = frozenset({".jsonl"})
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES | PDF_SUFFIXES
 MAX_BYTES = 50_000_000
 
 

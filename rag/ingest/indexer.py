@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from index.store import IndexSnapshot, IndexStore
-from rag.errors import IndexMismatchError, InputError, RagError
+from rag.errors import IndexMismatchError, InputError, RagError, rebuild_command
 from rag.ingest.chunk import ChunkerSettings, chunk_under_title
 from rag.ingest.clean import clean_document
 from rag.ingest.files import load_documents, path_text
@@ -102,7 +102,7 @@ class Indexer:
             raise IndexMismatchError(
                 f"The index at {self.store.path} was chunked with {snapshot.manifest.chunker}, "
                 f"but the settings now say {chunker}. Rebuild it with "
-                f"`rag index --rebuild PATH... --index-dir {self.store.path}`."
+                f"{rebuild_command(self.store.path)}."
             )
         return snapshot
 

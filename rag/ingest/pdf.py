@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 from collections.abc import Callable, Sequence
 
 from rag.types import LoadProblem, RawDocument
 
 log = logging.getLogger(__name__)
 
-PDF_SUFFIXES = frozenset({".pdf"})
 # Characters of a page's text that must be found to place its start.
 _PROBE = 40
 _PROBES = 5
-_SPACE = re.compile(r"\s+")
 
 
 def is_pdf(data: bytes) -> bool:

@@ -21,18 +21,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.config import FEEDBACK_MODES
+from rag.config import FEEDBACK_MODES, Feedback
 from rag.text.words import lexical_tokens
 from rag.types import ScoredPassage, chunk_context
 
 if TYPE_CHECKING:
     from index.store import IndexSnapshot
-
-Feedback = Literal["off", "rm3", "rocchio", "both"]
 
 # Anserini's RM3 defaults (fbDocs=10, fbTerms=10, originalQueryWeight=0.5).
 FEEDBACK_PASSAGES = 10
@@ -45,9 +43,10 @@ ROCCHIO_BETA = 0.5
 
 
 def check_feedback(mode: str) -> Feedback:
-    if mode not in FEEDBACK_MODES:
-        raise ValueError(f"feedback must be one of {', '.join(FEEDBACK_MODES)}, got {mode!r}")
-    return mode  # type: ignore[return-value]
+    for known in FEEDBACK_MODES:
+        if mode == known:
+            return known
+    raise ValueError(f"feedback must be one of {', '.join(FEEDBACK_MODES)}, got {mode!r}")
 
 
 def rm3_query(

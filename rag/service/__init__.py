@@ -159,7 +159,7 @@ class RagService:
         return HybridRetriever(
             self.embedder,
             self.snapshot(),
-            feedback=self.settings.feedback,  # type: ignore[arg-type]
+            feedback=self.settings.feedback,
             neighbours=self.settings.passage_neighbours,
             depth=self.settings.candidate_depth,
         )
