@@ -1,6 +1,6 @@
 """The service's models: the embedder and the language model, loaded once, replaced safely.
 
-Imports ``rag.embed``, ``rag.answer`` (the generator and its packs), ``rag.config``,
+Imports ``rag.embed``, ``rag.answer`` (the generators by name and their packs), ``rag.config``,
 ``rag.errors`` and ``rag.types``.
 """
 
@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rag.answer.generators import make_generator
 from rag.answer.pick import AUTO, ModelPick, pick_model
 from rag.answer.support import Judge
 from rag.config import Settings, machine_cores
@@ -65,12 +66,10 @@ class Models:
         return auto_backend(self.settings, self._index_embedder(), measure=measure)
 
     def _load(self, name: str | None) -> Generator:
-        from rag.answer.generate import LlamaCppGenerator
-
-        generator = LlamaCppGenerator(
-            name, context_size=self.settings.context_size, threads=self.settings.threads
-        )
-        generator.warm_up()
+        generator = make_generator(name, self.settings)
+        warm_up = getattr(generator, "warm_up", None)
+        if warm_up is not None:
+            warm_up()
         return generator
 
     def pick(self) -> ModelPick:
