@@ -147,18 +147,7 @@ class LlamaCppGenerator:
         temperature: float,
         stop: Sequence[str] = (),
     ) -> Iterator[str]:
-        llm = self._require()
-        with self._busy:
-            for part in llm.create_completion(
-                prompt,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                stop=list(stop),
-                stream=True,
-            ):
-                text = part["choices"][0]["text"]
-                if text:
-                    yield text
+        return self._stream(prompt, max_tokens=max_tokens, temperature=temperature, stop=stop)
 
     def stream_chat(
         self,
@@ -168,16 +157,28 @@ class LlamaCppGenerator:
         temperature: float,
         stop: Sequence[str] = (),
     ) -> Iterator[str]:
+        return self._stream(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
+
+    def _stream(
+        self,
+        prompt: str | Sequence[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float,
+        stop: Sequence[str],
+    ) -> Iterator[str]:
+        """The text pieces of a completion of ``prompt``, or of a chat reply to messages."""
         llm = self._require()
+        chat = not isinstance(prompt, str)
+        options = {"max_tokens": max_tokens, "temperature": temperature, "stop": list(stop)}
         with self._busy:
-            for part in llm.create_chat_completion(
-                messages=list(messages),
-                max_tokens=max_tokens,
-                temperature=temperature,
-                stop=list(stop),
-                stream=True,
-            ):
-                text = part["choices"][0]["delta"].get("content")
+            if chat:
+                parts = llm.create_chat_completion(messages=list(prompt), stream=True, **options)
+            else:
+                parts = llm.create_completion(prompt, stream=True, **options)
+            for part in parts:
+                choice = part["choices"][0]
+                text = choice["delta"].get("content") if chat else choice["text"]
                 if text:
                     yield text
 
