@@ -157,7 +157,7 @@ def test_a_stream_cut_off_for_looping_frees_the_model_for_its_own_judge(tmp_path
 
 
 def test_repeats_itself():
-    from rag.answer.answerer import repeats_itself
+    from rag.answer.loops import repeats_itself
 
     assert repeats_itself("It rained. It rained.")
     assert not repeats_itself("It rained. It")
