@@ -4,7 +4,8 @@
 load once, in ``warm_up()`` or on first use; the index is re-read only when
 its manifest changes on disk, so a running chat sees articles indexed by
 another process without a restart. Each job sits in a part of its own:
-``Models`` (load, replace), ``IndexView`` (the current snapshot),
+``Models`` (load, replace), ``roles`` (which model judges, re-ranks, writes
+queries), ``IndexView`` (the current snapshot),
 ``rag.ingest.Indexer`` (add and remove articles), ``rag.search`` (the search
 policy and follow-up questions) and ``rag.answer.Answerer`` (write, check,
 quote or abstain). The service may import every room of ``rag``; none of them
@@ -31,6 +32,7 @@ from rag.ingest.indexer import Indexer, IndexReport, Progress
 from rag.search.dated import search_as_of
 from rag.search.query import check_question, make_filter, search_query_for
 from rag.search.retrieve import HybridRetriever
+from rag.service import roles
 from rag.service.index_view import IndexView
 from rag.service.models import Models
 from rag.text.codepoints import valid_unicode
@@ -96,7 +98,7 @@ class RagService:
 
     def judge(self) -> Judge | None:
         """The yes/no judge of support (``judge_model``, or an instruction model itself)."""
-        return self.models.judge()
+        return roles.judge(self.models)
 
     def use_model(self, model: str | Path) -> str:
         """Load another model (a pack name or a GGUF file); questions from now on use it."""
@@ -106,7 +108,7 @@ class RagService:
         """Load the models now rather than on the first question."""
         self.models.load(generator=generator, helpers=self._search_models() if generator else ())
         if generator and self.settings.judge and self.settings.judge_model is not None:
-            self.models.judge()
+            roles.judge(self.models)
 
     # --- index --------------------------------------------------------------
 
@@ -180,7 +182,7 @@ class RagService:
         """The sentence the query writer adds to the search ("" when ``query_writer`` is off)."""
         if self.settings.query_writer == "off":
             return ""
-        return write_query(self.models.query_writer(), query)
+        return write_query(roles.query_writer(self.models), query)
 
     def _search_models(self) -> tuple[str, ...]:
         """The second models the search asks (the query writer, the re-ranker), when it asks
@@ -207,7 +209,9 @@ class RagService:
             self.retriever(), query, depth, where=where, as_of=as_of, written_query=written_query
         )
         if self.settings.rerank:
-            passages = rerank(self.models.reranker(), query, passages, depth=self.settings.rerank)
+            passages = rerank(
+                roles.reranker(self.models), query, passages, depth=self.settings.rerank
+            )
         return passages[:k]
 
     def ask_stream(

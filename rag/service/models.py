@@ -13,10 +13,9 @@ from pathlib import Path
 
 from rag.answer.generators import make_generator
 from rag.answer.pick import AUTO, ModelPick, pick_model
-from rag.answer.support import Judge
 from rag.config import Settings, machine_cores
 from rag.embed import auto_backend, make_embedder
-from rag.errors import ConfigError, InputError, ModelError
+from rag.errors import InputError
 from rag.types import Embedder, Generator
 
 
@@ -100,34 +99,6 @@ class Models:
             self._helpers[name] = self._load(name)
         return self._helpers[name]
 
-    @property
-    def judge_model(self) -> Generator:
-        """The separate judge (``settings.judge_model``), loaded on first use."""
-        return self.helper(self.settings.judge_model)  # type: ignore[arg-type]
-
-    def _instruction_model(self, setting: str, name: str, job: str) -> Generator:
-        """The second model ``name`` (from ``setting``), refused unless it has a chat template."""
-        model = self.helper(name)
-        if not getattr(model, "has_chat_template", False):
-            raise ConfigError(
-                f"{setting} {name!r} has no chat template, so it cannot {job}: "
-                "use an instruction model (`rag models`)."
-            )
-        return model
-
-    def reranker(self) -> Judge:
-        """The instruction model that re-ranks passages (the answering model, if the same)."""
-        reranker = self._instruction_model(
-            "rerank_model", self.settings.rerank_model, "judge passages"
-        )
-        return reranker  # type: ignore[return-value]
-
-    def query_writer(self) -> Generator:
-        """The instruction model that writes search queries (the answering model, if the same)."""
-        return self._instruction_model(
-            "query_model", self.settings.query_model, "write search queries"
-        )
-
     def _name(self) -> str | None:
         """The loaded answering model's pack name, if it is a pack."""
         return getattr(self._generator, "model_id", None)
@@ -136,24 +107,6 @@ class Models:
     def loaded(self) -> bool:
         """Whether the language model is loaded."""
         return self._generator is not None
-
-    def judge(self) -> Judge | None:
-        """The yes/no judge of support: ``judge_model`` when set, else the answering
-        model when it is an instruction model."""
-        if not self.settings.judge:
-            return None
-        if self.settings.judge_model is None:
-            generator = self.generator
-        else:
-            generator = self.judge_model
-            if not generator.has_chat_template:
-                raise ModelError(
-                    f"The judge model {generator.model_id} has no chat template: a judge must "
-                    "be an instruction model, such as qwen2.5-coder-0.5b (`rag models`)."
-                )
-        if not generator.has_chat_template or not hasattr(generator, "judge"):
-            return None
-        return generator  # type: ignore[return-value]
 
     def use_model(self, model: str | Path) -> str:
         """Load another model (a pack name or a GGUF file); questions from now on use it.
