@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Unpack
 
 from index.store import IndexSnapshot, IndexStore
 from rag.answer.answerer import Answerer
@@ -34,7 +35,7 @@ from rag.search.query import check_question, make_filter, search_query_for
 from rag.search.retrieve import HybridRetriever
 from rag.service import roles
 from rag.service.index_view import IndexView
-from rag.service.models import Models
+from rag.service.models import GivenModels, Models
 from rag.text.codepoints import valid_unicode
 from rag.timeline import DEPTH, Timeline, build_timeline
 from rag.timeline.rewrite import rewrite_timeline
@@ -55,22 +56,9 @@ __all__ = ["DocumentInfo", "RagService"]
 
 
 class RagService:
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        embedder: Embedder | None = None,
-        generator: Generator | None = None,
-        judge: Generator | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, **given: Unpack[GivenModels]) -> None:
         self.store = IndexStore(settings.index_dir)
-        self.models = Models(
-            settings,
-            embedder=embedder,
-            generator=generator,
-            judge=judge,
-            index_embedder=self.store.recorded_embedder_id,
-        )
+        self.models = Models(settings, index_embedder=self.store.recorded_embedder_id, **given)
         # Constructing the embedder is cheap; reading its id must not load the model.
         self.index = IndexView(self.store, lambda: self.models.unloaded_embedder().model_id)
 

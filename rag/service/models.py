@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from rag.answer.generators import make_generator
 from rag.answer.pick import AUTO, ModelPick, pick_model
@@ -19,6 +20,14 @@ from rag.errors import InputError
 from rag.types import Embedder, Generator
 
 
+class GivenModels(TypedDict, total=False):
+    """Models handed to a service instead of built from its settings (a test's fakes)."""
+
+    embedder: Embedder | None
+    generator: Generator | None
+    judge: Generator | None  # the judge_model, when one is set
+
+
 class Models:
     """The embedder and the generator of one service; cheap to build, loaded on first use."""
 
@@ -26,18 +35,20 @@ class Models:
         self,
         settings: Settings,
         *,
-        embedder: Embedder | None = None,
-        generator: Generator | None = None,
-        judge: Generator | None = None,
         index_embedder: Callable[[], str | None] | None = None,
+        **given: Unpack[GivenModels],
     ) -> None:
+        unknown = given.keys() - GivenModels.__optional_keys__
+        if unknown:
+            raise TypeError(f"unknown models {sorted(unknown)}: give embedder, generator, judge")
         self.settings = settings
         # The embedder id the index records: with embed_backend "auto", its backend is used.
         self._index_embedder = index_embedder or (lambda: None)
-        self._embedder = embedder
-        self._generator = generator
+        self._embedder = given.get("embedder")
+        self._generator = given.get("generator")
         # Second models (the judge, the re-ranker) by name: one load each, however many jobs.
         self._helpers: dict[str, Generator] = {}
+        judge = given.get("judge")
         if judge is not None and settings.judge_model is not None:
             self._helpers[settings.judge_model] = judge
         self._embedder_loaded = False
