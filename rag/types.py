@@ -298,10 +298,20 @@ class Embedder(Protocol):
 
 @runtime_checkable
 class Retriever(Protocol):
-    """Finds the passages most likely to answer a query, best first."""
+    """Finds the passages most likely to answer a query, best first.
+
+    Passages of articles from the ``preferred`` dates rank higher; ``written_query``,
+    a sentence a model wrote for the query, is searched beside it.
+    """
 
     def search(
-        self, query: str, k: int, *, where: SearchFilter | None = None
+        self,
+        query: str,
+        k: int,
+        *,
+        where: SearchFilter | None = None,
+        preferred: SearchFilter | None = None,
+        written_query: str = "",
     ) -> list[ScoredPassage]: ...
 
 

@@ -41,18 +41,13 @@ def free_port() -> int:
 
 @pytest.fixture
 def cli_with_fake_models(monkeypatch):
-    """`rag` commands run for real, their service given the fake embedder and generator."""
-    from rag import commands
-    from tests.fakes import FakeEmbedder, FakeGenerator
+    """`rag` commands run for real, their service finding the fake embedder and generator
+    where it finds the real ones (``tests.fakes.use_fake_models``)."""
+    from tests.fakes import use_fake_models
 
-    real_service = commands.RagService
-
-    def make(settings):
-        return real_service(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
-
-    monkeypatch.setattr(commands, "RagService", make)
-    for name in ("RAG_INDEX_DIR", "RAG_K", "RAG_CONFIG", "RAG_MODEL", "RAG_EMBEDDER"):
+    for name in ("RAG_INDEX_DIR", "RAG_K", "RAG_CONFIG", "RAG_EMBEDDER"):
         monkeypatch.delenv(name, raising=False)
+    use_fake_models(monkeypatch)
 
 
 @pytest.fixture

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from rag.answer.generators import GENERATORS
+from rag.embed import EMBEDDERS
 from rag.packs import PackPart, split_parts
+from rag.types import Embedder, Generator
 
 _WORD = re.compile(r"\w+")
 
@@ -132,6 +136,38 @@ class FakeWriter(FakeGenerator):
         self.chats.append(list(messages))
         prompt = messages[-1]["content"]
         return self.stream(prompt, max_tokens=max_tokens, temperature=temperature, stop=stop)
+
+
+# The model name the fake generator is registered as (its ``model_id``).
+FAKE_MODEL = "fake-generator"
+# The embedding backend the fake embedder stands in for: ``embed_backend`` takes only the
+# real backends' names.
+FAKE_BACKEND = "torch"
+
+
+def register_generator(
+    monkeypatch: pytest.MonkeyPatch, name: str, make: Callable[[], Generator]
+) -> None:
+    """``make()``'s model answers to the model name ``name`` for one test: registered where
+    the service finds llama.cpp's (``rag.answer.generators``), gone after the test."""
+    monkeypatch.setitem(GENERATORS, name, lambda _name, _settings: make())
+
+
+def use_fake_models(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    generator: Callable[[], Generator] | None = FakeGenerator,
+    embedder: Callable[[], Embedder] = FakeEmbedder,
+) -> None:
+    """Every service built from the settings in this test, as the `rag` commands build
+    theirs, gets its models from the registries: ``embedder()`` as the embedding backend
+    and, unless ``generator`` is None, ``generator()`` as the language model. The
+    environment names them, so a --model flag still names a real model."""
+    monkeypatch.setitem(EMBEDDERS, FAKE_BACKEND, lambda _settings: embedder())
+    monkeypatch.setenv("RAG_EMBED_BACKEND", FAKE_BACKEND)
+    if generator is not None:
+        register_generator(monkeypatch, FAKE_MODEL, generator)
+        monkeypatch.setenv("RAG_MODEL", FAKE_MODEL)
 
 
 def install_fake_distribution(

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from index.store import IndexStore
-from rag import cli, commands
-from tests.fakes import FakeEmbedder, FakeGenerator
+from rag import cli
+from tests.fakes import FakeGenerator, use_fake_models
 from tests.test_index import ARTICLE_A, ARTICLE_B
 
 
@@ -190,16 +190,10 @@ CASES = [
 
 @pytest.fixture(autouse=True)
 def models(monkeypatch, tmp_path):
-    """The fake embedder; the fake generator unless a case names a model file."""
-    real_service = commands.RagService
-
-    def make(settings):
-        generator = None if settings.model else FakeGenerator(["It reopened on Monday [1]."])
-        return real_service(settings, embedder=FakeEmbedder(), generator=generator)
-
-    monkeypatch.setattr(commands, "RagService", make)
-    for name in ("RAG_INDEX_DIR", "RAG_K", "RAG_CONFIG", "RAG_MODEL", "RAG_EMBEDDER"):
+    """The fake embedder; the fake generator unless a case names a model file (--model)."""
+    for name in ("RAG_INDEX_DIR", "RAG_K", "RAG_CONFIG", "RAG_EMBEDDER"):
         monkeypatch.delenv(name, raising=False)
+    use_fake_models(monkeypatch, generator=lambda: FakeGenerator(["It reopened on Monday [1]."]))
     monkeypatch.setattr(
         "rag.config._find_config_file", lambda explicit: explicit and Path(explicit)
     )

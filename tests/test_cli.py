@@ -6,23 +6,18 @@ import json
 
 import pytest
 
-from rag import cli, commands
-from tests.fakes import FakeEmbedder, FakeGenerator
+from rag import cli
+from tests.fakes import FakeGenerator, use_fake_models
 from tests.test_index import ARTICLE_A, ARTICLE_B
 
 
 @pytest.fixture(autouse=True)
 def fake_models(monkeypatch):
-    """Run the real CLI with the fake models wired in through RagService's arguments."""
-    real_service = commands.RagService
+    """Run the real CLI with the fake models, registered where it finds the real ones."""
     generator = FakeGenerator(["The harbor bridge reopened on Monday [1]."])
-
-    def make(settings):
-        return real_service(settings, embedder=FakeEmbedder(), generator=generator)
-
-    monkeypatch.setattr(commands, "RagService", make)
-    for name in ("RAG_INDEX_DIR", "RAG_K", "RAG_CONFIG", "RAG_MODEL", "RAG_EMBEDDER"):
+    for name in ("RAG_INDEX_DIR", "RAG_K", "RAG_CONFIG", "RAG_EMBEDDER"):
         monkeypatch.delenv(name, raising=False)
+    use_fake_models(monkeypatch, generator=lambda: generator)
 
 
 def run(capsys, *argv):

@@ -7,6 +7,7 @@ import datetime
 import pytest
 
 from rag.config import Settings
+from rag.search.dated import search_as_of
 from rag.search.dates import mentioned_window, recent_window, within
 from rag.service import RagService
 from rag.types import SearchFilter
@@ -39,6 +40,38 @@ def test_within_keeps_the_tighter_bounds_and_the_sources():
     both = within(user, SearchFilter("2023-01-04", "2023-01-13"))
     assert both == SearchFilter("2023-01-08", "2023-01-13", ("herald",))
     assert within(None, SearchFilter("2023-01-04")) == SearchFilter("2023-01-04")
+
+
+class RecordingRetriever:
+    """A ``Retriever`` that finds nothing and records how it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, int, SearchFilter | None, SearchFilter | None, str]] = []
+
+    def search(self, query, k, *, where=None, preferred=None, written_query=""):
+        self.asked.append((query, k, where, preferred, written_query))
+        return []
+
+
+def test_the_dated_search_asks_for_the_days_before_the_question():
+    retriever = RecordingRetriever()
+    today = datetime.date.today()
+    written = "The minister resigned."
+    search_as_of(retriever, "Who resigned today?", 4, as_of=DAY, written_query=written)
+    herald = SearchFilter(sources=("herald",))
+    search_as_of(retriever, "Who resigned?", 2, where=herald, as_of=DAY)
+    search_as_of(retriever, "Who resigned?", 2, where=herald)
+    assert retriever.asked == [
+        (
+            "Who resigned today?",
+            4,
+            SearchFilter(date_to="2023-01-13"),  # nothing published after the day asked
+            SearchFilter("2023-01-11", "2023-01-13"),  # the day its time words name
+            written,
+        ),
+        ("Who resigned?", 2, SearchFilter(None, "2023-01-13", ("herald",)), recent_window(DAY), ""),
+        ("Who resigned?", 2, herald, recent_window(today), ""),
+    ]
 
 
 def _story(title: str, day: str, text: str) -> str:

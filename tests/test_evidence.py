@@ -6,13 +6,14 @@ from collections.abc import Sequence
 
 import pytest
 
-from rag.answer.answerer import Answerer, repeated_phrase, repeats_itself, without_loop
+from rag.answer.answerer import Answerer
 from rag.answer.evidence import (
     Evidence,
     EvidenceRanker,
     answering_quote,
     evidence_passages,
 )
+from rag.answer.loops import repeated_phrase, repeats_itself, without_loop
 from rag.config import Settings
 from rag.types import AnswerEvent, Chunk, ScoredPassage
 from tests.fakes import FakeEmbedder, FakeGenerator

@@ -7,14 +7,14 @@ import time
 
 import pytest
 
-from rag import cli, commands
+from rag import cli
 from rag.config import Settings
 from rag.errors import FetchError, InputError
 from rag.service import RagService
 from rag.sources import refresh as feed_commands
 from rag.sources.feeds import FeedBook, add_feed, parse_feed, parse_interval, remove_feed
 from rag.sources.fetch import make_fetcher
-from tests.fakes import FakeEmbedder
+from tests.fakes import FakeEmbedder, use_fake_models
 from tests.feedsite import atom, headline, long_story, page, rss, rss_item, story
 from tests.site import Site
 
@@ -327,8 +327,7 @@ def test_refresh_interval_parsing():
 
 @pytest.fixture
 def fake_cli(monkeypatch):
-    real = commands.RagService
-    monkeypatch.setattr(commands, "RagService", lambda s: real(s, embedder=FakeEmbedder()))
+    use_fake_models(monkeypatch, generator=None)
     for name in ("RAG_INDEX_DIR", "RAG_CONFIG", "RAG_EMBEDDER"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RAG_FETCH_DELAY", "0")

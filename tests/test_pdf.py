@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from rag import cli, commands
+from rag import cli
 from rag.ingest.clean import clean_document, normalise_text
 from rag.ingest.pdf import locate_pages, read_pdf
 from rag.types import page_at
-from tests.fakes import FakeEmbedder, FakeGenerator
+from tests.fakes import FakeGenerator, use_fake_models
 from tests.pdfs import make_pdf
 from tests.site import Site
 
@@ -33,13 +33,10 @@ PAGES = [
 
 @pytest.fixture
 def fake_cli(monkeypatch):
-    real = commands.RagService
     generator = FakeGenerator(["The ferry terminal will reopen to passengers in March 2027 [1]."])
-    monkeypatch.setattr(
-        commands, "RagService", lambda s: real(s, embedder=FakeEmbedder(), generator=generator)
-    )
     for name in ("RAG_INDEX_DIR", "RAG_CONFIG", "RAG_EMBEDDER", "RAG_K"):
         monkeypatch.delenv(name, raising=False)
+    use_fake_models(monkeypatch, generator=lambda: generator)
     monkeypatch.setenv("RAG_FETCH_DELAY", "0")
 
 

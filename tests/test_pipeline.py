@@ -12,7 +12,7 @@ from rag.errors import IndexNotFoundError, InputError
 from rag.search.query import needs_context, search_query_for
 from rag.service import RagService
 from rag.types import AnswerEvent, SearchFilter, TokenEvent, Turn
-from tests.fakes import FakeEmbedder, FakeGenerator, FakeJudge
+from tests.fakes import FakeEmbedder, FakeGenerator, FakeJudge, register_generator
 from tests.test_index import ARTICLE_A, ARTICLE_B
 
 
@@ -157,7 +157,7 @@ def test_a_stream_cut_off_for_looping_frees_the_model_for_its_own_judge(tmp_path
 
 
 def test_repeats_itself():
-    from rag.answer.answerer import repeats_itself
+    from rag.answer.loops import repeats_itself
 
     assert repeats_itself("It rained. It rained.")
     assert not repeats_itself("It rained. It")
@@ -277,7 +277,7 @@ class LoadingEmbedder(FakeEmbedder):
 
 
 class LoadingGenerator(FakeGenerator):
-    """Stands in for ``LlamaCppGenerator``: built by the service, loaded by ``warm_up``."""
+    """A language model built by the service, loaded by ``warm_up``, as llama.cpp's is."""
 
     loaded_in: ClassVar[list[str]] = []
     error: ClassVar[Exception | None] = None
@@ -296,9 +296,7 @@ class LoadingGenerator(FakeGenerator):
 @pytest.fixture
 def loading_service(tmp_path, write_articles, monkeypatch):
     """A service that loads its models the way the product does, with stand-ins for them."""
-    import rag.answer.generate
-
-    monkeypatch.setattr(rag.answer.generate, "LlamaCppGenerator", LoadingGenerator)
+    register_generator(monkeypatch, "loading", LoadingGenerator)
     monkeypatch.setattr(LoadingGenerator, "loaded_in", [])
     monkeypatch.setattr(LoadingGenerator, "error", None)
     folder = write_articles({"a.md": ARTICLE_A, "b.md": ARTICLE_B})
@@ -306,7 +304,8 @@ def loading_service(tmp_path, write_articles, monkeypatch):
 
     def make(seconds: float = 0.0) -> tuple[RagService, LoadingEmbedder]:
         embedder = LoadingEmbedder(seconds)
-        return RagService(Settings(index_dir=tmp_path / "idx"), embedder=embedder), embedder
+        settings = Settings(index_dir=tmp_path / "idx", model="loading")
+        return RagService(settings, embedder=embedder), embedder
 
     return make
 

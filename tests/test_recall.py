@@ -24,7 +24,7 @@ from rag.search.widen import widen_passages
 from rag.serialize import answer_to_dict
 from rag.service import RagService
 from rag.text.words import lexical_tokens
-from tests.fakes import FakeEmbedder, FakeGenerator, FakeJudge, FakeWriter
+from tests.fakes import FakeEmbedder, FakeGenerator, FakeJudge, FakeWriter, register_generator
 
 # One long article (several small chunks) and two short ones.
 FLOOD = (
@@ -236,17 +236,15 @@ def test_the_re_ranker_loads_with_the_models_not_inside_the_search(
     tmp_path, write_articles, monkeypatch
 ):
     """Its loading time is reported as load_ms, as the answering model's is."""
-    from rag.service.models import Models
-
     loaded: list[str] = []
     judge = FakeJudge(["Brandt"])
 
-    def load(self, name):
+    def load():
         time.sleep(0.2)  # a model takes a while to load; the search must not be charged
-        loaded.append(name)
+        loaded.append("judge")
         return judge
 
-    monkeypatch.setattr(Models, "_load", load)
+    register_generator(monkeypatch, "judge", load)
     settings = Settings(index_dir=tmp_path / "idx", rerank=4, rerank_model="judge", model="x")
     service = RagService(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
     service.index_paths([write_articles(ARTICLES)])

@@ -197,4 +197,4 @@ def test_the_candidate_depth_setting_reaches_the_retriever(three_days):
         embedder=FakeEmbedder(),
         generator=FakeGenerator(),
     )
-    assert three_days.retriever().depth == 50 and deep.retriever().depth == 120
+    assert three_days.searcher.retriever().depth == 50 and deep.searcher.retriever().depth == 120

@@ -145,11 +145,11 @@ def test_a_really_read_only_folder(index_of_one, capsys):
 INDEX_WITH_FAKES = textwrap.dedent(
     """
     import sys
-    from rag import cli, commands
-    from tests.fakes import FakeEmbedder, FakeGenerator
+    import pytest
+    from rag import cli
+    from tests.fakes import use_fake_models
 
-    real = commands.RagService
-    commands.RagService = lambda s: real(s, embedder=FakeEmbedder(), generator=FakeGenerator())
+    use_fake_models(pytest.MonkeyPatch())  # registered for the life of this process
     sys.exit(cli.main(sys.argv[1:]))
     """
 )

@@ -6,12 +6,12 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 
-from rag import cli, commands
+from rag import cli
 from rag.config import Settings
 from rag.errors import ConfigError
 from rag.overrides import checked_settings
 from tests.conftest import free_port
-from tests.fakes import FakeEmbedder
+from tests.fakes import use_fake_models
 from ui.app import ask_api
 from ui.chat import chat_turn
 from ui.uploads import store_uploads
@@ -26,8 +26,7 @@ BAD = [
 
 
 def cli_message(monkeypatch, capsys, tmp_path, k: str) -> str:
-    real_service = commands.RagService
-    monkeypatch.setattr(commands, "RagService", lambda s: real_service(s, embedder=FakeEmbedder()))
+    use_fake_models(monkeypatch, generator=None)
     monkeypatch.delenv("RAG_K", raising=False)
     code = cli.main(["search", "bridge", "--k", k, "--index-dir", str(tmp_path / "idx")])
     assert code == 2

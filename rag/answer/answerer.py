@@ -1,43 +1,27 @@
 """The answer policy: write from the passages, check every claim, else quote or abstain.
 
-``Answerer`` streams the model's answer, stops a model that repeats itself,
-checks the citations (and, with an instruction model, asks it to judge
-support), and falls back to quoting the sentence closest to the question or to
-abstaining. Imports the rest of ``rag.answer``, ``rag.config``, ``rag.types``
-and ``rag.text``; it is handed passages, it never searches.
+``Answerer`` streams the model's answer, stops a model that repeats itself
+(``rag.answer.loops``) and has the answer checked (``rag.answer.check``: the
+citations, and with an instruction model its judgement of support), which falls
+back to quoting the sentence that answers or to abstaining. Imports the rest of
+``rag.answer``, ``rag.config`` and ``rag.types``; it is handed passages, it
+never searches.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
+from rag.answer.check import AnswerChecker
 from rag.answer.choose import choose
-from rag.answer.cite import (
-    ABSTAIN_TEXT,
-    closest_quote,
-    is_abstention,
-    relevance,
-    verify_citations,
-)
-from rag.answer.cite import (
-    MARKER as MARKERS,
-)
-from rag.answer.evidence import (
-    Evidence,
-    EvidenceRanker,
-    SentenceRanker,
-    answering_quote,
-    evidence_passages,
-)
+from rag.answer.cite import ABSTAIN_TEXT
+from rag.answer.evidence import Evidence, EvidenceRanker, SentenceRanker, evidence_passages
+from rag.answer.loops import repeats_itself, without_loop
 from rag.answer.prompt import PromptPlan, build_prompt, focus_passage
-from rag.answer.sides import with_other_side
-from rag.answer.support import Judge, answers_question, asked_kind, asked_topic, gives_kind
+from rag.answer.support import Judge, asked_kind
 from rag.config import Settings
-from rag.text.sentences import split_sentences
-from rag.text.words import content_words, lexical_tokens
 from rag.types import (
     Answer,
     AnswerEvent,
@@ -48,65 +32,6 @@ from rag.types import (
     TokenEvent,
     Turn,
 )
-
-# An answer stands only when a passage that supports it shares at least this
-# share of the question's terms; below it the passage is about something else.
-MIN_RELEVANCE = 0.5
-
-
-def repeats_itself(text: str) -> bool:
-    """Has the text just completed a sentence it already wrote, or looped on a phrase?"""
-    if repeated_phrase(text) is not None:
-        return True
-    sentences = [text[a:b] for a, b in split_sentences(text)]
-    if len(sentences) < 2 or not text.rstrip().endswith((".", "!", "?", "]")):
-        return False
-    last = sentences[-1].strip().lower()
-    return any(s.strip().lower() == last for s in sentences[:-1])
-
-
-# A phrase of this many words or more, said this many times, is a loop.
-LOOP_TIMES = 3
-LOOP_MIN_WORDS = 3
-_LOOP_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
-
-
-def repeated_phrase(text: str) -> int | None:
-    """Where a looped phrase's second telling starts in ``text``, or None.
-
-    "the estate's current owner, the estate's current owner, the estate's …": a run
-    of words said back to back three times (any length), or a phrase of three or
-    more words said three times anywhere. Small models fall into such loops and
-    never leave them, so the text is cut where the repetition began.
-    """
-    words = [(m.group(0).lower(), m.start()) for m in _LOOP_WORD.finditer(text)]
-    tokens = [w for w, _ in words]
-    n_words = len(tokens)
-    for size in range(1, n_words // LOOP_TIMES + 1):
-        tail = tokens[n_words - size :]
-        if all(
-            tokens[n_words - size * (i + 1) : n_words - size * i] == tail
-            for i in range(1, LOOP_TIMES)
-        ):
-            return words[n_words - size * (LOOP_TIMES - 1)][1]
-    for size in range(LOOP_MIN_WORDS, 9):
-        if n_words < size * LOOP_TIMES:
-            break
-        tail = tokens[n_words - size :]
-        starts = [i for i in range(n_words - size + 1) if tokens[i : i + size] == tail]
-        kept: list[int] = []
-        for i in starts:
-            if not kept or i >= kept[-1] + size:
-                kept.append(i)
-        if len(kept) >= LOOP_TIMES:
-            return words[kept[1]][1]
-    return None
-
-
-def without_loop(text: str) -> str:
-    """The text cut before a looped phrase's second telling (unchanged without a loop)."""
-    cut = repeated_phrase(text)
-    return text if cut is None else text[:cut].rstrip(" ,;:-–—")
 
 
 class Answerer:
@@ -128,7 +53,7 @@ class Answerer:
     ) -> None:
         self.generator = generator
         self.settings = settings
-        self._judge = judge
+        self._checker = AnswerChecker(settings, judge)
         self.ranker = ranker or EvidenceRanker(None)
 
     def stream(
@@ -196,7 +121,7 @@ class Answerer:
                 close()
         checking = time.perf_counter()
         written = without_loop("".join(raw))
-        answer = self._finish(question, written, plan.passages, passages, evidence)
+        answer = self._checker.check(question, written, plan.passages, passages, evidence)
         now = time.perf_counter()
         timings = Timings(
             retrieve_ms,
@@ -301,91 +226,3 @@ class Answerer:
         """The tokens of the prompt as the model read it (the API's ``usage``)."""
         generator = self.generator
         return generator.count_prompt(plan.messages if generator.has_chat_template else plan.text)
-
-    def _finish(
-        self,
-        question: str,
-        raw: str,
-        prompt_passages: Sequence[ScoredPassage],
-        passages: Sequence[ScoredPassage],
-        evidence: Sequence[Evidence] | None,
-    ) -> Answer:
-        def fallback(reason: str, unsupported: tuple[str, ...] = ()) -> Answer:
-            return self._quote_or_abstain(question, passages, evidence, reason, unsupported)
-
-        if is_abstention(raw):
-            return fallback("the model found no answer")
-        checked = verify_citations(raw, prompt_passages, question, judge=self._judge())
-        if not checked.citations:
-            return fallback("no passage supports the model's answer", checked.unsupported)
-        # Judge relevance on the whole retrieved chunk, not the window the model read.
-        whole = {p.chunk_id: p for p in passages}
-        best = max(
-            relevance(question, whole.get(c.passage.chunk_id, c.passage)) for c in checked.citations
-        )
-        if not content_words(MARKERS.sub("", checked.text)) - content_words(question):
-            return fallback("the answer only repeats the question", (checked.text,))
-        topic = asked_topic(question)
-        said = " ".join([checked.text, *(c.text for c in checked.citations)])
-        if topic and not topic & set(lexical_tokens(said)):
-            return fallback("the answer is not about what the question asks about", (checked.text,))
-        kind = asked_kind(question)
-        if not gives_kind(checked.text, question, kind):
-            return fallback(
-                f"the answer gives no {kind}, which the question asks for", (checked.text,)
-            )
-        if best < MIN_RELEVANCE:
-            return fallback(
-                "the passages that support the answer are about something else", (checked.text,)
-            )
-        answer = Answer(
-            question,
-            checked.text,
-            abstained=False,
-            citations=checked.citations,
-            unsupported=checked.unsupported,
-        )
-        return with_other_side(answer, question, prompt_passages)
-
-    def _quote(
-        self,
-        question: str,
-        passages: Sequence[ScoredPassage],
-        evidence: Sequence[Evidence] | None,
-    ) -> Citation | None:
-        """The sentence to quote: the best-ranked one that answers, or the closest one."""
-        if evidence is None or self.settings.reader == "passages":
-            return closest_quote(question, passages)
-        return answering_quote(question, passages, evidence)
-
-    def _quote_or_abstain(
-        self,
-        question: str,
-        passages: Sequence[ScoredPassage],
-        evidence: Sequence[Evidence] | None,
-        reason: str,
-        unsupported: tuple[str, ...] = (),
-    ) -> Answer:
-        """No checked answer: quote the sentence that answers, or abstain.
-
-        With an instruction model the quote must also be judged to answer the
-        question: a sentence that only shares its names is no answer.
-        """
-        quote = self._quote(question, passages, evidence)
-        if quote is not None and not gives_kind(quote.text, question, asked_kind(question)):
-            quote = None  # it shares the question's words but not what it asks for
-        judge = self._judge() if quote is not None else None
-        if judge is not None and not answers_question(question, quote.text, judge):
-            quote = None
-        if quote is None:
-            return Answer(
-                question, ABSTAIN_TEXT, abstained=True, unsupported=unsupported, reason=reason
-            )
-        return Answer(
-            question,
-            f"The articles say: \u201c{quote.text}\u201d [{quote.marker}]",
-            abstained=False,
-            citations=(quote,),
-            unsupported=unsupported,
-            quoted=True,
-        )

@@ -61,15 +61,7 @@ class LlamaCppGenerator:
         if threads is not None and threads <= 0:
             raise ConfigError(f"threads must be greater than 0, got {threads}")
         self._model = None if model_path is None else str(model_path).strip() or None
-        self._path: Path | None = None
-        if self._model is not None and find_pack(self._model) is None:
-            self._path = Path(self._model).expanduser()
-            if not self._path.is_file():
-                raise ModelError(
-                    f"Model file {self._path} does not exist. Pass --model PATH.gguf with an "
-                    "existing file, a model pack name (`rag models` lists them), or leave it "
-                    "unset for the default pack."
-                )
+        self._path = _model_file(self._model)
         self._context_size = context_size
         # All cores for reading the prompt and for writing. One fewer for writing, to leave
         # a core to an upload being embedded, was measured slower with indexing running
@@ -146,18 +138,7 @@ class LlamaCppGenerator:
         temperature: float,
         stop: Sequence[str] = (),
     ) -> Iterator[str]:
-        llm = self._require()
-        with self._busy:
-            for part in llm.create_completion(
-                prompt,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                stop=list(stop),
-                stream=True,
-            ):
-                text = part["choices"][0]["text"]
-                if text:
-                    yield text
+        return self._stream(prompt, max_tokens=max_tokens, temperature=temperature, stop=stop)
 
     def stream_chat(
         self,
@@ -167,16 +148,28 @@ class LlamaCppGenerator:
         temperature: float,
         stop: Sequence[str] = (),
     ) -> Iterator[str]:
+        return self._stream(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
+
+    def _stream(
+        self,
+        prompt: str | Sequence[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float,
+        stop: Sequence[str],
+    ) -> Iterator[str]:
+        """The text pieces of a completion of ``prompt``, or of a chat reply to messages."""
         llm = self._require()
+        chat = not isinstance(prompt, str)
+        options = {"max_tokens": max_tokens, "temperature": temperature, "stop": list(stop)}
         with self._busy:
-            for part in llm.create_chat_completion(
-                messages=list(messages),
-                max_tokens=max_tokens,
-                temperature=temperature,
-                stop=list(stop),
-                stream=True,
-            ):
-                text = part["choices"][0]["delta"].get("content")
+            if chat:
+                parts = llm.create_chat_completion(messages=list(prompt), stream=True, **options)
+            else:
+                parts = llm.create_completion(prompt, stream=True, **options)
+            for part in parts:
+                choice = part["choices"][0]
+                text = choice["delta"].get("content") if chat else choice["text"]
                 if text:
                     yield text
 
@@ -218,35 +211,8 @@ class LlamaCppGenerator:
         """
         llm = self._require()
         prefix = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
-        scores: list[float] = []
         with self._busy:
-            _read_prompt(llm, prefix)
-            first = _log_softmax(
-                np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
-            )
-            n_past = llm.n_tokens
-            for text in continuations:
-                tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-                if not tokens:
-                    scores.append(float("-inf"))
-                    continue
-                total = float(first[tokens[0]])
-                if len(tokens) > 1:
-                    llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
-                    llm._batch.set_batch(batch=tokens[:-1], n_past=n_past, logits_all=True)
-                    llm._ctx.decode(llm._batch)
-                    for i, token in enumerate(tokens[1:]):
-                        row = np.ctypeslib.as_array(
-                            llm._ctx.get_logits_ith(i), shape=(llm.n_vocab(),)
-                        )
-                        total += float(_log_softmax(row)[token])
-                scores.append(total / len(tokens))
-            # What the cache holds beyond the prompt is a candidate's: forget it, and the
-            # prompt's last token too, so a later completion of this same prompt reads it
-            # again instead of sampling from a candidate's logits.
-            llm._ctx.kv_cache_seq_rm(-1, n_past - 1, -1)
-            llm.n_tokens = n_past - 1
-        return scores
+            return _score_continuations(llm, prefix, continuations)
 
     def _token_ids(self, words: Sequence[str]) -> list[int]:
         cached = self._single_tokens.get(words)
@@ -263,19 +229,68 @@ class LlamaCppGenerator:
     def _chat_prompt(self, messages: Sequence[dict[str, str]]) -> str:
         """The messages rendered with the model's own chat template, ready for its reply."""
         if self._formatter is None:
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-            llm = self._require()
-            template = llm.metadata.get("tokenizer.chat_template")
-            if not template:
-                raise ModelError(f"{self.model_id} has no chat template, so it cannot judge.")
-            vocab = llm._model
-            self._formatter = Jinja2ChatFormatter(
-                template=template,
-                eos_token=vocab.token_get_text(vocab.token_eos()),
-                bos_token=vocab.token_get_text(vocab.token_bos()),
-            )
+            self._formatter = _chat_formatter(self._require(), self.model_id)
         return self._formatter(messages=list(messages)).prompt
+
+
+def _model_file(model: str | None) -> Path | None:
+    """The GGUF file ``model`` names; None for a pack name, or for none (the default pack)."""
+    if model is None or find_pack(model) is not None:
+        return None
+    path = Path(model).expanduser()
+    if not path.is_file():
+        raise ModelError(
+            f"Model file {path} does not exist. Pass --model PATH.gguf with an "
+            "existing file, a model pack name (`rag models` lists them), or leave it "
+            "unset for the default pack."
+        )
+    return path
+
+
+def _chat_formatter(llm: Any, model_id: str) -> Any:
+    """What renders messages with the model's own chat template."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise ModelError(f"{model_id} has no chat template, so it cannot judge.")
+    vocab = llm._model
+    return Jinja2ChatFormatter(
+        template=template,
+        eos_token=vocab.token_get_text(vocab.token_eos()),
+        bos_token=vocab.token_get_text(vocab.token_bos()),
+    )
+
+
+def _score_continuations(
+    llm: Any, prefix: Sequence[int], continuations: Sequence[str]
+) -> list[float]:
+    """Each continuation's mean log-probability per token after the tokens ``prefix``
+    (see ``LlamaCppGenerator.score_continuations``); the caller holds the model."""
+    scores: list[float] = []
+    _read_prompt(llm, prefix)
+    first = _log_softmax(np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)))
+    n_past = llm.n_tokens
+    for text in continuations:
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if not tokens:
+            scores.append(float("-inf"))
+            continue
+        total = float(first[tokens[0]])
+        if len(tokens) > 1:
+            llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+            llm._batch.set_batch(batch=tokens[:-1], n_past=n_past, logits_all=True)
+            llm._ctx.decode(llm._batch)
+            for i, token in enumerate(tokens[1:]):
+                row = np.ctypeslib.as_array(llm._ctx.get_logits_ith(i), shape=(llm.n_vocab(),))
+                total += float(_log_softmax(row)[token])
+        scores.append(total / len(tokens))
+    # What the cache holds beyond the prompt is a candidate's: forget it, and the prompt's
+    # last token too, so a later completion of this same prompt reads it again instead of
+    # sampling from a candidate's logits.
+    llm._ctx.kv_cache_seq_rm(-1, n_past - 1, -1)
+    llm.n_tokens = n_past - 1
+    return scores
 
 
 def _read_prompt(llm: Any, tokens: Sequence[int]) -> None:

@@ -1,6 +1,7 @@
 """The product's search policy: hybrid search as of a day, preferring the days a question names.
 
-Imports ``rag.search.dates`` and ``rag.search.retrieve``, ``rag.types``.
+Imports ``rag.search.dates`` and ``rag.types``: the service hands it the
+``rag.search.retrieve.HybridRetriever``, a test may hand it a fake ``Retriever``.
 """
 
 from __future__ import annotations
@@ -8,8 +9,7 @@ from __future__ import annotations
 import datetime
 
 from rag.search.dates import mentioned_window, recent_window, within
-from rag.search.retrieve import HybridRetriever
-from rag.types import ScoredPassage, SearchFilter
+from rag.types import Retriever, ScoredPassage, SearchFilter
 
 
 def as_of_filter(as_of: datetime.date) -> SearchFilter:
@@ -19,7 +19,7 @@ def as_of_filter(as_of: datetime.date) -> SearchFilter:
 
 
 def search_as_of(
-    retriever: HybridRetriever,
+    retriever: Retriever,
     query: str,
     k: int,
     *,
@@ -34,7 +34,7 @@ def search_as_of(
     its time words name ("this week", "yesterday"), or else the last
     ``RECENT_DAYS`` days. An older passage comes first only when both sides rank
     the recent ones low. ``written_query`` is searched beside ``query`` (see
-    ``HybridRetriever``); the dates come from ``query`` alone.
+    ``Retriever``); the dates come from ``query`` alone.
     """
     day = as_of or datetime.date.today()
     if as_of is not None:

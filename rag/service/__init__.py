@@ -4,9 +4,10 @@
 load once, in ``warm_up()`` or on first use; the index is re-read only when
 its manifest changes on disk, so a running chat sees articles indexed by
 another process without a restart. Each job sits in a part of its own:
-``Models`` (load, replace), ``IndexView`` (the current snapshot),
-``rag.ingest.Indexer`` (add and remove articles), ``rag.search`` (the search
-policy and follow-up questions) and ``rag.answer.Answerer`` (write, check,
+``Models`` (load, replace), ``roles`` (which model judges, re-ranks, writes
+queries), ``IndexView`` (the current snapshot), ``rag.ingest.Indexer`` (add
+and remove articles), ``Searcher`` (the query writer, the search policy of
+``rag.search`` and the re-ranker) and ``rag.answer.Answerer`` (write, check,
 quote or abstain). The service may import every room of ``rag``; none of them
 imports it.
 """
@@ -18,23 +19,22 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Unpack
 
 from index.store import IndexSnapshot, IndexStore
 from rag.answer.answerer import Answerer
 from rag.answer.evidence import EvidenceRanker
-from rag.answer.hyde import write_query
-from rag.answer.rerank import rerank
 from rag.answer.support import Judge
 from rag.config import Settings
 from rag.ingest.chunk import ChunkerSettings
 from rag.ingest.indexer import Indexer, IndexReport, Progress
-from rag.search.dated import search_as_of
 from rag.search.query import check_question, make_filter, search_query_for
-from rag.search.retrieve import HybridRetriever
+from rag.service import roles
 from rag.service.index_view import IndexView
-from rag.service.models import Models
+from rag.service.models import GivenModels, Models
+from rag.service.searcher import Searcher
 from rag.text.codepoints import valid_unicode
-from rag.timeline import DEPTH, Timeline, build_timeline
+from rag.timeline import Timeline, build_timeline
 from rag.timeline.rewrite import rewrite_timeline
 from rag.types import (
     Answer,
@@ -53,24 +53,12 @@ __all__ = ["DocumentInfo", "RagService"]
 
 
 class RagService:
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        embedder: Embedder | None = None,
-        generator: Generator | None = None,
-        judge: Generator | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, **given: Unpack[GivenModels]) -> None:
         self.store = IndexStore(settings.index_dir)
-        self.models = Models(
-            settings,
-            embedder=embedder,
-            generator=generator,
-            judge=judge,
-            index_embedder=self.store.recorded_embedder_id,
-        )
+        self.models = Models(settings, index_embedder=self.store.recorded_embedder_id, **given)
         # Constructing the embedder is cheap; reading its id must not load the model.
         self.index = IndexView(self.store, lambda: self.models.unloaded_embedder().model_id)
+        self.searcher = Searcher(self.models, self.index)
 
     @property
     def settings(self) -> Settings:
@@ -96,7 +84,7 @@ class RagService:
 
     def judge(self) -> Judge | None:
         """The yes/no judge of support (``judge_model``, or an instruction model itself)."""
-        return self.models.judge()
+        return roles.judge(self.models)
 
     def use_model(self, model: str | Path) -> str:
         """Load another model (a pack name or a GGUF file); questions from now on use it."""
@@ -104,9 +92,10 @@ class RagService:
 
     def warm_up(self, *, generator: bool = True) -> None:
         """Load the models now rather than on the first question."""
-        self.models.load(generator=generator, helpers=self._search_models() if generator else ())
+        helpers = self.searcher.second_models() if generator else ()
+        self.models.load(generator=generator, helpers=helpers)
         if generator and self.settings.judge and self.settings.judge_model is not None:
-            self.models.judge()
+            roles.judge(self.models)
 
     # --- index --------------------------------------------------------------
 
@@ -155,15 +144,6 @@ class RagService:
 
     # --- questions ----------------------------------------------------------
 
-    def retriever(self) -> HybridRetriever:
-        return HybridRetriever(
-            self.embedder,
-            self.snapshot(),
-            feedback=self.settings.feedback,
-            neighbours=self.settings.passage_neighbours,
-            depth=self.settings.candidate_depth,
-        )
-
     def search(
         self,
         query: str,
@@ -174,41 +154,8 @@ class RagService:
     ) -> list[ScoredPassage]:
         """The best passages for ``query``, as of ``as_of`` (see ``search_as_of``)."""
         query = check_question(query)
-        return self._search(query, self.written_query(query), k=k, where=where, as_of=as_of)
-
-    def written_query(self, query: str) -> str:
-        """The sentence the query writer adds to the search ("" when ``query_writer`` is off)."""
-        if self.settings.query_writer == "off":
-            return ""
-        return write_query(self.models.query_writer(), query)
-
-    def _search_models(self) -> tuple[str, ...]:
-        """The second models the search asks (the query writer, the re-ranker), when it asks
-        any: loaded with the others, so their loading is in ``load_ms``, not in the search."""
-        names = []
-        if self.settings.query_writer != "off":
-            names.append(self.settings.query_model)
-        if self.settings.rerank:
-            names.append(self.settings.rerank_model)
-        return tuple(dict.fromkeys(names))
-
-    def _search(
-        self,
-        query: str,
-        written_query: str,
-        *,
-        k: int | None,
-        where: SearchFilter | None,
-        as_of: datetime.date | None,
-    ) -> list[ScoredPassage]:
-        k = k or self.settings.k
-        depth = max(k, self.settings.rerank)
-        passages = search_as_of(
-            self.retriever(), query, depth, where=where, as_of=as_of, written_query=written_query
-        )
-        if self.settings.rerank:
-            passages = rerank(self.models.reranker(), query, passages, depth=self.settings.rerank)
-        return passages[:k]
+        written = self.searcher.written_query(query)
+        return self.searcher.search(query, written, k=k, where=where, as_of=as_of)
 
     def ask_stream(
         self,
@@ -236,7 +183,7 @@ class RagService:
         load_ms = self.models.load(
             embedder=searching or ranks_sentences or self.settings.answer_mode == "choose",
             index=self.index.refresh if searching else None,
-            helpers=self._search_models() if searching else (),
+            helpers=self.searcher.second_models() if searching else (),
         )
         ranks = ranks_sentences or self.settings.answer_mode == "choose"
         ranker = EvidenceRanker(self.embedder) if ranks else None
@@ -244,12 +191,12 @@ class RagService:
         started = time.perf_counter()
         written, rewrite_ms = "", 0.0
         if passages is None:
-            written = self.written_query(query)
+            written = self.searcher.written_query(query)
             rewrite_ms = (time.perf_counter() - started) * 1000
             depth = k or self.settings.k
             if ranks_sentences:
                 depth = max(depth, self.settings.read_depth)
-            passages = self._search(query, written, k=depth, where=where, as_of=as_of)
+            passages = self.searcher.search(query, written, k=depth, where=where, as_of=as_of)
         retrieve_ms = (time.perf_counter() - started) * 1000
         events = answerer.stream(
             question,
@@ -289,19 +236,16 @@ class RagService:
     ) -> Timeline:
         """The dated events of ``topic`` in the indexed articles, oldest first (``rag.timeline``).
 
-        The search goes deeper than a question's (``DEPTH`` passages), keeps syndicated
-        copies (each is a source to cite) and prefers no days: a story's first events
-        count as much as its last. Only articles published since ``since`` can report
-        events since then; ``until`` bounds the events, not the articles, since a later
-        article may tell an earlier event. No language model is loaded unless ``rewrite``
-        asks it to shorten each line (kept only when it keeps the line's facts).
+        Only articles published since ``since`` can report events since then (see
+        ``Searcher.timeline_passages``); ``until`` bounds the events, not the articles, since
+        a later article may tell an earlier event. No language model is loaded unless
+        ``rewrite`` asks it to shorten each line (kept only when it keeps the line's facts).
         """
         topic = check_question(topic)
         window = make_filter(since, until)
         started = time.perf_counter()
         self.models.load(generator=False, index=self.index.refresh)
-        retriever = HybridRetriever(self.embedder, self.snapshot(), collapse=False)
-        passages = retriever.search(topic, DEPTH, where=SearchFilter(date_from=window.date_from))
+        passages = self.searcher.timeline_passages(topic, window.date_from)
         timeline = build_timeline(topic, passages, since=window.date_from, until=window.date_to)
         if rewrite:
             timeline = rewrite_timeline(self.generator, timeline)

@@ -1,6 +1,6 @@
 """The service's models: the embedder and the language model, loaded once, replaced safely.
 
-Imports ``rag.embed``, ``rag.answer`` (the generator and its packs), ``rag.config``,
+Imports ``rag.embed``, ``rag.answer`` (the generators by name and their packs), ``rag.config``,
 ``rag.errors`` and ``rag.types``.
 """
 
@@ -10,13 +10,22 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypedDict, Unpack
 
+from rag.answer.generators import make_generator
 from rag.answer.pick import AUTO, ModelPick, pick_model
-from rag.answer.support import Judge
 from rag.config import Settings, machine_cores
 from rag.embed import auto_backend, make_embedder
-from rag.errors import ConfigError, InputError, ModelError
+from rag.errors import InputError
 from rag.types import Embedder, Generator
+
+
+class GivenModels(TypedDict, total=False):
+    """Models handed to a service instead of built from its settings (a test's fakes)."""
+
+    embedder: Embedder | None
+    generator: Generator | None
+    judge: Generator | None  # the judge_model, when one is set
 
 
 class Models:
@@ -26,18 +35,20 @@ class Models:
         self,
         settings: Settings,
         *,
-        embedder: Embedder | None = None,
-        generator: Generator | None = None,
-        judge: Generator | None = None,
         index_embedder: Callable[[], str | None] | None = None,
+        **given: Unpack[GivenModels],
     ) -> None:
+        unknown = given.keys() - GivenModels.__optional_keys__
+        if unknown:
+            raise TypeError(f"unknown models {sorted(unknown)}: give embedder, generator, judge")
         self.settings = settings
         # The embedder id the index records: with embed_backend "auto", its backend is used.
         self._index_embedder = index_embedder or (lambda: None)
-        self._embedder = embedder
-        self._generator = generator
+        self._embedder = given.get("embedder")
+        self._generator = given.get("generator")
         # Second models (the judge, the re-ranker) by name: one load each, however many jobs.
         self._helpers: dict[str, Generator] = {}
+        judge = given.get("judge")
         if judge is not None and settings.judge_model is not None:
             self._helpers[settings.judge_model] = judge
         self._embedder_loaded = False
@@ -65,12 +76,10 @@ class Models:
         return auto_backend(self.settings, self._index_embedder(), measure=measure)
 
     def _load(self, name: str | None) -> Generator:
-        from rag.answer.generate import LlamaCppGenerator
-
-        generator = LlamaCppGenerator(
-            name, context_size=self.settings.context_size, threads=self.settings.threads
-        )
-        generator.warm_up()
+        generator = make_generator(name, self.settings)
+        warm_up = getattr(generator, "warm_up", None)
+        if warm_up is not None:
+            warm_up()
         return generator
 
     def pick(self) -> ModelPick:
@@ -101,34 +110,6 @@ class Models:
             self._helpers[name] = self._load(name)
         return self._helpers[name]
 
-    @property
-    def judge_model(self) -> Generator:
-        """The separate judge (``settings.judge_model``), loaded on first use."""
-        return self.helper(self.settings.judge_model)  # type: ignore[arg-type]
-
-    def _instruction_model(self, setting: str, name: str, job: str) -> Generator:
-        """The second model ``name`` (from ``setting``), refused unless it has a chat template."""
-        model = self.helper(name)
-        if not getattr(model, "has_chat_template", False):
-            raise ConfigError(
-                f"{setting} {name!r} has no chat template, so it cannot {job}: "
-                "use an instruction model (`rag models`)."
-            )
-        return model
-
-    def reranker(self) -> Judge:
-        """The instruction model that re-ranks passages (the answering model, if the same)."""
-        reranker = self._instruction_model(
-            "rerank_model", self.settings.rerank_model, "judge passages"
-        )
-        return reranker  # type: ignore[return-value]
-
-    def query_writer(self) -> Generator:
-        """The instruction model that writes search queries (the answering model, if the same)."""
-        return self._instruction_model(
-            "query_model", self.settings.query_model, "write search queries"
-        )
-
     def _name(self) -> str | None:
         """The loaded answering model's pack name, if it is a pack."""
         return getattr(self._generator, "model_id", None)
@@ -137,24 +118,6 @@ class Models:
     def loaded(self) -> bool:
         """Whether the language model is loaded."""
         return self._generator is not None
-
-    def judge(self) -> Judge | None:
-        """The yes/no judge of support: ``judge_model`` when set, else the answering
-        model when it is an instruction model."""
-        if not self.settings.judge:
-            return None
-        if self.settings.judge_model is None:
-            generator = self.generator
-        else:
-            generator = self.judge_model
-            if not generator.has_chat_template:
-                raise ModelError(
-                    f"The judge model {generator.model_id} has no chat template: a judge must "
-                    "be an instruction model, such as qwen2.5-coder-0.5b (`rag models`)."
-                )
-        if not generator.has_chat_template or not hasattr(generator, "judge"):
-            return None
-        return generator  # type: ignore[return-value]
 
     def use_model(self, model: str | Path) -> str:
         """Load another model (a pack name or a GGUF file); questions from now on use it.
