@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
@@ -49,10 +49,12 @@ from ui.openai_format import (
     finish_reason,
     sse,
 )
-from ui.queue import ModelQueue, QueueFull, Steps, Ticket
+from ui.queue import ModelQueue, QueueFull, Steps, Ticket, run_in_turn
 from ui.uploads import MAX_UPLOAD_BYTES, forget_uploads, safe_name, store_uploads
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Named in the message when a setting sent by a client is refused.
 ORIGIN = "the request"
@@ -192,6 +194,14 @@ class Asker:
         except QueueFull as err:
             raise queue_full(err) from None
 
+    async def run(self, work: Callable[[], T]) -> T:
+        """``work`` (blocking) run in its turn, its library errors as HTTP errors."""
+        ticket = self.ticket()
+        try:
+            return await run_in_turn(ticket, work)
+        except RagError as err:
+            raise rag_error(err) from None
+
     async def events(
         self,
         ticket: Ticket,
@@ -326,14 +336,7 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
             return [passage_to_dict(p, explain=body.explain) for p in passages]
 
         # The search embeds the question: it takes its turn like an answer does.
-        ticket = asker.ticket()
-        try:
-            await ticket.wait_async()
-            return await anyio.to_thread.run_sync(run)
-        except RagError as err:
-            raise rag_error(err) from None
-        finally:
-            ticket.release()
+        return await asker.run(run)
 
     @api.post("/ask")
     async def ask(body: AskRequest, request: Request) -> dict[str, Any]:
@@ -378,14 +381,7 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
             return timeline_to_dict(service.timeline(topic, since=body.since, until=body.until))
 
         # The search embeds the topic: it takes its turn like a question does.
-        ticket = asker.ticket()
-        try:
-            await ticket.wait_async()
-            return await anyio.to_thread.run_sync(run)
-        except RagError as err:
-            raise rag_error(err) from None
-        finally:
-            ticket.release()
+        return await asker.run(run)
 
     @api.get("/articles")
     def articles() -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from rag.service import RagService
 from rag.timeline.route import timeline_request
 from rag.types import Answer, AnswerEvent, TokenEvent, Turn
 from ui.notices import refusal, user_error
-from ui.queue import ModelQueue, QueueFull, Steps, Ticket
+from ui.queue import ModelQueue, QueueFull, Steps, Ticket, run_in_turn
 from ui.render import (
     escape_chat,
     link_markers,
@@ -78,12 +78,7 @@ async def in_turn(ticket: Ticket, turn: Iterator[Any], waiting: Callable[[int], 
 
 async def in_queue(queue: ModelQueue, work: Callable[[], Any]) -> Any:
     """Run ``work`` (blocking) in a worker thread once it is the model's turn."""
-    ticket = take_ticket(queue)
-    try:
-        await ticket.wait_async()
-        return await anyio.to_thread.run_sync(work)
-    finally:
-        ticket.release()
+    return await run_in_turn(take_ticket(queue), work)
 
 
 def answer_message(answer: Answer, turn: int) -> str:
