@@ -14,18 +14,14 @@ Errors are OpenAI-style objects: ``{"error": {"message", "type", "param", "code"
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-import logging
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio
 from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi_offline import FastAPIOffline
@@ -38,8 +34,9 @@ from rag.search.query import check_question, make_filter, parse_day
 from rag.serialize import answer_to_dict, document_to_dict, passage_to_dict, report_to_dict
 from rag.service import RagService
 from rag.timeline import timeline_to_dict
-from rag.types import Answer, AnswerEvent, TokenEvent
-from ui.api_errors import ApiError, BodyTooLarge, install_error_handlers, queue_full, rag_error
+from rag.types import AnswerEvent, TokenEvent
+from ui.api_context import ORIGIN, ApiContext, ApiOptions
+from ui.api_errors import ApiError, BodyTooLarge, install_error_handlers, rag_error
 from ui.openai_format import (
     ChatRequest,
     Completion,
@@ -49,31 +46,12 @@ from ui.openai_format import (
     finish_reason,
     sse,
 )
-from ui.queue import ModelQueue, QueueFull, Steps, Ticket, run_in_turn
-from ui.uploads import MAX_UPLOAD_BYTES, forget_uploads, safe_name, store_uploads
+from ui.queue import ModelQueue, Ticket
+from ui.uploads import forget_uploads, safe_name, store_uploads
 
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-# Named in the message when a setting sent by a client is refused.
-ORIGIN = "the request"
-# JSON bodies: a question is 2,000 characters at most, a conversation some more.
-MAX_BODY_BYTES = 1_000_000
-# While a question waits for its turn, how often to look whether its client left.
-POLL_S = 0.25
 # While an answer is written and checked, a comment line this often keeps the stream alive.
 KEEP_ALIVE_S = 5.0
 KEEP_ALIVE = b": checking the answer\n\n"
-
-
-@dataclass(frozen=True)
-class ApiOptions:
-    """``api_key`` None: no key asked (loopback only; ``ui.server`` enforces that)."""
-
-    api_key: str | None = None
-    max_body_bytes: int = MAX_BODY_BYTES
-    max_upload_bytes: int = MAX_UPLOAD_BYTES
 
 
 class BodyLimit:
@@ -172,86 +150,6 @@ class AskRequest(SearchRequest):
     max_tokens: int | None = None
 
 
-def model_name(service: RagService) -> str:
-    """The loaded model as clients name it: its pack's name (`rag models`), or its file."""
-    from rag.answer.packs import PACKS
-
-    model_id = service.generator.model_id
-    names = {pack.filename: pack.name for pack in PACKS.values()}
-    return names.get(model_id, model_id)
-
-
-class Asker:
-    """Runs questions through the shared queue, stopping when the client leaves."""
-
-    def __init__(self, service: RagService, queue: ModelQueue) -> None:
-        self.service = service
-        self.queue = queue
-
-    def ticket(self) -> Ticket:
-        try:
-            return self.queue.enter()
-        except QueueFull as err:
-            raise queue_full(err) from None
-
-    async def run(self, work: Callable[[], T]) -> T:
-        """``work`` (blocking) run in its turn, its library errors as HTTP errors."""
-        ticket = self.ticket()
-        try:
-            return await run_in_turn(ticket, work)
-        except RagError as err:
-            raise rag_error(err) from None
-
-    async def events(
-        self,
-        ticket: Ticket,
-        start: Callable[[], Iterator[TokenEvent | AnswerEvent]],
-        gone: Callable[[], Awaitable[bool]] | None = None,
-    ) -> AsyncIterator[TokenEvent | AnswerEvent]:
-        """Wait for the model, then the answer's events; the ticket is released at the end.
-
-        The events are pulled one at a time in a worker thread. Closing the
-        iterator (the stream was cancelled, or ``gone()`` said the client left)
-        closes the generator, which stops the model before its next token.
-        """
-        steps: Steps[TokenEvent | AnswerEvent] | None = None
-        try:
-            waiting = asyncio.ensure_future(ticket.wait_async())
-            while not waiting.done():
-                await asyncio.wait({waiting}, timeout=POLL_S)
-                if not waiting.done() and gone is not None and await gone():
-                    waiting.cancel()
-                    return
-            steps = Steps(start())
-            while (event := await anyio.to_thread.run_sync(steps.next)) is not None:
-                yield event
-                if gone is not None and await gone():
-                    log.info("client left mid-answer; the model stops")
-                    return
-        finally:
-            # A cancelled stream may leave a step running in its thread: Steps.finish
-            # closes the generator after it, then gives the model's turn up.
-            if steps is None:
-                ticket.release()
-            else:
-                steps.finish(ticket)
-
-    async def answer(
-        self, ticket: Ticket, start: Callable[[], Iterator[Any]], request: Request
-    ) -> Answer:
-        """The checked answer, whole; 499-style silence if the client left (nothing to send)."""
-        answer: Answer | None = None
-        try:
-            async for event in self.events(ticket, start, request.is_disconnected):
-                if isinstance(event, AnswerEvent):
-                    answer = event.answer
-        except RagError as err:
-            raise rag_error(err) from None
-        if answer is None:
-            raise ApiError(499, "The client closed the request.", code="client_closed")
-        return answer
-
-
 def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> FastAPI:
     """The API routes; ``ui.server`` mounts the web chat beside them."""
     # Swagger UI's script and styles come from the package, so /docs works offline and the
@@ -263,7 +161,7 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
         redoc_url=None,
     )
     install_error_handlers(app)
-    asker = Asker(service, queue)
+    context = ApiContext(service, queue, options)
     secured = [Depends(key_check(options))]
     v1 = APIRouter(prefix="/v1", dependencies=secured, tags=["OpenAI-compatible"])
     api = APIRouter(prefix="/api", dependencies=secured, tags=["newsrag"])
@@ -274,7 +172,7 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
         return {
             "object": "list",
             "data": [
-                {"id": model_name(service), "object": "model", "created": 0, "owned_by": "newsrag"}
+                {"id": context.model_name(), "object": "model", "created": 0, "owned_by": "newsrag"}
             ],
         }
 
@@ -308,14 +206,14 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
             )
 
         # The model named in the request is ignored: one is loaded, and it answers.
-        completion = Completion(model_name(service))
-        ticket = asker.ticket()
+        completion = Completion(context.model_name())
+        ticket = context.ticket()
         if not body.stream:
-            answer = await asker.answer(ticket, start, request)
+            answer = await context.answer(ticket, start, request)
             return completion.whole(answer, settings.max_tokens)
         return StreamingResponse(
             stream_chat(
-                asker, ticket, start, completion, settings.max_tokens, usage=body.include_usage
+                context, ticket, start, completion, settings.max_tokens, usage=body.include_usage
             ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -336,7 +234,7 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
             return [passage_to_dict(p, explain=body.explain) for p in passages]
 
         # The search embeds the question: it takes its turn like an answer does.
-        return await asker.run(run)
+        return await context.run(run)
 
     @api.post("/ask")
     async def ask(body: AskRequest, request: Request) -> dict[str, Any]:
@@ -365,7 +263,7 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
                 as_of=day,
             )
 
-        answer = await asker.answer(asker.ticket(), start, request)
+        answer = await context.answer(context.ticket(), start, request)
         return answer_to_dict(answer)
 
     @api.post("/timeline")
@@ -381,7 +279,7 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
             return timeline_to_dict(service.timeline(topic, since=body.since, until=body.until))
 
         # The search embeds the topic: it takes its turn like a question does.
-        return await asker.run(run)
+        return await context.run(run)
 
     @api.get("/articles")
     def articles() -> list[dict[str, Any]]:
@@ -448,7 +346,7 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
             "status": "ok" if index_ok and model_ok else "degraded",
             "index_loaded": index_ok,
             "model_loaded": model_ok,
-            "model": model_name(service) if model_ok else None,
+            "model": context.model_name() if model_ok else None,
             "articles": articles,
             "queue": {"answering": queue.busy, "waiting": queue.waiting},
         }
@@ -492,7 +390,7 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
 
 
 async def stream_chat(
-    asker: Asker,
+    context: ApiContext,
     ticket: Ticket,
     start: Callable[[], Iterator[TokenEvent | AnswerEvent]],
     completion: Completion,
@@ -512,7 +410,7 @@ async def stream_chat(
     yield sse(completion.chunk({"role": "assistant", "content": ""}))
     quiet_since = time.monotonic()
     try:
-        async for event in asker.events(ticket, start):
+        async for event in context.events(ticket, start):
             if isinstance(event, TokenEvent):
                 if time.monotonic() - quiet_since >= KEEP_ALIVE_S:
                     quiet_since = time.monotonic()

@@ -18,7 +18,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from rag.errors import ConfigError
 from rag.service import RagService
-from ui.api import ApiOptions, BodyLimit, build_api
+from ui.api import BodyLimit, build_api
+from ui.api_context import ApiOptions
 from ui.app import build_app, is_loopback
 from ui.guards import HostCheck, OriginCheck, trusted_hosts
 from ui.queue import ModelQueue
