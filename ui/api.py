@@ -17,13 +17,12 @@ from __future__ import annotations
 import hmac
 import shutil
 import tempfile
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Match
@@ -35,23 +34,14 @@ from rag.serialize import answer_to_dict, document_to_dict, passage_to_dict, rep
 from rag.service import RagService
 from rag.timeline import timeline_to_dict
 from rag.types import AnswerEvent, TokenEvent
-from ui.api_context import ORIGIN, ApiContext, ApiOptions
+from ui import api_openai as openai_routes
+from ui.api_context import ORIGIN, ApiContext, ApiOptions, keep_context
 from ui.api_errors import ApiError, BodyTooLarge, install_error_handlers, rag_error
 from ui.openai_format import (
-    ChatRequest,
-    Completion,
-    answer_fields,
-    conversation,
     error_body,
-    finish_reason,
-    sse,
 )
-from ui.queue import ModelQueue, Ticket
+from ui.queue import ModelQueue
 from ui.uploads import forget_uploads, safe_name, store_uploads
-
-# While an answer is written and checked, a comment line this often keeps the stream alive.
-KEEP_ALIVE_S = 5.0
-KEEP_ALIVE = b": checking the answer\n\n"
 
 
 class BodyLimit:
@@ -162,62 +152,9 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
     )
     install_error_handlers(app)
     context = ApiContext(service, queue, options)
+    keep_context(app, context)
     secured = [Depends(key_check(options))]
-    v1 = APIRouter(prefix="/v1", dependencies=secured, tags=["OpenAI-compatible"])
     api = APIRouter(prefix="/api", dependencies=secured, tags=["newsrag"])
-
-    @v1.get("/models")
-    def list_models() -> dict[str, Any]:
-        """The model that answers (one is loaded at a time)."""
-        return {
-            "object": "list",
-            "data": [
-                {"id": context.model_name(), "object": "model", "created": 0, "owned_by": "newsrag"}
-            ],
-        }
-
-    @v1.post("/chat/completions", response_model=None)
-    async def chat_completions(body: ChatRequest, request: Request) -> Any:
-        """OpenAI chat completions; the answer adds ``citations``, ``passages``,
-        ``abstained``, ``abstain_reason``, ``quoted``, ``conflict``, ``unsupported``
-        and ``timings`` (as ``rag ask --json``)."""
-        try:
-            question, history = conversation(body.messages)
-            question = check_question(question)
-            where = make_filter(body.since, body.until, body.sources)
-            settings = checked_settings(
-                service.settings,
-                ORIGIN,
-                k=body.k,
-                temperature=body.temperature,
-                max_tokens=body.answer_tokens(),
-            )
-        except RagError as err:
-            raise rag_error(err) from None
-
-        def start() -> Iterator[TokenEvent | AnswerEvent]:
-            return service.ask_stream(
-                question,
-                history=history,
-                k=settings.k,
-                temperature=settings.temperature,
-                max_tokens=settings.max_tokens,
-                where=where,
-            )
-
-        # The model named in the request is ignored: one is loaded, and it answers.
-        completion = Completion(context.model_name())
-        ticket = context.ticket()
-        if not body.stream:
-            answer = await context.answer(ticket, start, request)
-            return completion.whole(answer, settings.max_tokens)
-        return StreamingResponse(
-            stream_chat(
-                context, ticket, start, completion, settings.max_tokens, usage=body.include_usage
-            ),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
 
     @api.post("/search")
     async def search(body: PassagesRequest) -> list[dict[str, Any]]:
@@ -351,7 +288,7 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
             "queue": {"answering": queue.busy, "waiting": queue.waiting},
         }
 
-    app.include_router(v1)
+    app.include_router(openai_routes.router, dependencies=secured)
     app.include_router(api)
 
     routes = list(app.router.routes)  # the real ones: the catch-alls below come after
@@ -387,43 +324,3 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
             include_in_schema=False,
         )
     return app
-
-
-async def stream_chat(
-    context: ApiContext,
-    ticket: Ticket,
-    start: Callable[[], Iterator[TokenEvent | AnswerEvent]],
-    completion: Completion,
-    max_tokens: int,
-    *,
-    usage: bool = False,
-) -> AsyncIterator[bytes]:
-    """Server-sent events carrying only what stands: the checked answer's text.
-
-    The model's draft is never sent, as checking may leave out a sentence,
-    move a marker or replace the whole draft; a client that joins the chunks'
-    ``content`` gets exactly the non-streamed answer. While the draft is being
-    written and checked, an SSE comment now and then (which clients ignore)
-    keeps proxies from closing a quiet connection. The final chunk carries the
-    extra fields; with ``usage``, one more chunk carries the token counts.
-    """
-    yield sse(completion.chunk({"role": "assistant", "content": ""}))
-    quiet_since = time.monotonic()
-    try:
-        async for event in context.events(ticket, start):
-            if isinstance(event, TokenEvent):
-                if time.monotonic() - quiet_since >= KEEP_ALIVE_S:
-                    quiet_since = time.monotonic()
-                    yield KEEP_ALIVE
-                continue
-            answer = event.answer
-            yield sse(completion.chunk({"content": answer.text}))
-            yield sse(
-                completion.chunk({}, finish_reason(answer, max_tokens), **answer_fields(answer))
-            )
-            if usage:
-                yield sse(completion.usage_chunk(answer))
-    except RagError as err:
-        failure = rag_error(err)
-        yield sse(error_body(failure.detail, failure.kind, code=failure.code))
-    yield sse("[DONE]")

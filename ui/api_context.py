@@ -1,5 +1,9 @@
 """What the HTTP API's routes share: the service, the model's queue and the options.
 
+``build_api`` keeps one ``ApiContext`` on the app; a route takes it as a ``Context``
+parameter (a FastAPI dependency), so the OpenAI routes and newsrag's own live in
+modules of their own instead of closures inside one function.
+
 Every question goes through the ``ModelQueue`` the web chat uses, so the two
 take turns in arrival order. A client that goes away while waiting leaves the
 line; one that goes away mid-answer stops the model at the next token.
@@ -11,10 +15,10 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import anyio
-from fastapi import Request
+from fastapi import Depends, FastAPI, Request
 
 from rag.errors import RagError
 from rag.service import RagService
@@ -123,3 +127,17 @@ class ApiContext:
         if answer is None:
             raise ApiError(499, "The client closed the request.", code="client_closed")
         return answer
+
+
+def keep_context(app: FastAPI, context: ApiContext) -> None:
+    """Keep ``context`` on ``app``, for its routes' ``Context`` parameters."""
+    app.state.api_context = context
+
+
+async def api_context(request: Request) -> ApiContext:
+    """The context ``keep_context`` kept on the app that took the request."""
+    return request.app.state.api_context
+
+
+# A route's parameter ``context: Context`` is this server's ``ApiContext``.
+Context = Annotated[ApiContext, Depends(api_context)]
