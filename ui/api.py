@@ -1,14 +1,14 @@
-"""The HTTP API beside the web chat.
+"""The HTTP API beside the web chat, put together from its routers.
 
 ``/v1/chat/completions`` and ``/v1/models`` speak OpenAI's format, so existing
-clients and chat front-ends can point at newsrag; ``/api/...`` gives the same
-JSON as ``rag search --json``, ``rag ask --json``, ``rag list --json`` and
-``rag index --json``; ``/healthz`` says what is loaded. The app's OpenAPI
-schema is at ``/docs``.
+clients and chat front-ends can point at newsrag (``ui.api_openai``); ``/api/...``
+gives the same JSON as ``rag search --json``, ``rag ask --json``, ``rag list --json``
+and ``rag index --json``, and ``/healthz`` says what is loaded (``ui.api_newsrag``);
+any other path under ``/v1`` or ``/api`` is the API's own 404 or 405
+(``ui.api_fallbacks``). The app's OpenAPI schema is at ``/docs``.
 
-Every question goes through the ``ModelQueue`` the web chat uses, so the two
-take turns in arrival order. A client that goes away while waiting leaves the
-line; one that goes away mid-answer stops the model at the next token.
+Every route asks for the key, when one is set; the routers share one ``ApiContext``
+(``ui.api_context``), which runs questions through the ``ModelQueue`` the web chat uses.
 Errors are OpenAI-style objects: ``{"error": {"message", "type", "param", "code"}}``.
 """
 
@@ -21,16 +21,14 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
-from starlette.routing import Match
 
 from rag.service import RagService
 from ui import api_newsrag as newsrag_routes
 from ui import api_openai as openai_routes
 from ui.api_context import ApiContext, ApiOptions, keep_context
 from ui.api_errors import ApiError, BodyTooLarge, install_error_handlers
-from ui.openai_format import (
-    error_body,
-)
+from ui.api_fallbacks import add_fallbacks
+from ui.openai_format import error_body
 from ui.queue import ModelQueue
 
 
@@ -109,42 +107,11 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
         redoc_url=None,
     )
     install_error_handlers(app)
-    context = ApiContext(service, queue, options)
-    keep_context(app, context)
+    keep_context(app, ApiContext(service, queue, options))
+    # The key is asked here, for every route: the routers carry no guard of their own.
     secured = [Depends(key_check(options))]
     for router in (newsrag_routes.health, openai_routes.router, newsrag_routes.router):
         app.include_router(router, dependencies=secured)
-
-    routes = list(app.router.routes)  # the real ones: the catch-alls below come after
-    methods = ("GET", "POST", "PUT", "PATCH", "DELETE")
-
-    def unknown(request: Request) -> None:
-        path = request.url.path
-        allowed = [
-            m
-            for m in methods
-            if any(r.matches({**request.scope, "method": m})[0] is Match.FULL for r in routes)
-        ]
-        if allowed:  # the route is there, for other methods
-            raise ApiError(
-                405,
-                f"{request.method} is not allowed on {path}; use {' or '.join(allowed)}.",
-                code="method_not_allowed",
-                headers={"Allow": ", ".join(allowed)},
-            )
-        raise ApiError(
-            404,
-            f"{request.method} {path} is not a route of this API; see /docs.",
-            code="unknown_route",
-        )
-
     # Anything else under /v1 and /api is the API's 404, not the web chat's page.
-    for prefix in ("/v1", "/api"):
-        app.add_api_route(
-            prefix + "/{rest:path}",
-            unknown,
-            methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            dependencies=secured,
-            include_in_schema=False,
-        )
+    add_fallbacks(app, ("/v1", "/api"), dependencies=secured)
     return app
