@@ -361,18 +361,18 @@ def chat_layout(service: RagService, examples: Sequence[str]) -> ChatTab:
             gr.Markdown("## Sources")
             sources = gr.HTML(render_panel([]), elem_id="sources")
     return ChatTab(
-        turns,
-        panel,
-        pending,
-        busy,
-        chatbot,
-        question,
-        notice,
-        send,
-        stop,
-        new_chat,
-        settings,
-        sources,
+        turns=turns,
+        panel=panel,
+        pending=pending,
+        busy=busy,
+        chatbot=chatbot,
+        question=question,
+        notice=notice,
+        send=send,
+        stop=stop,
+        new_chat=new_chat,
+        settings=settings,
+        sources=sources,
     )
 
 
@@ -401,7 +401,16 @@ def settings_panel(service: RagService) -> ChatSettings:
             )
             load = gr.Button("Load model", scale=1)
         model_status = gr.Markdown()
-    return ChatSettings(k, temperature, since, until, source_filter, model_path, load, model_status)
+    return ChatSettings(
+        k=k,
+        temperature=temperature,
+        since=since,
+        until=until,
+        source_filter=source_filter,
+        model_path=model_path,
+        load=load,
+        model_status=model_status,
+    )
 
 
 def wire_questions(
