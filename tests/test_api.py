@@ -22,6 +22,7 @@ import pytest
 
 from rag.config import Settings
 from rag.service import RagService
+from rag.text.codepoints import valid_unicode
 from tests.conftest import ROOT, SAMPLES, free_port
 from tests.fakes import FakeEmbedder, FakeGenerator
 from tests.test_index import ARTICLE_A, ARTICLE_B
@@ -271,6 +272,30 @@ def test_malformed_json_and_bad_fields_get_openai_errors(server, client):
         client.chat.completions.create(model="x", messages=last_is_assistant)
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="x", messages=ask("   "))
+
+
+def test_a_question_is_checked_once_and_a_bad_one_refused_before_it_waits(
+    server, client, monkeypatch
+):
+    import rag.search.query as query
+
+    passes: list[str] = []
+
+    def counted(text: str) -> str:  # the first step of every pass of check_question
+        passes.append(text)
+        return valid_unicode(text)
+
+    monkeypatch.setattr(query, "valid_unicode", counted)
+    answer = httpx.post(f"{server.url}/api/ask", json={"question": BRIDGE}, headers=auth())
+    assert answer.status_code == 200 and passes == [BRIDGE]
+    client.chat.completions.create(model="x", messages=ask(BRIDGE))
+    assert passes == [BRIDGE, BRIDGE]
+    story = {"topic": "harbor bridge"}
+    assert httpx.post(f"{server.url}/api/timeline", json=story, headers=auth()).status_code == 200
+    assert passes == [BRIDGE, BRIDGE, "harbor bridge"]
+    # Checked before the queue: a stream is refused with a 400, not a 200 that fails later.
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="x", messages=ask(" \n "), stream=True)
 
 
 def test_lone_surrogates_in_questions_and_history_are_answered_not_500(server, model):
