@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from rag.errors import RagError
 from rag.overrides import checked_settings
-from rag.search.query import check_question, make_filter
+from rag.search.query import check_question, make_filter, parse_day
 from rag.types import AnswerEvent, TokenEvent
 from ui.api_context import ORIGIN, ApiContext, Context
 from ui.api_errors import rag_error
@@ -52,12 +52,14 @@ def list_models(context: Context) -> dict[str, Any]:
 async def chat_completions(body: ChatRequest, request: Request, context: Context) -> Any:
     """OpenAI chat completions; the answer adds ``citations``, ``passages``,
     ``abstained``, ``abstain_reason``, ``quoted``, ``conflict``, ``unsupported``
-    and ``timings`` (as ``rag ask --json``)."""
+    and ``timings`` (as ``rag ask --json``). Besides OpenAI's fields, the request may
+    send ``k``, ``since``, ``until``, ``sources`` and ``as_of``, as ``/api/ask`` takes them."""
     service = context.service
     try:
         question, history = conversation(body.messages)
         question = check_question(question)
         where = make_filter(body.since, body.until, body.sources)
+        day = parse_day(body.as_of, "as_of")
         settings = checked_settings(
             service.settings,
             ORIGIN,
@@ -76,6 +78,7 @@ async def chat_completions(body: ChatRequest, request: Request, context: Context
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
             where=where,
+            as_of=day,
         )
 
     # The model named in the request is ignored: one is loaded, and it answers.
