@@ -12,17 +12,21 @@ line; one that goes away mid-answer stops the model at the next token.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 import anyio
 from fastapi import Depends, FastAPI, Request
 
+from rag.config import Settings
 from rag.errors import RagError
+from rag.overrides import checked_settings
+from rag.search.query import make_filter, parse_day
 from rag.service import RagService
-from rag.types import Answer, AnswerEvent, TokenEvent
+from rag.types import Answer, AnswerEvent, SearchFilter, TokenEvent, Turn
 from ui.api_errors import ApiError, queue_full, rag_error
 from ui.queue import ModelQueue, QueueFull, Steps, Ticket, run_in_turn
 from ui.uploads import MAX_UPLOAD_BYTES
@@ -46,6 +50,52 @@ class ApiOptions:
     api_key: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES
     max_upload_bytes: int = MAX_UPLOAD_BYTES
+
+
+@dataclass(frozen=True)
+class AskOptions:
+    """One question's options, checked alike for ``/api/ask`` and ``/v1/chat/completions``."""
+
+    where: SearchFilter
+    as_of: datetime.date | None
+    k: int
+    temperature: float
+    max_tokens: int
+
+    def stream(
+        self, service: RagService, question: str, history: Sequence[Turn] = ()
+    ) -> Iterator[TokenEvent | AnswerEvent]:
+        """The answer's events, asked with these options."""
+        return service.ask_stream(
+            question,
+            history=history,
+            k=self.k,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            where=self.where,
+            as_of=self.as_of,
+        )
+
+
+class AskFields(Protocol):
+    """What an ``/api/ask`` and a ``/v1/chat/completions`` request both carry."""
+
+    since: str | None
+    until: str | None
+    sources: list[str]
+    as_of: str | None
+    k: int | None
+    temperature: float | None
+
+
+def ask_options(settings: Settings, body: AskFields, *, max_tokens: int | None) -> AskOptions:
+    """The options a client sent, checked: ``InputError`` or ``ConfigError`` names a bad one."""
+    where = make_filter(body.since, body.until, body.sources)
+    day = parse_day(body.as_of, "as_of")
+    checked = checked_settings(
+        settings, ORIGIN, k=body.k, temperature=body.temperature, max_tokens=max_tokens
+    )
+    return AskOptions(where, day, checked.k, checked.temperature, checked.max_tokens)
 
 
 class ApiContext:

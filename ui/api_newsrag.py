@@ -20,7 +20,7 @@ from rag.search.query import check_question, make_filter, parse_day
 from rag.serialize import answer_to_dict, document_to_dict, passage_to_dict, report_to_dict
 from rag.timeline import timeline_to_dict
 from rag.types import AnswerEvent, TokenEvent
-from ui.api_context import ORIGIN, Context
+from ui.api_context import ORIGIN, Context, ask_options
 from ui.api_errors import ApiError, rag_error
 from ui.uploads import forget_uploads, safe_name, store_uploads
 
@@ -83,30 +83,14 @@ async def search(body: PassagesRequest, context: Context) -> list[dict[str, Any]
 @router.post("/ask")
 async def ask(body: AskRequest, request: Request, context: Context) -> dict[str, Any]:
     """One question answered whole, as ``rag ask --json``."""
-    service = context.service
     try:
-        where = make_filter(body.since, body.until, body.sources)
-        day = parse_day(body.as_of, "as_of")
-        settings = checked_settings(
-            service.settings,
-            ORIGIN,
-            k=body.k,
-            temperature=body.temperature,
-            max_tokens=body.max_tokens,
-        )
+        options = ask_options(context.service.settings, body, max_tokens=body.max_tokens)
         question = check_question(body.question)
     except RagError as err:
         raise rag_error(err) from None
 
     def start() -> Iterator[TokenEvent | AnswerEvent]:
-        return service.ask_stream(
-            question,
-            k=settings.k,
-            temperature=settings.temperature,
-            max_tokens=settings.max_tokens,
-            where=where,
-            as_of=day,
-        )
+        return options.stream(context.service, question)
 
     answer = await context.answer(context.ticket(), start, request)
     return answer_to_dict(answer)

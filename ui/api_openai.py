@@ -14,10 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from rag.errors import RagError
-from rag.overrides import checked_settings
-from rag.search.query import check_question, make_filter, parse_day
+from rag.search.query import check_question
 from rag.types import AnswerEvent, TokenEvent
-from ui.api_context import ORIGIN, ApiContext, Context
+from ui.api_context import ApiContext, Context, ask_options
 from ui.api_errors import rag_error
 from ui.openai_format import (
     ChatRequest,
@@ -54,42 +53,25 @@ async def chat_completions(body: ChatRequest, request: Request, context: Context
     ``abstained``, ``abstain_reason``, ``quoted``, ``conflict``, ``unsupported``
     and ``timings`` (as ``rag ask --json``). Besides OpenAI's fields, the request may
     send ``k``, ``since``, ``until``, ``sources`` and ``as_of``, as ``/api/ask`` takes them."""
-    service = context.service
     try:
         question, history = conversation(body.messages)
         question = check_question(question)
-        where = make_filter(body.since, body.until, body.sources)
-        day = parse_day(body.as_of, "as_of")
-        settings = checked_settings(
-            service.settings,
-            ORIGIN,
-            k=body.k,
-            temperature=body.temperature,
-            max_tokens=body.answer_tokens(),
-        )
+        options = ask_options(context.service.settings, body, max_tokens=body.answer_tokens())
     except RagError as err:
         raise rag_error(err) from None
 
     def start() -> Iterator[TokenEvent | AnswerEvent]:
-        return service.ask_stream(
-            question,
-            history=history,
-            k=settings.k,
-            temperature=settings.temperature,
-            max_tokens=settings.max_tokens,
-            where=where,
-            as_of=day,
-        )
+        return options.stream(context.service, question, history)
 
     # The model named in the request is ignored: one is loaded, and it answers.
     completion = Completion(context.model_name())
     ticket = context.ticket()
     if not body.stream:
         answer = await context.answer(ticket, start, request)
-        return completion.whole(answer, settings.max_tokens)
+        return completion.whole(answer, options.max_tokens)
     return StreamingResponse(
         stream_chat(
-            context, ticket, start, completion, settings.max_tokens, usage=body.include_usage
+            context, ticket, start, completion, options.max_tokens, usage=body.include_usage
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
