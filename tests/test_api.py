@@ -22,6 +22,7 @@ import pytest
 
 from rag.config import Settings
 from rag.service import RagService
+from rag.text.codepoints import valid_unicode
 from tests.conftest import ROOT, SAMPLES, free_port
 from tests.fakes import FakeEmbedder, FakeGenerator
 from tests.test_index import ARTICLE_A, ARTICLE_B
@@ -271,6 +272,59 @@ def test_malformed_json_and_bad_fields_get_openai_errors(server, client):
         client.chat.completions.create(model="x", messages=last_is_assistant)
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="x", messages=ask("   "))
+
+
+def test_a_question_is_checked_once_and_a_bad_one_refused_before_it_waits(
+    server, client, monkeypatch
+):
+    import rag.search.query as query
+
+    passes: list[str] = []
+
+    def counted(text: str) -> str:  # the first step of every pass of check_question
+        passes.append(text)
+        return valid_unicode(text)
+
+    monkeypatch.setattr(query, "valid_unicode", counted)
+    answer = httpx.post(f"{server.url}/api/ask", json={"question": BRIDGE}, headers=auth())
+    assert answer.status_code == 200 and passes == [BRIDGE]
+    client.chat.completions.create(model="x", messages=ask(BRIDGE))
+    assert passes == [BRIDGE, BRIDGE]
+    story = {"topic": "harbor bridge"}
+    assert httpx.post(f"{server.url}/api/timeline", json=story, headers=auth()).status_code == 200
+    assert passes == [BRIDGE, BRIDGE, "harbor bridge"]
+    # Checked before the queue: a stream is refused with a 400, not a 200 that fails later.
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="x", messages=ask(" \n "), stream=True)
+
+
+def test_chat_completions_answer_as_of_a_day_as_api_ask_does(server, client):
+    # The bridge article is of 3 March 2024, the library's of 9 April.
+    before = client.chat.completions.create(
+        model="x", messages=ask(BRIDGE), extra_body={"as_of": "2024-03-01"}
+    )
+    assert before.model_extra["abstained"] is True and before.model_extra["passages"] == []
+    between = client.chat.completions.create(
+        model="x", messages=ask(BRIDGE), extra_body={"as_of": "2024-03-10"}
+    )
+    assert between.choices[0].message.content == REPLY
+    titles = {p["title"] for p in between.model_extra["passages"]}
+    assert titles == {"Harbor bridge reopens after repairs"}
+    asked = httpx.post(
+        f"{server.url}/api/ask", json={"question": BRIDGE, "as_of": "2024-03-10"}, headers=auth()
+    ).json()
+    assert asked["passages"] == between.model_extra["passages"]
+    # A day that is not one is refused by both routes alike, before the question waits.
+    refusals = [
+        httpx.post(url, json={**body, "as_of": "last week"}, headers=auth())
+        for url, body in (
+            (f"{server.url}/v1/chat/completions", {"messages": ask(BRIDGE), "stream": True}),
+            (f"{server.url}/api/ask", {"question": BRIDGE}),
+        )
+    ]
+    assert [r.status_code for r in refusals] == [400, 400]
+    assert refusals[0].json() == refusals[1].json()
+    assert "as_of must be a date like 2023-01-31" in refusals[0].json()["error"]["message"]
 
 
 def test_lone_surrogates_in_questions_and_history_are_answered_not_500(server, model):

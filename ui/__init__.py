@@ -1,4 +1,5 @@
-"""The Gradio web chat (``rag serve`` loads ``ui.app.launch`` by its entry point).
+"""The web chat and the HTTP API (``rag serve`` finds ``ui.server.start`` through the
+``newsrag.ui`` entry point named ``web``).
 
 Above the core: uses ``rag`` and ``index``; nothing in them imports this package.
 """

@@ -1,77 +1,35 @@
-"""The HTTP API beside the web chat.
+"""The HTTP API beside the web chat, put together from its routers.
 
 ``/v1/chat/completions`` and ``/v1/models`` speak OpenAI's format, so existing
-clients and chat front-ends can point at newsrag; ``/api/...`` gives the same
-JSON as ``rag search --json``, ``rag ask --json``, ``rag list --json`` and
-``rag index --json``; ``/healthz`` says what is loaded. The app's OpenAPI
-schema is at ``/docs``.
+clients and chat front-ends can point at newsrag (``ui.api_openai``); ``/api/...``
+gives the same JSON as ``rag search --json``, ``rag ask --json``, ``rag list --json``
+and ``rag index --json``, and ``/healthz`` says what is loaded (``ui.api_newsrag``);
+any other path under ``/v1`` or ``/api`` is the API's own 404 or 405
+(``ui.api_fallbacks``). The app's OpenAPI schema is at ``/docs``.
 
-Every question goes through the ``ModelQueue`` the web chat uses, so the two
-take turns in arrival order. A client that goes away while waiting leaves the
-line; one that goes away mid-answer stops the model at the next token.
+Every route asks for the key, when one is set; the routers share one ``ApiContext``
+(``ui.api_context``), which runs questions through the ``ModelQueue`` the web chat uses.
 Errors are OpenAI-style objects: ``{"error": {"message", "type", "param", "code"}}``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-import logging
-import shutil
-import tempfile
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import anyio
-from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.routing import Match
 
-from rag.errors import IndexNotFoundError, RagError
-from rag.overrides import checked_settings
-from rag.search.query import check_question, make_filter, parse_day
-from rag.serialize import answer_to_dict, document_to_dict, passage_to_dict, report_to_dict
 from rag.service import RagService
-from rag.timeline import timeline_to_dict
-from rag.types import Answer, AnswerEvent, TokenEvent
-from ui.api_errors import ApiError, BodyTooLarge, install_error_handlers, queue_full, rag_error
-from ui.openai_format import (
-    ChatRequest,
-    Completion,
-    answer_fields,
-    conversation,
-    error_body,
-    finish_reason,
-    sse,
-)
-from ui.queue import ModelQueue, QueueFull, Steps, Ticket
-from ui.uploads import MAX_UPLOAD_BYTES, forget_uploads, safe_name, store_uploads
-
-log = logging.getLogger(__name__)
-
-# Named in the message when a setting sent by a client is refused.
-ORIGIN = "the request"
-# JSON bodies: a question is 2,000 characters at most, a conversation some more.
-MAX_BODY_BYTES = 1_000_000
-# While a question waits for its turn, how often to look whether its client left.
-POLL_S = 0.25
-# While an answer is written and checked, a comment line this often keeps the stream alive.
-KEEP_ALIVE_S = 5.0
-KEEP_ALIVE = b": checking the answer\n\n"
-
-
-@dataclass(frozen=True)
-class ApiOptions:
-    """``api_key`` None: no key asked (loopback only; ``ui.server`` enforces that)."""
-
-    api_key: str | None = None
-    max_body_bytes: int = MAX_BODY_BYTES
-    max_upload_bytes: int = MAX_UPLOAD_BYTES
+from ui import api_newsrag as newsrag_routes
+from ui import api_openai as openai_routes
+from ui.api_context import ApiContext, ApiOptions, keep_context
+from ui.api_errors import ApiError, BodyTooLarge, install_error_handlers
+from ui.api_fallbacks import add_fallbacks
+from ui.openai_format import error_body
+from ui.queue import ModelQueue
 
 
 class BodyLimit:
@@ -138,110 +96,6 @@ def key_check(options: ApiOptions) -> Callable[[Request], None]:
     return check
 
 
-class SearchRequest(BaseModel):
-    """``rag search`` and ``rag ask`` as JSON: the question, and the same filters as their flags."""
-
-    model_config = ConfigDict(extra="forbid")
-    question: str
-    k: int | None = None
-    since: str | None = None
-    until: str | None = None
-    sources: list[str] = Field(default_factory=list)
-    as_of: str | None = None
-
-
-class TimelineBody(BaseModel):
-    """``rag timeline`` as JSON: the story's topic, and the days its events may fall on."""
-
-    model_config = ConfigDict(extra="forbid")
-    topic: str
-    since: str | None = None
-    until: str | None = None
-
-
-class PassagesRequest(SearchRequest):
-    """``/api/search``: ``explain`` adds why each passage ranks (as ``rag search --explain``)."""
-
-    explain: bool = False
-
-
-class AskRequest(SearchRequest):
-    temperature: float | None = None
-    max_tokens: int | None = None
-
-
-def model_name(service: RagService) -> str:
-    """The loaded model as clients name it: its pack's name (`rag models`), or its file."""
-    from rag.answer.packs import PACKS
-
-    model_id = service.generator.model_id
-    names = {pack.filename: pack.name for pack in PACKS.values()}
-    return names.get(model_id, model_id)
-
-
-class Asker:
-    """Runs questions through the shared queue, stopping when the client leaves."""
-
-    def __init__(self, service: RagService, queue: ModelQueue) -> None:
-        self.service = service
-        self.queue = queue
-
-    def ticket(self) -> Ticket:
-        try:
-            return self.queue.enter()
-        except QueueFull as err:
-            raise queue_full(err) from None
-
-    async def events(
-        self,
-        ticket: Ticket,
-        start: Callable[[], Iterator[TokenEvent | AnswerEvent]],
-        gone: Callable[[], Awaitable[bool]] | None = None,
-    ) -> AsyncIterator[TokenEvent | AnswerEvent]:
-        """Wait for the model, then the answer's events; the ticket is released at the end.
-
-        The events are pulled one at a time in a worker thread. Closing the
-        iterator (the stream was cancelled, or ``gone()`` said the client left)
-        closes the generator, which stops the model before its next token.
-        """
-        steps: Steps[TokenEvent | AnswerEvent] | None = None
-        try:
-            waiting = asyncio.ensure_future(ticket.wait_async())
-            while not waiting.done():
-                await asyncio.wait({waiting}, timeout=POLL_S)
-                if not waiting.done() and gone is not None and await gone():
-                    waiting.cancel()
-                    return
-            steps = Steps(start())
-            while (event := await anyio.to_thread.run_sync(steps.next)) is not None:
-                yield event
-                if gone is not None and await gone():
-                    log.info("client left mid-answer; the model stops")
-                    return
-        finally:
-            # A cancelled stream may leave a step running in its thread: Steps.finish
-            # closes the generator after it, then gives the model's turn up.
-            if steps is None:
-                ticket.release()
-            else:
-                steps.finish(ticket)
-
-    async def answer(
-        self, ticket: Ticket, start: Callable[[], Iterator[Any]], request: Request
-    ) -> Answer:
-        """The checked answer, whole; 499-style silence if the client left (nothing to send)."""
-        answer: Answer | None = None
-        try:
-            async for event in self.events(ticket, start, request.is_disconnected):
-                if isinstance(event, AnswerEvent):
-                    answer = event.answer
-        except RagError as err:
-            raise rag_error(err) from None
-        if answer is None:
-            raise ApiError(499, "The client closed the request.", code="client_closed")
-        return answer
-
-
 def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> FastAPI:
     """The API routes; ``ui.server`` mounts the web chat beside them."""
     # Swagger UI's script and styles come from the package, so /docs works offline and the
@@ -253,283 +107,11 @@ def build_api(service: RagService, queue: ModelQueue, options: ApiOptions) -> Fa
         redoc_url=None,
     )
     install_error_handlers(app)
-    asker = Asker(service, queue)
+    keep_context(app, ApiContext(service, queue, options))
+    # The key is asked here, for every route: the routers carry no guard of their own.
     secured = [Depends(key_check(options))]
-    v1 = APIRouter(prefix="/v1", dependencies=secured, tags=["OpenAI-compatible"])
-    api = APIRouter(prefix="/api", dependencies=secured, tags=["newsrag"])
-
-    @v1.get("/models")
-    def list_models() -> dict[str, Any]:
-        """The model that answers (one is loaded at a time)."""
-        return {
-            "object": "list",
-            "data": [
-                {"id": model_name(service), "object": "model", "created": 0, "owned_by": "newsrag"}
-            ],
-        }
-
-    @v1.post("/chat/completions", response_model=None)
-    async def chat_completions(body: ChatRequest, request: Request) -> Any:
-        """OpenAI chat completions; the answer adds ``citations``, ``passages``,
-        ``abstained``, ``abstain_reason``, ``quoted``, ``conflict``, ``unsupported``
-        and ``timings`` (as ``rag ask --json``)."""
-        try:
-            question, history = conversation(body.messages)
-            question = check_question(question)
-            where = make_filter(body.since, body.until, body.sources)
-            settings = checked_settings(
-                service.settings,
-                ORIGIN,
-                k=body.k,
-                temperature=body.temperature,
-                max_tokens=body.answer_tokens(),
-            )
-        except RagError as err:
-            raise rag_error(err) from None
-
-        def start() -> Iterator[TokenEvent | AnswerEvent]:
-            return service.ask_stream(
-                question,
-                history=history,
-                k=settings.k,
-                temperature=settings.temperature,
-                max_tokens=settings.max_tokens,
-                where=where,
-            )
-
-        # The model named in the request is ignored: one is loaded, and it answers.
-        completion = Completion(model_name(service))
-        ticket = asker.ticket()
-        if not body.stream:
-            answer = await asker.answer(ticket, start, request)
-            return completion.whole(answer, settings.max_tokens)
-        return StreamingResponse(
-            stream_chat(
-                asker, ticket, start, completion, settings.max_tokens, usage=body.include_usage
-            ),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-
-    @api.post("/search")
-    async def search(body: PassagesRequest) -> list[dict[str, Any]]:
-        """The ranked passages, as ``rag search --json``."""
-        try:
-            where = make_filter(body.since, body.until, body.sources)
-            day = parse_day(body.as_of, "as_of")
-            k = checked_settings(service.settings, ORIGIN, k=body.k).k
-        except RagError as err:
-            raise rag_error(err) from None
-
-        def run() -> list[dict[str, Any]]:
-            passages = service.search(body.question, k=k, where=where, as_of=day)
-            return [passage_to_dict(p, explain=body.explain) for p in passages]
-
-        # The search embeds the question: it takes its turn like an answer does.
-        ticket = asker.ticket()
-        try:
-            await ticket.wait_async()
-            return await anyio.to_thread.run_sync(run)
-        except RagError as err:
-            raise rag_error(err) from None
-        finally:
-            ticket.release()
-
-    @api.post("/ask")
-    async def ask(body: AskRequest, request: Request) -> dict[str, Any]:
-        """One question answered whole, as ``rag ask --json``."""
-        try:
-            where = make_filter(body.since, body.until, body.sources)
-            day = parse_day(body.as_of, "as_of")
-            settings = checked_settings(
-                service.settings,
-                ORIGIN,
-                k=body.k,
-                temperature=body.temperature,
-                max_tokens=body.max_tokens,
-            )
-            question = check_question(body.question)
-        except RagError as err:
-            raise rag_error(err) from None
-
-        def start() -> Iterator[TokenEvent | AnswerEvent]:
-            return service.ask_stream(
-                question,
-                k=settings.k,
-                temperature=settings.temperature,
-                max_tokens=settings.max_tokens,
-                where=where,
-                as_of=day,
-            )
-
-        answer = await asker.answer(asker.ticket(), start, request)
-        return answer_to_dict(answer)
-
-    @api.post("/timeline")
-    async def timeline(body: TimelineBody) -> dict[str, Any]:
-        """The story's dated events, oldest first, each cited, as ``rag timeline --json``."""
-        try:
-            make_filter(body.since, body.until)
-            topic = check_question(body.topic)
-        except RagError as err:
-            raise rag_error(err) from None
-
-        def run() -> dict[str, Any]:
-            return timeline_to_dict(service.timeline(topic, since=body.since, until=body.until))
-
-        # The search embeds the topic: it takes its turn like a question does.
-        ticket = asker.ticket()
-        try:
-            await ticket.wait_async()
-            return await anyio.to_thread.run_sync(run)
-        except RagError as err:
-            raise rag_error(err) from None
-        finally:
-            ticket.release()
-
-    @api.get("/articles")
-    def articles() -> list[dict[str, Any]]:
-        """The indexed articles, as ``rag list --json``."""
-        try:
-            return [document_to_dict(i) for i in service.documents()]
-        except IndexNotFoundError:
-            return []
-        except RagError as err:
-            raise rag_error(err) from None
-
-    @api.post("/articles")
-    def add_articles(files: list[UploadFile] = File(...)) -> dict[str, Any]:  # noqa: B008
-        """Index uploaded files (as the web chat's Articles tab): ``rag index --json``
-        plus ``refused``, the files that gave no article."""
-        with tempfile.TemporaryDirectory(prefix="newsrag-upload-") as tmp:
-            try:
-                paths = []
-                for n, upload in enumerate(files):
-                    # The client's name is not trusted: its last component, cleaned.
-                    path = Path(tmp) / str(n) / safe_name(upload.filename or "upload")
-                    path.parent.mkdir()
-                    with path.open("wb") as out:
-                        shutil.copyfileobj(upload.file, out)
-                    paths.append(path)
-                service.store.check_owned()
-                saved, refused = store_uploads(
-                    paths, service.upload_dir, max_bytes=options.max_upload_bytes
-                )
-                report = service.index_paths(saved) if saved else None
-            except RagError as err:
-                raise rag_error(err) from None
-            except OSError as err:
-                raise ApiError(500, f"Could not keep the uploaded files ({err}).") from None
-        result = report_to_dict(report) if report else {"added": 0, "problems": []}
-        result["refused"] = [{"name": r.name, "reason": r.reason} for r in refused]
-        return result
-
-    @api.delete("/articles/{doc_id}")
-    def delete_article(doc_id: str) -> dict[str, Any]:
-        """Remove one article by its exact id (never a path); the removed article back."""
-        try:
-            known = {i.article.doc_id: i for i in service.documents()}
-            if doc_id not in known:
-                raise ApiError(
-                    404, f"No indexed article has the id {doc_id!r}.", code="article_not_found"
-                )
-            removed = service.remove([doc_id])
-            forget_uploads(service.upload_dir, removed, [d.article for d in service.documents()])
-        except RagError as err:
-            raise rag_error(err) from None
-        return {"removed": [document_to_dict(known[doc_id])]}
-
-    @app.get("/healthz", dependencies=secured, tags=["newsrag"])
-    def healthz() -> dict[str, Any]:
-        """Whether the index and the model are loaded, and how many articles there are."""
-        try:
-            articles = len(service.snapshot(vectors=False).documents)
-            index_ok = True
-        except RagError:
-            articles, index_ok = 0, False
-        model_ok = service.model_loaded
-        return {
-            "status": "ok" if index_ok and model_ok else "degraded",
-            "index_loaded": index_ok,
-            "model_loaded": model_ok,
-            "model": model_name(service) if model_ok else None,
-            "articles": articles,
-            "queue": {"answering": queue.busy, "waiting": queue.waiting},
-        }
-
-    app.include_router(v1)
-    app.include_router(api)
-
-    routes = list(app.router.routes)  # the real ones: the catch-alls below come after
-    methods = ("GET", "POST", "PUT", "PATCH", "DELETE")
-
-    def unknown(request: Request) -> None:
-        path = request.url.path
-        allowed = [
-            m
-            for m in methods
-            if any(r.matches({**request.scope, "method": m})[0] is Match.FULL for r in routes)
-        ]
-        if allowed:  # the route is there, for other methods
-            raise ApiError(
-                405,
-                f"{request.method} is not allowed on {path}; use {' or '.join(allowed)}.",
-                code="method_not_allowed",
-                headers={"Allow": ", ".join(allowed)},
-            )
-        raise ApiError(
-            404,
-            f"{request.method} {path} is not a route of this API; see /docs.",
-            code="unknown_route",
-        )
-
+    for router in (newsrag_routes.health, openai_routes.router, newsrag_routes.router):
+        app.include_router(router, dependencies=secured)
     # Anything else under /v1 and /api is the API's 404, not the web chat's page.
-    for prefix in ("/v1", "/api"):
-        app.add_api_route(
-            prefix + "/{rest:path}",
-            unknown,
-            methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            dependencies=secured,
-            include_in_schema=False,
-        )
+    add_fallbacks(app, ("/v1", "/api"), dependencies=secured)
     return app
-
-
-async def stream_chat(
-    asker: Asker,
-    ticket: Ticket,
-    start: Callable[[], Iterator[TokenEvent | AnswerEvent]],
-    completion: Completion,
-    max_tokens: int,
-    *,
-    usage: bool = False,
-) -> AsyncIterator[bytes]:
-    """Server-sent events carrying only what stands: the checked answer's text.
-
-    The model's draft is never sent, as checking may leave out a sentence,
-    move a marker or replace the whole draft; a client that joins the chunks'
-    ``content`` gets exactly the non-streamed answer. While the draft is being
-    written and checked, an SSE comment now and then (which clients ignore)
-    keeps proxies from closing a quiet connection. The final chunk carries the
-    extra fields; with ``usage``, one more chunk carries the token counts.
-    """
-    yield sse(completion.chunk({"role": "assistant", "content": ""}))
-    quiet_since = time.monotonic()
-    try:
-        async for event in asker.events(ticket, start):
-            if isinstance(event, TokenEvent):
-                if time.monotonic() - quiet_since >= KEEP_ALIVE_S:
-                    quiet_since = time.monotonic()
-                    yield KEEP_ALIVE
-                continue
-            answer = event.answer
-            yield sse(completion.chunk({"content": answer.text}))
-            yield sse(
-                completion.chunk({}, finish_reason(answer, max_tokens), **answer_fields(answer))
-            )
-            if usage:
-                yield sse(completion.usage_chunk(answer))
-    except RagError as err:
-        failure = rag_error(err)
-        yield sse(error_body(failure.detail, failure.kind, code=failure.code))
-    yield sse("[DONE]")

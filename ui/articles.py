@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -141,11 +142,44 @@ def article_view(service: RagService, doc_id: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class ArticlesTab:
+    """The Articles tab's components, for the functions that wire it."""
+
+    search: gr.Textbox
+    refresh: gr.Button
+    table: gr.Dataframe
+    remove_id: gr.Textbox
+    remove: gr.Button
+    confirm_text: gr.Markdown
+    confirm: gr.Button
+    cancel: gr.Button
+    pending_removal: gr.State
+    reading: gr.HTML
+    upload: gr.File
+    add: gr.Button
+    status: gr.Markdown
+
+    @property
+    def confirmation(self) -> list[Any]:
+        """Step two of removing: the list of what goes, the ids, and its two buttons."""
+        return [self.confirm_text, self.pending_removal, self.confirm, self.cancel]
+
+
 def build_articles_tab(service: RagService) -> gr.Dataframe:
     """The articles table, uploads and removal, inside the caller's tab.
 
     Returns the table, which the page fills when it loads.
     """
+    tab = articles_layout()
+    wire_uploads(tab, service)
+    wire_listing(tab, service)
+    wire_removal(tab, service)
+    return tab.table
+
+
+def articles_layout() -> ArticlesTab:
+    """The search box, the table, removal in two steps, the reading pane and the uploader."""
     with gr.Row():
         search = gr.Textbox(
             label="Search the articles", placeholder="title, source, date or id", scale=3
@@ -189,19 +223,68 @@ def build_articles_tab(service: RagService) -> gr.Dataframe:
     )
     add = gr.Button("Index the uploaded files", variant="primary", elem_id="add")
     status = gr.Markdown(elem_id="upload-status")
+    return ArticlesTab(
+        search=search,
+        refresh=refresh,
+        table=table,
+        remove_id=remove_id,
+        remove=remove,
+        confirm_text=confirm_text,
+        confirm=confirm,
+        cancel=cancel,
+        pending_removal=pending_removal,
+        reading=reading,
+        upload=upload,
+        add=add,
+        status=status,
+    )
 
-    def rows_for(query: str) -> list[list[object]]:
-        return pick_rows(list_articles(service, query))
+
+def wire_uploads(tab: ArticlesTab, service: RagService) -> None:
+    """Index the uploaded files, with progress while the passages are embedded."""
 
     def on_upload(files, query, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
         message, rows = upload_articles(service, files, progress, query)
         return message, pick_rows(rows), None
+
+    # A refusal is said on the status line; the table and the chosen files stay.
+    tab.add.click(
+        beside(on_upload, others=2),
+        [tab.upload, tab.search],
+        [tab.status, tab.table, tab.upload],
+        concurrency_id="index",
+        api_name=False,
+    )
+
+
+def wire_listing(tab: ArticlesTab, service: RagService) -> None:
+    """The table follows the search box and Refresh; a click on an article shows its text."""
+
+    def rows_for(query: str) -> list[list[object]]:
+        return pick_rows(list_articles(service, query))
 
     def read(evt: gr.SelectData) -> Any:
         column = evt.index[1] if isinstance(evt.index, list | tuple) else None
         if column == 0 or not evt.row_value:
             return gr.skip()  # a tick in the remove box, not a wish to read
         return article_view(service, str(evt.row_value[-1]))
+
+    # A new filter or a refresh starts with nothing ticked: a tick never hides behind it.
+    listed = [tab.table, tab.remove_id]
+    tab.search.change(lambda q: (rows_for(q), ""), tab.search, listed, api_name=False)
+    tab.refresh.click(lambda q: (rows_for(q), ""), tab.search, listed, api_name=False)
+    tab.table.input(picked_ids, tab.table, tab.remove_id, api_name=False)
+    tab.table.select(read, None, tab.reading, api_name=False)
+
+
+def hide_confirmation() -> tuple[Any, ...]:
+    """Step two withdrawn: the list and its buttons hidden, nothing pending."""
+    hidden = gr.update(visible=False)
+    return gr.update(value="", visible=False), [], hidden, hidden
+
+
+def wire_removal(tab: ArticlesTab, service: RagService) -> None:
+    """Remove in two steps: the list of what goes, then Yes or Cancel."""
 
     def ask_to_remove(text: str, rows: list[list[object]]):
         # A tick sent just before the click may not be in the box yet; the table has it.
@@ -215,37 +298,19 @@ def build_articles_tab(service: RagService) -> gr.Dataframe:
         shown = gr.update(visible=True)
         return gr.update(value=message, visible=True), ids, shown, shown
 
-    def hide_confirmation():
-        hidden = gr.update(visible=False)
-        return gr.update(value="", visible=False), [], hidden, hidden
-
     def do_remove(ids, query):
         status_text, rows = remove_articles(service, ids, query)
         return (status_text, pick_rows(rows), "", *hide_confirmation())
 
-    # A refusal is said on the status line; the table and the chosen files stay.
-    add.click(
-        beside(on_upload, others=2),
-        [upload, search],
-        [status, table, upload],
-        concurrency_id="index",
-        api_name=False,
-    )
-    # A new filter or a refresh starts with nothing ticked: a tick never hides behind it.
-    search.change(lambda q: (rows_for(q), ""), search, [table, remove_id], api_name=False)
-    refresh.click(lambda q: (rows_for(q), ""), search, [table, remove_id], api_name=False)
-    table.input(picked_ids, table, remove_id, api_name=False)
-    table.select(read, None, reading, api_name=False)
-    confirmation = [confirm_text, pending_removal, confirm, cancel]
-    remove.click(ask_to_remove, [remove_id, table], confirmation, api_name=False)
+    confirmation = tab.confirmation
+    tab.remove.click(ask_to_remove, [tab.remove_id, tab.table], confirmation, api_name=False)
     # Editing the list after Remove withdraws the question: what is confirmed is what is shown.
-    remove_id.change(hide_confirmation, None, confirmation, api_name=False)
-    cancel.click(hide_confirmation, None, confirmation, api_name=False)
-    confirm.click(
+    tab.remove_id.change(hide_confirmation, None, confirmation, api_name=False)
+    tab.cancel.click(hide_confirmation, None, confirmation, api_name=False)
+    tab.confirm.click(
         beside(do_remove, others=6),
-        [pending_removal, search],
-        [status, table, remove_id, *confirmation],
+        [tab.pending_removal, tab.search],
+        [tab.status, tab.table, tab.remove_id, *confirmation],
         concurrency_id="index",
         api_name=False,
     )
-    return table

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -26,7 +27,7 @@ from rag.service import RagService
 from rag.timeline.route import timeline_request
 from rag.types import Answer, AnswerEvent, TokenEvent, Turn
 from ui.notices import refusal, user_error
-from ui.queue import ModelQueue, QueueFull, Steps, Ticket
+from ui.queue import ModelQueue, QueueFull, Steps, Ticket, run_in_turn
 from ui.render import (
     escape_chat,
     link_markers,
@@ -78,12 +79,7 @@ async def in_turn(ticket: Ticket, turn: Iterator[Any], waiting: Callable[[int], 
 
 async def in_queue(queue: ModelQueue, work: Callable[[], Any]) -> Any:
     """Run ``work`` (blocking) in a worker thread once it is the model's turn."""
-    ticket = take_ticket(queue)
-    try:
-        await ticket.wait_async()
-        return await anyio.to_thread.run_sync(work)
-    finally:
-        ticket.release()
+    return await run_in_turn(take_ticket(queue), work)
 
 
 def answer_message(answer: Answer, turn: int) -> str:
@@ -255,16 +251,87 @@ def load_model(service: RagService, path: str) -> str:
     return escape_chat(f"Answering with {name}.")
 
 
+@dataclass(frozen=True)
+class ChatSettings:
+    """The Settings accordion: how the search and the model answer, and which model."""
+
+    k: gr.Slider
+    temperature: gr.Slider
+    since: gr.Textbox
+    until: gr.Textbox
+    source_filter: gr.Dropdown
+    model_path: gr.Textbox
+    load: gr.Button
+    model_status: gr.Markdown
+
+    @property
+    def for_answers(self) -> list[Any]:
+        """What ``chat_turn`` takes after the conversation, in its order."""
+        return [self.k, self.temperature, self.since, self.until, self.source_filter]
+
+
+@dataclass(frozen=True)
+class ChatTab:
+    """The Chat tab's components and per-session state, for the functions that wire it."""
+
+    turns: gr.State
+    panel: gr.State
+    pending: gr.State
+    busy: gr.State
+    chatbot: gr.Chatbot
+    question: gr.Textbox
+    notice: gr.Markdown
+    send: gr.Button
+    stop: gr.Button
+    new_chat: gr.Button
+    settings: ChatSettings
+    sources: gr.HTML
+
+    @property
+    def controls(self) -> list[Any]:
+        """Whether an answer is under way, and the buttons that follow it."""
+        return [self.busy, self.send, self.stop]
+
+    @property
+    def conversation(self) -> list[Any]:
+        """Everything a new conversation empties."""
+        return [self.chatbot, self.turns, self.panel, self.sources, *self.controls]
+
+
+class Endings:
+    """Per browser session, how many times Stop or New conversation ended its answers.
+
+    An answer started before the count changed sends nothing more: cancelling it stops the
+    model, but an update already on its way could otherwise refill a cleared chat.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def count(self, request: gr.Request) -> int:
+        return self._counts.get(request.session_hash or "", 0)
+
+    def end(self, request: gr.Request) -> None:
+        key = request.session_hash or ""
+        self._counts[key] = self._counts.get(key, 0) + 1
+
+
 def build_chat_tab(service: RagService, queue: ModelQueue, examples: Sequence[str]) -> gr.Dropdown:
     """The chat, its settings and the sources panel, inside the caller's tab.
 
     Returns the source filter, which the page refreshes when it loads.
     """
-    settings = service.settings
-    turns = gr.State([])
-    panel = gr.State([])
-    pending = gr.State("")
-    busy = gr.State(False)
+    tab = chat_layout(service, examples)
+    endings = Endings()
+    answering = wire_questions(tab, service, queue, endings)
+    wire_endings(tab, answering, endings)
+    wire_model_loading(tab, service, queue)
+    return tab.settings.source_filter
+
+
+def chat_layout(service: RagService, examples: Sequence[str]) -> ChatTab:
+    """The conversation and its buttons on the left, the sources panel on the right."""
+    turns, panel, pending, busy = gr.State([]), gr.State([]), gr.State(""), gr.State(False)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
             chatbot = gr.Chatbot(
@@ -289,84 +356,92 @@ def build_chat_tab(service: RagService, queue: ModelQueue, examples: Sequence[st
                 new_chat = gr.Button("New conversation", elem_id="new-chat")
             if examples:
                 gr.Examples(list(examples), inputs=question, label="Examples")
-            with gr.Accordion("Settings", open=False, elem_id="settings"):
-                k = gr.Slider(1, 10, value=settings.k, step=1, label="Passages (k)")
-                temperature = gr.Slider(
-                    0.0, 1.5, value=settings.temperature, step=0.05, label="Temperature"
-                )
-                with gr.Row():
-                    since = gr.Textbox(label="From date", placeholder="YYYY-MM-DD")
-                    until = gr.Textbox(label="To date", placeholder="YYYY-MM-DD")
-                source_filter = gr.Dropdown(
-                    choices=source_names(service),
-                    multiselect=True,
-                    label="Only these sources (none: all)",
-                )
-                with gr.Row():
-                    model_path = gr.Textbox(
-                        label="Model: a pack name or a .gguf file, for everyone using this server",
-                        value=str(settings.model or ""),
-                        placeholder="empty or auto: the best pack for this machine "
-                        "(rag models lists them)",
-                        scale=3,
-                    )
-                    load = gr.Button("Load model", scale=1)
-                model_status = gr.Markdown()
+            settings = settings_panel(service)
         with gr.Column(scale=2, min_width=300):
             gr.Markdown("## Sources")
             sources = gr.HTML(render_panel([]), elem_id="sources")
+    return ChatTab(
+        turns=turns,
+        panel=panel,
+        pending=pending,
+        busy=busy,
+        chatbot=chatbot,
+        question=question,
+        notice=notice,
+        send=send,
+        stop=stop,
+        new_chat=new_chat,
+        settings=settings,
+        sources=sources,
+    )
 
-    # Per browser session, how many times Stop or New conversation ended its answers. An
-    # answer started before the count changed sends nothing more: cancelling it stops the
-    # model, but an update already on its way could otherwise refill a cleared chat.
-    endings: dict[str, int] = {}
 
-    def end_answers(request: gr.Request) -> None:
-        key = request.session_hash or ""
-        endings[key] = endings.get(key, 0) + 1
-
-    async def respond(
-        q, msgs, history, shown, k_value, temp, since_day, until_day, names, request: gr.Request
-    ) -> AsyncIterator[Any]:
-        if not q:
-            return
-        key = request.session_hash or ""
-        started = endings.get(key, 0)
-        msgs = msgs or []
-        turn = chat_turn(
-            service, q, msgs, history or [], shown or [], k_value, temp, since_day, until_day, names
+def settings_panel(service: RagService) -> ChatSettings:
+    """The Settings accordion, closed at first: the search's settings and the model to load."""
+    settings = service.settings
+    with gr.Accordion("Settings", open=False, elem_id="settings"):
+        k = gr.Slider(1, 10, value=settings.k, step=1, label="Passages (k)")
+        temperature = gr.Slider(
+            0.0, 1.5, value=settings.temperature, step=0.05, label="Temperature"
         )
+        with gr.Row():
+            since = gr.Textbox(label="From date", placeholder="YYYY-MM-DD")
+            until = gr.Textbox(label="To date", placeholder="YYYY-MM-DD")
+        source_filter = gr.Dropdown(
+            choices=source_names(service),
+            multiselect=True,
+            label="Only these sources (none: all)",
+        )
+        with gr.Row():
+            model_path = gr.Textbox(
+                label="Model: a pack name or a .gguf file, for everyone using this server",
+                value=str(settings.model or ""),
+                placeholder="empty or auto: the best pack for this machine (rag models lists them)",
+                scale=3,
+            )
+            load = gr.Button("Load model", scale=1)
+        model_status = gr.Markdown()
+    return ChatSettings(
+        k=k,
+        temperature=temperature,
+        since=since,
+        until=until,
+        source_filter=source_filter,
+        model_path=model_path,
+        load=load,
+        model_status=model_status,
+    )
 
-        def waiting(ahead: int) -> tuple[Any, ...]:
-            note = status_message(f"Waiting in the queue for the model: {ahead} question(s) ahead…")
-            return [*msgs, note], gr.skip(), gr.skip(), gr.skip()
 
-        async with contextlib.aclosing(in_turn(take_ticket(queue), turn, waiting)) as updates:
-            async for update in updates:
-                if endings.get(key, 0) != started:
-                    # The last update stands for the whole event when it ends: make it one
-                    # that changes nothing. Leaving closes the turn, which frees the model.
-                    yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
-                    return
-                yield update
+def wire_questions(
+    tab: ChatTab, service: RagService, queue: ModelQueue, endings: Endings
+) -> list[Any]:
+    """Ask and Enter: check the question, show it, then answer it in the model's turn.
 
-    controls = [busy, send, stop]
-    chat_inputs = [pending, chatbot, turns, panel, k, temperature, since, until, source_filter]
-    chat_outputs = [chatbot, turns, panel, sources]
+    Returns the answering events, which Stop and New conversation cancel.
+    """
+    respond = responder(service, queue, endings)
+    chat_inputs = [tab.pending, tab.chatbot, tab.turns, tab.panel, *tab.settings.for_answers]
+    chat_outputs = [tab.chatbot, tab.turns, tab.panel, tab.sources]
     answering = []
-    for trigger in (send.click, question.submit):
-        checked = trigger(check_sendable, [question, busy], None, queue=False, api_name=False)
+    for trigger in (tab.send.click, tab.question.submit):
+        checked = trigger(
+            check_sendable, [tab.question, tab.busy], None, queue=False, api_name=False
+        )
         checked.failure(
-            lambda q, b: f"**{question_problem(q, b)}**", [question, busy], notice, queue=False
+            lambda q, b: f"**{question_problem(q, b)}**",
+            [tab.question, tab.busy],
+            tab.notice,
+            queue=False,
         )
         # The question shows at once; the answer waits in the one queue for the model,
         # which the API shares (so Gradio's own queue does not limit it again).
         event = (
-            checked.success(lambda: "", None, notice, queue=False, api_name=False)
+            checked.success(lambda: "", None, tab.notice, queue=False, api_name=False)
             .success(
                 show_question,
-                [question, chatbot],
-                [chatbot, question, pending, *controls],
+                [tab.question, tab.chatbot],
+                [tab.chatbot, tab.question, tab.pending, *tab.controls],
                 queue=False,
                 api_name=False,
             )
@@ -383,25 +458,74 @@ def build_chat_tab(service: RagService, queue: ModelQueue, examples: Sequence[st
         )
         answering.append(event)
         # Finished or failed: sending is back. (Stop and New conversation do this themselves.)
-        event.then(lambda: (False, *answering_controls(False), ""), None, [*controls, notice])
+        event.then(
+            lambda: (False, *answering_controls(False), ""), None, [*tab.controls, tab.notice]
+        )
+    return answering
+
+
+def responder(
+    service: RagService, queue: ModelQueue, endings: Endings
+) -> Callable[..., AsyncIterator[Any]]:
+    """The event that answers the shown question in the model's turn, its place in the
+    queue shown while it waits; it sends nothing more once Stop or New conversation ended it."""
+
+    async def respond(
+        q, msgs, history, shown, k_value, temp, since_day, until_day, names, request: gr.Request
+    ) -> AsyncIterator[Any]:
+        if not q:
+            return
+        started = endings.count(request)
+        msgs = msgs or []
+        turn = chat_turn(
+            service, q, msgs, history or [], shown or [], k_value, temp, since_day, until_day, names
+        )
+
+        def waiting(ahead: int) -> tuple[Any, ...]:
+            note = status_message(f"Waiting in the queue for the model: {ahead} question(s) ahead…")
+            return [*msgs, note], gr.skip(), gr.skip(), gr.skip()
+
+        async with contextlib.aclosing(in_turn(take_ticket(queue), turn, waiting)) as updates:
+            async for update in updates:
+                if endings.count(request) != started:
+                    # The last update stands for the whole event when it ends: make it one
+                    # that changes nothing. Leaving closes the turn, which frees the model.
+                    yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                    return
+                yield update
+
+    return respond
+
+
+def wire_endings(tab: ChatTab, answering: list[Any], endings: Endings) -> None:
+    """Stop, New conversation and the chat's bin icon end the answer under way."""
 
     # Cancelling the turn closes its generator, which stops the model and frees its queue.
     def stop_pressed(messages: Messages, request: gr.Request) -> tuple[Messages, bool, Any, Any]:
-        end_answers(request)
+        endings.end(request)
         return stop_answer(messages)
 
-    stop.click(
-        stop_pressed, chatbot, [chatbot, *controls], cancels=answering, queue=False, api_name=False
+    tab.stop.click(
+        stop_pressed,
+        tab.chatbot,
+        [tab.chatbot, *tab.controls],
+        cancels=answering,
+        queue=False,
+        api_name=False,
     )
 
     def clear(request: gr.Request) -> tuple[Any, ...]:
-        end_answers(request)
+        endings.end(request)
         return [], [], [], render_panel([]), False, *answering_controls(False)
 
-    conversation = [chatbot, turns, panel, sources, *controls]
-    new_chat.click(clear, None, conversation, cancels=answering, queue=False, api_name=False)
+    conversation = tab.conversation
+    tab.new_chat.click(clear, None, conversation, cancels=answering, queue=False, api_name=False)
     # The chat's own bin icon empties the conversation; forget it here too.
-    chatbot.clear(clear, None, conversation, cancels=answering, queue=False, api_name=False)
+    tab.chatbot.clear(clear, None, conversation, cancels=answering, queue=False, api_name=False)
+
+
+def wire_model_loading(tab: ChatTab, service: RagService, queue: ModelQueue) -> None:
+    """Load model: the new model takes over in its turn, for everyone on this server."""
 
     async def load_in_turn(path: str) -> str:
         try:
@@ -409,5 +533,7 @@ def build_chat_tab(service: RagService, queue: ModelQueue, examples: Sequence[st
         except gr.Error as err:
             return refusal(err.message)
 
-    load.click(load_in_turn, [model_path], model_status, concurrency_limit=None, api_name=False)
-    return source_filter
+    s = tab.settings
+    s.load.click(
+        load_in_turn, [s.model_path], s.model_status, concurrency_limit=None, api_name=False
+    )

@@ -11,14 +11,10 @@ from rag.service import RagService
 from rag.sources.feeds import add_feed, remove_feed
 from rag.sources.fetch import make_fetcher
 from rag.sources.refresh import feed_book, refresh
-from ui.notices import beside
+from ui.notices import beside, user_error
 from ui.render import escape_chat
 
 FEED_HEADERS = ["name", "url", "items seen", "last refresh (UTC)", "result"]
-
-
-def _error(message: str) -> gr.Error:
-    return gr.Error(message, print_exception=False)
 
 
 def feed_rows(service: RagService) -> list[list[object]]:
@@ -26,7 +22,7 @@ def feed_rows(service: RagService) -> list[list[object]]:
     try:
         states = feed_book(service).feeds()
     except RagError as err:  # a damaged feed state: said, with the repair
-        raise _error(str(err)) from None
+        raise user_error(str(err)) from None
     for state in states:
         last = state.last_refresh or {}
         rows.append(
@@ -45,14 +41,14 @@ def add_feed_action(
     service: RagService, url: str, name: str = ""
 ) -> tuple[str, list[list[object]]]:
     if not (url or "").strip():
-        raise _error("Paste the address of an RSS or Atom feed first.")
+        raise user_error("Paste the address of an RSS or Atom feed first.")
     try:
         service.store.check_owned()
         state = add_feed(
             feed_book(service), make_fetcher(service.settings), url, (name or "").strip() or None
         )
     except RagError as err:
-        raise _error(str(err)) from None
+        raise user_error(str(err)) from None
     message = f"Added {state.name} ({state.title or 'no title'}). Press Refresh now to index it."
     return escape_chat(message), feed_rows(service)
 
@@ -61,12 +57,12 @@ def remove_feed_action(
     service: RagService, name_or_url: str, purge: bool = False
 ) -> tuple[str, list[list[object]]]:
     if not (name_or_url or "").strip():
-        raise _error("Type the name or address of the feed to remove.")
+        raise user_error("Type the name or address of the feed to remove.")
     try:
         indexer = service.indexer() if purge else None
         state, removed = remove_feed(feed_book(service), name_or_url, indexer=indexer)
     except RagError as err:
-        raise _error(str(err)) from None
+        raise user_error(str(err)) from None
     if purge:
         message = f"Removed {state.name} and {len(removed)} article(s) only it gave."
     else:
@@ -78,7 +74,7 @@ def refresh_action(service: RagService) -> tuple[str, list[list[object]]]:
     try:
         report = refresh(service)
     except RagError as err:
-        raise _error(str(err)) from None
+        raise user_error(str(err)) from None
     if not report.feeds:
         return "No feeds yet: add one above.", []
     embedded = report.index.chunks_embedded if report.index else 0

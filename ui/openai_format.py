@@ -56,11 +56,12 @@ class ChatRequest(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = None
-    # newsrag's own: how many passages, and which articles.
+    # newsrag's own: how many passages, which articles, and the day asked on (as /api/ask).
     k: int | None = None
     since: str | None = None
     until: str | None = None
     sources: list[str] = Field(default_factory=list)
+    as_of: str | None = None
 
     def answer_tokens(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens

@@ -22,6 +22,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+import anyio
+
 from rag.config import QUEUE_SIZE
 
 T = TypeVar("T")
@@ -166,6 +168,16 @@ class ModelQueue:
         for wake in ticket._wakers:
             wake()
         ticket._wakers.clear()
+
+
+async def run_in_turn(ticket: Ticket, work: Callable[[], T]) -> T:
+    """Wait for the ticket's turn, holding no thread, then run ``work`` (blocking) in a
+    worker thread; the turn is given up however this ends."""
+    try:
+        await ticket.wait_async()
+        return await anyio.to_thread.run_sync(work)
+    finally:
+        ticket.release()
 
 
 class Steps(Generic[T]):

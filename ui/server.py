@@ -19,7 +19,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from rag.config import DEFAULT_HOST, DEFAULT_PORT, QUEUE_SIZE
 from rag.errors import ConfigError
 from rag.service import RagService
-from ui.api import ApiOptions, BodyLimit, build_api
+from ui.api import BodyLimit, build_api
+from ui.api_context import ApiOptions
 from ui.app import build_app, check_password, is_loopback
 from ui.guards import HostCheck, OriginCheck, trusted_hosts
 from ui.queue import ModelQueue

@@ -20,6 +20,7 @@ from rag.service import RagService
 from rag.timeline import NO_EVENTS, Timeline, TimelineEvent
 from rag.timeline.route import TimelineRequest
 from rag.types import Citation, Turn
+from ui.notices import user_error
 
 # The list's look, inline: the tab needs no stylesheet of its own.
 _LIST = "list-style:none;margin:0;padding:0 0 0 14px;border-left:3px solid #94a3b8;"
@@ -29,10 +30,6 @@ _DOT = (
     "background:#2563eb;"
 )
 _MUTED = "color:var(--body-text-color-subdued);font-size:0.85em;"
-
-
-def _error(message: str) -> gr.Error:
-    return gr.Error(message, print_exception=False)
 
 
 def _web_link(url: str | None) -> str | None:
@@ -94,11 +91,11 @@ def timeline_html(timeline: Timeline | None) -> str:
 def make_timeline(service: RagService, topic: str, since: str = "", until: str = "") -> str:
     """The tab's action: the timeline of ``topic`` as HTML, or a clear refusal."""
     if not (topic or "").strip():
-        raise _error("Type what the story is about first, e.g. “Iran talks with the US”.")
+        raise user_error("Type what the story is about first, e.g. “Iran talks with the US”.")
     try:
         timeline = service.timeline(topic, since=since or None, until=until or None)
     except RagError as err:
-        raise _error(str(err)) from None
+        raise user_error(str(err)) from None
     return timeline_html(timeline)
 
 
@@ -137,7 +134,7 @@ def timeline_turn(
     except RagError as err:
         messages = [*messages, {"role": "assistant", "content": escape(f"Not answered: {err}")}]
         yield messages, turns, panel, gr.skip()
-        raise _error(str(err)) from None
+        raise user_error(str(err)) from None
     text = timeline_markdown(timeline)
     messages = [*messages, {"role": "assistant", "content": text}]
     yield messages, [*turns, Turn(question, text)], panel, gr.skip()

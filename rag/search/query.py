@@ -17,7 +17,17 @@ from rag.types import SearchFilter, Turn
 MAX_QUESTION_CHARS = 2000
 
 
-def check_question(question: str) -> str:
+class Question(str):
+    """A question ``check_question`` has passed. Checking it again gives it back at once, so
+    a caller that checks early (to refuse a question before it waits for the model) and the
+    service, which checks every question, make one pass between them."""
+
+    __slots__ = ()
+
+
+def check_question(question: str) -> Question:
+    if isinstance(question, Question):
+        return question
     question = " ".join(valid_unicode(question).split())  # every question passes here
     if not question:
         raise InputError("The question is empty. Type a question about the indexed articles.")
@@ -26,7 +36,7 @@ def check_question(question: str) -> str:
             f"The question is {len(question):,} characters long; the limit is "
             f"{MAX_QUESTION_CHARS:,}. Ask a shorter question."
         )
-    return question
+    return Question(question)
 
 
 def parse_day(value: str | None, flag: str) -> datetime.date | None:
