@@ -119,3 +119,16 @@ def test_closest_quote_needs_half_the_question_terms():
     assert quote.text.startswith("The harbor bridge reopened on Monday")
     assert ARTICLE_1[quote.start : quote.end] == quote.text
     assert closest_quote("Who painted the stadium purple?", [P1, P2]) is None
+
+
+def test_a_cited_fragment_is_read_with_its_passage():
+    from rag.answer.check import cited_text
+    from rag.types import Citation
+
+    table = "Assassin's Creed (film). Director: Justin Kurzel ; Screenwriters."
+    cell = passage(table, 0, 1, "d3")
+    start = table.index("Justin")
+    fragment = Citation(1, cell, "Justin Kurzel ; Screenwriters.", start, len(table))
+    sentence = Citation(1, P1, "Engineers replaced 240 steel cables.", 0, 10)
+    assert cited_text([fragment]) == f"Title d3 {table}"
+    assert cited_text([sentence]) == "Engineers replaced 240 steel cables."

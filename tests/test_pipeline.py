@@ -229,6 +229,16 @@ def test_a_supported_answer_to_another_question_is_not_passed_off(service):
     assert answer.reason == "the passages that support the answer are about something else"
 
 
+def test_an_answer_citing_a_sentence_that_states_something_else_is_not_passed_off(service):
+    # The passage is about the bridge, but the sentence cited says what the works cost,
+    # not how many people inspected them: "31 million" is true, cited, and no answer.
+    svc = service(["31 million [1]."])
+    answer = svc.ask("How many inspectors checked the harbor bridge in Portville?")
+    assert answer.quoted and answer.unsupported == ("31 million [1].",)
+    (citation,) = answer.citations
+    assert citation.text.startswith("The harbor bridge in Portville reopened")
+
+
 def test_a_cited_answer_on_another_topic_than_the_one_asked_about_is_not_passed_off(service):
     # True and cited, but about the deck, while the question asks about the cost.
     svc = service(["Engineers resurfaced the deck [1]."])

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from rag.answer.cite import (
     ABSTAIN_TEXT,
     closest_quote,
+    coverage,
     is_abstention,
     relevance,
     verify_citations,
@@ -31,6 +32,24 @@ from rag.types import Answer, Citation, ScoredPassage
 # An answer stands only when a passage that supports it shares at least this
 # share of the question's terms; below it the passage is about something else.
 MIN_RELEVANCE = 0.5
+# ... and when the sentences it cites hold at least this share of them: a sentence that
+# shares fewer words with the question states something else, however true and however
+# on-topic its passage (README, "How an answer is found and checked").
+MIN_CITED_COVERAGE = 0.25
+# A cited "sentence" of fewer content words than this is a fragment (a table cell, a list
+# item: "Justin Kurzel ; Screenwriters."), whose meaning is in the passage around it.
+FRAGMENT_WORDS = 4
+
+
+def cited_text(citations: Sequence[Citation]) -> str:
+    """What the citations state: each sentence, or the whole passage of a fragment."""
+    parts = []
+    for c in citations:
+        if len(content_words(c.text)) < FRAGMENT_WORDS:
+            parts.append(f"{c.passage.title} {c.passage.text}")
+        else:
+            parts.append(c.text)
+    return " ".join(parts)
 
 
 class AnswerChecker:
@@ -81,6 +100,8 @@ class AnswerChecker:
             return fallback(
                 "the passages that support the answer are about something else", (checked.text,)
             )
+        if coverage(question, cited_text(checked.citations)) < MIN_CITED_COVERAGE:
+            return fallback("the sentences it cites are about something else", (checked.text,))
         answer = Answer(
             question,
             checked.text,

@@ -87,13 +87,17 @@ def is_supported(claim: str, support: Support | None, floor: float = MIN_SUPPORT
     return support.score >= floor
 
 
-def relevance(question: str, passage: ScoredPassage) -> float:
-    """Share of the question's (stemmed) terms that the passage or its title contains."""
+def coverage(question: str, text: str) -> float:
+    """Share of the question's (stemmed) terms that ``text`` contains."""
     asked = set(lexical_tokens(question))
     if not asked:
         return 0.0
-    found = set(lexical_tokens(f"{passage.title} {passage.text}"))
-    return len(asked & found) / len(asked)
+    return len(asked & set(lexical_tokens(text))) / len(asked)
+
+
+def relevance(question: str, passage: ScoredPassage) -> float:
+    """Share of the question's (stemmed) terms that the passage or its title contains."""
+    return coverage(question, f"{passage.title} {passage.text}")
 
 
 @dataclass(frozen=True)
