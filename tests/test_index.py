@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.store import FORMAT_VERSION, IndexStore
+from index.records import FORMAT_VERSION
+from index.store import IndexStore
 from rag.errors import (
     IndexCorruptError,
     IndexMismatchError,

@@ -79,7 +79,7 @@ def test_a_write_that_fails_says_why_and_leaves_the_index(
     def fail(path, rows):
         raise error
 
-    monkeypatch.setattr("index.store._write_jsonl", fail)
+    monkeypatch.setattr("index.writer.write_jsonl", fail)
     code, err = run(capsys, "index", folder, "--index-dir", index_dir)
     assert code == STORAGE_EXIT
     line = one_line(err)
@@ -107,7 +107,7 @@ def test_a_manifest_that_cannot_be_replaced_leaves_the_old_one(index_of_one, cap
     def fail(path, text):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("index.store._atomic_write_text", fail)
+    monkeypatch.setattr("index.writer.atomic_write_text", fail)
     generations = sorted(p.name for p in index_dir.iterdir() if p.name.startswith("gen-"))
     code, err = run(capsys, "index", folder, "--index-dir", index_dir)
     assert code == STORAGE_EXIT and "the disk is full" in one_line(err)

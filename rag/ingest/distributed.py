@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from index.store import article_from_json, article_to_json
+from index.records import article_from_json, article_to_json
 from rag.config import Settings
 from rag.embed import backend_of
 from rag.errors import DistributedError, InputError, RagError

@@ -183,13 +183,13 @@ class FeedBook:
         raise InputError(f"No feed is called or has the URL {wanted!r}; feeds: {known}.")
 
     def save(self, state: FeedState) -> None:
-        from index.store import _atomic_write_text
+        from index.disk import atomic_write_text
 
         path = self.folder / f"{state.name}.json"
         text = json.dumps(state.to_json(), ensure_ascii=False, indent=1) + "\n"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            _atomic_write_text(path, text)
+            atomic_write_text(path, text)
         except OSError as exc:
             raise StorageError(
                 f"Could not write the feed state {path}: {exc.strerror or exc}. The previous "
