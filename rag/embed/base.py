@@ -1,4 +1,4 @@
-"""What every embedding backend shares: word-piece counts and progress.
+"""What every embedding backend shares: word-piece counts, batching and progress.
 
 The model folders (the packs, the default among them) are ``rag.embed.packs``.
 The backends import this module, never each other's modules (the int8 backends
@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 log = logging.getLogger(__name__)
+
+# Called with (texts embedded so far, texts in all) after each batch.
+Progress = Callable[[int, int], None]
 
 
 def count_word_pieces(tokenizer: Any, texts: Sequence[str]) -> list[int]:
@@ -24,3 +29,39 @@ def count_word_pieces(tokenizer: Any, texts: Sequence[str]) -> list[int]:
 def progress_enabled() -> bool:
     """Progress bars only for a person watching a terminal."""
     return sys.stderr.isatty() and log.getEffectiveLevel() <= logging.WARNING
+
+
+def embed_in_batches(
+    embed: Callable[[list[str]], np.ndarray],
+    texts: Sequence[str],
+    *,
+    batch_size: int,
+    dimension: int,
+    progress: Progress | None = None,
+    bar: str | None = None,
+) -> np.ndarray:
+    """``embed`` over ``texts`` ``batch_size`` at a time; one row a text, in order.
+
+    ``progress`` hears after each batch; ``bar`` names a progress bar, drawn only
+    for a person watching (``progress_enabled``).
+    """
+    if not texts:
+        return np.zeros((0, dimension), dtype=np.float32)
+    drawn = None
+    if bar is not None and progress_enabled():
+        from tqdm import tqdm
+
+        drawn = tqdm(total=len(texts), unit="chunk", desc=bar)
+    out = []
+    try:
+        for start in range(0, len(texts), batch_size):
+            out.append(embed(list(texts[start : start + batch_size])))
+            done = min(start + batch_size, len(texts))
+            if drawn is not None:
+                drawn.update(done - drawn.n)
+            if progress is not None:
+                progress(done, len(texts))
+    finally:
+        if drawn is not None:
+            drawn.close()
+    return np.vstack(out)

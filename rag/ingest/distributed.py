@@ -42,7 +42,8 @@ from rag.errors import DistributedError, InputError, RagError
 from rag.ingest.chunk import chunk_under_title
 from rag.ingest.clean import clean_document
 from rag.ingest.files import iter_files, load_file, unsupported_type
-from rag.ingest.indexer import IndexReport, PreparedArticle, effective_chunker
+from rag.ingest.generation import PreparedArticle
+from rag.ingest.indexer import IndexReport, effective_chunker
 from rag.optional import optional_import
 from rag.types import Article, Chunk, LoadProblem, RawDocument, chunk_context
 
