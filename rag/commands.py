@@ -67,13 +67,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_feeds(args: argparse.Namespace, service: RagService) -> int:
-    from rag.sources.refresh import cmd_feeds as run_feeds
+    from rag.feed_commands import cmd_feeds as run_feeds
 
     return run_feeds(args, service)
 
 
 def cmd_refresh(args: argparse.Namespace, service: RagService) -> int:
-    from rag.sources.refresh import cmd_refresh as run_refresh
+    from rag.feed_commands import cmd_refresh as run_refresh
 
     return run_refresh(args, service)
 
@@ -442,7 +442,7 @@ def cmd_serve(args: argparse.Namespace, service: RagService) -> int:
         examples=examples,
     )
     if args.refresh_every:  # first, so a bad interval is refused before the models load
-        from rag.sources.refresh import refresh_in_background
+        from rag.feed_commands import refresh_in_background
 
         refresh_in_background(service, args.refresh_every)
     service.warm_up()

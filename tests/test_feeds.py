@@ -12,8 +12,10 @@ from rag.config import Settings
 from rag.errors import FetchError, InputError
 from rag.service import RagService
 from rag.sources import refresh as feed_commands
-from rag.sources.feeds import FeedBook, add_feed, parse_feed, parse_interval, remove_feed
+from rag.sources.feeds import FeedBook, add_feed, remove_feed
 from rag.sources.fetch import make_fetcher
+from rag.sources.parse import parse_feed
+from rag.sources.schedule import parse_interval
 from tests.fakes import FakeEmbedder, use_fake_models
 from tests.feedsite import atom, headline, long_story, page, rss, rss_item, story
 from tests.site import Site
@@ -190,7 +192,7 @@ def _state(name, url):
 
 
 def _refresh_with(service, **policy):
-    from rag.sources.feeds import refresh_feeds
+    from rag.sources.refresh import refresh_feeds
 
     fetcher = make_fetcher(service.settings, **policy)
     return refresh_feeds(FeedBook(service.settings.index_dir), service.indexer(), fetcher)
@@ -426,7 +428,7 @@ def test_error_pages_are_told_from_short_news():
 
 
 def test_background_refresh_runs_until_stopped_and_survives_errors():
-    from rag.sources.feeds import start_background_refresh
+    from rag.sources.schedule import start_background_refresh
 
     calls = []
 
@@ -483,7 +485,7 @@ def test_last_modified_is_sent_back_and_a_304_transfers_nothing(site, service):
 def test_a_refresh_that_finds_nothing_new_makes_no_indexer(site, service):
     subscribe(service, put_rss(site, [rss_item(1, site.url(""))], etag='"n"'))
     refresh(service)
-    from rag.sources.feeds import refresh_feeds
+    from rag.sources.refresh import refresh_feeds
 
     made = []
 
@@ -499,7 +501,7 @@ def test_a_refresh_that_finds_nothing_new_makes_no_indexer(site, service):
 def test_an_interrupted_refresh_keeps_the_batches_it_finished(
     site, service, tmp_path, capsys, fake_cli
 ):
-    from rag.sources.feeds import refresh_feeds
+    from rag.sources.refresh import refresh_feeds
 
     url = put_rss(site, [rss_item(i, site.url("")) for i in range(25)], etag='"big"')
     subscribe(service, url, "post")
@@ -533,18 +535,18 @@ def test_an_interrupted_refresh_keeps_the_batches_it_finished(
 
 
 def test_a_refresh_holds_one_batch_of_articles_at_a_time(site, service, monkeypatch):
-    from rag.sources import feeds
+    from rag.sources import refresh
 
     url = put_rss(site, [rss_item(i, site.url("")) for i in range(30)], etag='"b"')
     subscribe(service, url, "post")
     sizes: list[int] = []
-    real = feeds._articles_to_index
+    real = refresh._articles_to_index
     monkeypatch.setattr(
-        feeds,
+        refresh,
         "_articles_to_index",
         lambda batch, finder: sizes.append(len(batch.documents)) or real(batch, finder),
     )
-    report = feeds.refresh_feeds(
+    report = refresh.refresh_feeds(
         FeedBook(service.settings.index_dir),
         service.indexer(),
         make_fetcher(service.settings),
