@@ -234,15 +234,13 @@ class Evaluation:
             chunk, float(scores.max()), 1, article.title, article.source, article.date
         )
 
-    def answer_record(
-        self, q: EvalQuestion, product_passages: list[ScoredPassage] | None
-    ) -> dict[str, Any]:
+    def answer_record(self, q: EvalQuestion) -> dict[str, Any]:
         """Each system's scored answer to ``q``; one with nothing to answer from is left out."""
         answerers: dict[str, Callable[[], dict[str, Any] | None]] = {
             "product": lambda: self._product_answer(q),
             "oracle": lambda: self._oracle_answer(q),
             "closed_book": lambda: self._closed_book_answer(q),
-            "extractive": lambda: self._extractive_answer(q, product_passages),
+            "extractive": lambda: self._extractive_answer(q),
         }
         out: dict[str, Any] = {}
         for name in self.options.systems:
@@ -269,10 +267,8 @@ class Evaluation:
         )
         return self._text_scores(text, q, (time.perf_counter() - started) * 1000)
 
-    def _extractive_answer(
-        self, q: EvalQuestion, product_passages: list[ScoredPassage] | None
-    ) -> dict[str, Any]:
-        passages = product_passages or self.service.search(
+    def _extractive_answer(self, q: EvalQuestion) -> dict[str, Any]:
+        passages = self.service.search(
             search_query_for(q.question, q.history),
             k=self.settings.k,
             as_of=self._as_of(q),
@@ -319,7 +315,7 @@ class Evaluation:
         records = []
         for i, q in enumerate(questions):
             retrieval = self.retrieval_record(q)
-            answers = self.answer_record(q, None)
+            answers = self.answer_record(q)
             records.append(
                 {
                     "qid": q.qid,
