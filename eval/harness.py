@@ -15,39 +15,31 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from eval import PRODUCT_VARIANTS, RETRIEVERS, SYSTEMS
-from eval.baselines import closed_book_answer, extractive_answer
 from eval.datasets import EvalDataset, EvalQuestion, normalise_space
 from eval.metrics import (
     abstention_scores,
-    contains_answer,
-    exact_match,
     hit_at_k,
     mean,
     ndcg,
     percentile,
     recall_at_k,
     reciprocal_rank,
-    right_by_choice,
-    token_f1,
 )
 from eval.report import write_report
 from eval.results import K_VALUES, IndexSetup, MetricRows, Metrics, RunResult, RunSettings
-from rag.answer.cite import is_abstention
+from eval.scoring import supports
+from eval.systems import RETRIEVER_FACTORIES, SYSTEM_FACTORIES, Answerer, Search
 from rag.config import Settings
 from rag.errors import IndexMismatchError
 from rag.search.dated import as_of_filter
-from rag.search.query import search_query_for
-from rag.search.retrieve import DenseRetriever, HybridRetriever, LexicalRetriever
-from rag.serialize import answer_to_dict, passage_to_dict
 from rag.service import RagService
-from rag.types import Answer, ScoredPassage
+from rag.types import ScoredPassage
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +65,10 @@ def pick_questions(
     return [q for i, q in enumerate(questions) if i in chosen]
 
 
-def _supports(text: str, q: EvalQuestion) -> bool:
-    """Does a passage support an answer to ``q``: gold string or supporting sentence?"""
-    if q.supporting and normalise_space(q.supporting) in normalise_space(text):
-        return True
-    return any(normalise_space(a) in normalise_space(text) for a in q.answers if a.strip())
-
-
 class Evaluation:
+    """One run: ``prepare`` indexes the dataset and makes the retrievers and answer
+    systems the options name (``eval.systems``); ``run`` asks every question."""
+
     def __init__(
         self,
         dataset: EvalDataset,
@@ -113,19 +101,13 @@ class Evaluation:
         self.chunk_texts = [normalise_space(c.text) for c in snapshot.chunks]
         self._rows: dict[str, list[int]] = {}  # relevant rows by question id, found once
         self.vectors = snapshot.vectors()
-        embedder = self.service.embedder
-        plain = {
-            "bm25": LexicalRetriever(snapshot),
-            "dense": DenseRetriever(embedder, snapshot),
-            "rrf": HybridRetriever(embedder, snapshot, collapse=False),
-        }
-        # Each retriever by name: the question in, its passages (best first) out.
+        # Each by name: the question in, its passages (best first) or its scored answer out.
         self.retrievers: dict[str, Search] = {
-            name: partial(_plain_search, retriever) for name, retriever in plain.items()
+            name: RETRIEVER_FACTORIES[name](self) for name in self.options.retrievers
         }
-        self.retrievers["product"] = self._product_search
-        for variant in PRODUCT_VARIANTS:  # measured only when asked for by name
-            self.retrievers[variant] = partial(self._product_search, variant=variant)
+        self.answerers: dict[str, Answerer] = {
+            name: SYSTEM_FACTORIES[name](self) for name in self.options.systems
+        }
         return IndexSetup(
             articles=report.n_documents,
             chunks=report.n_chunks,
@@ -137,7 +119,7 @@ class Evaluation:
 
     # --- retrieval ----------------------------------------------------------
 
-    def _service_for(self, name: str) -> RagService:
+    def service_for(self, name: str) -> RagService:
         """The product, or the product with a variant's settings (made once, same embedder)."""
         if name not in PRODUCT_VARIANTS:
             return self.service
@@ -147,7 +129,7 @@ class Evaluation:
         return self._variants[name]
 
     def _relevance(self, passages: Sequence[ScoredPassage], q: EvalQuestion) -> list[bool]:
-        return [_supports(p.text, q) for p in passages]
+        return [supports(p.text, q) for p in passages]
 
     def _relevant_rows(self, q: EvalQuestion) -> list[int]:
         """Rows of every chunk holding a gold string or the supporting sentence (one scan of
@@ -160,7 +142,7 @@ class Evaluation:
             self._rows[q.qid] = [i for i, text in texts if any(n in text for n in needles)]
         return self._rows[q.qid]
 
-    def _as_of(self, q: EvalQuestion) -> datetime.date | None:
+    def as_of(self, q: EvalQuestion) -> datetime.date | None:
         return q.asked_on if self.options.dates else None
 
     def published_later(self, q: EvalQuestion) -> bool:
@@ -171,7 +153,7 @@ class Evaluation:
         articles, so no retriever of the product's can find it. The report counts
         them, so a miss of this kind is not read as a miss of search.
         """
-        day = self._as_of(q)
+        day = self.as_of(q)
         if not q.answerable or day is None:
             return False
         seen = as_of_filter(day)
@@ -202,17 +184,10 @@ class Evaluation:
                 entry.update({f"recall_at_{k}": recall_at_k(docs, gold_docs, k) for k in K_VALUES})
             if name == "product" and q.standalone and q.answerable:
                 # How the hand-written stand-alone version of a follow-up retrieves.
-                by_hand = self.service.search(q.standalone, k=5, as_of=self._as_of(q))
+                by_hand = self.service.search(q.standalone, k=5, as_of=self.as_of(q))
                 entry["standalone_answer_in_top_5"] = hit_at_k(self._relevance(by_hand, q), 5)
             record[name] = entry
         return record
-
-    def _product_search(self, q: EvalQuestion, variant: str = "product") -> list[ScoredPassage]:
-        """The product's search (or a variant's): the follow-up rewritten, as of the day
-        it was asked."""
-        query = search_query_for(q.question, q.history)
-        service = self._service_for(variant)
-        return service.search(query, k=max(K_VALUES), as_of=self._as_of(q))
 
     # --- answers ------------------------------------------------------------
 
@@ -236,73 +211,12 @@ class Evaluation:
 
     def answer_record(self, q: EvalQuestion) -> dict[str, Any]:
         """Each system's scored answer to ``q``; one with nothing to answer from is left out."""
-        answerers: dict[str, Callable[[], dict[str, Any] | None]] = {
-            "product": lambda: self._product_answer(q),
-            "oracle": lambda: self._oracle_answer(q),
-            "closed_book": lambda: self._closed_book_answer(q),
-            "extractive": lambda: self._extractive_answer(q),
-        }
         out: dict[str, Any] = {}
         for name in self.options.systems:
-            scores = answerers[name]()
+            scores = self.answerers[name](q)
             if scores is not None:
                 out[name] = scores
         return out
-
-    def _product_answer(self, q: EvalQuestion) -> dict[str, Any]:
-        answer = self.service.ask(q.question, history=q.history, as_of=self._as_of(q))
-        return self._scored(answer, q)
-
-    def _oracle_answer(self, q: EvalQuestion) -> dict[str, Any] | None:
-        gold = self.oracle_passage(q) if q.answerable else None
-        if gold is None:
-            return None
-        answer = self.service.ask(q.question, history=q.history, passages=[gold])
-        return self._scored(answer, q)
-
-    def _closed_book_answer(self, q: EvalQuestion) -> dict[str, Any]:
-        started = time.perf_counter()
-        text = closed_book_answer(
-            self.service.generator, q.question, max_tokens=self.settings.max_tokens
-        )
-        return self._text_scores(text, q, (time.perf_counter() - started) * 1000)
-
-    def _extractive_answer(self, q: EvalQuestion) -> dict[str, Any]:
-        passages = self.service.search(
-            search_query_for(q.question, q.history),
-            k=self.settings.k,
-            as_of=self._as_of(q),
-        )
-        return self._text_scores(extractive_answer(q.question, passages), q, None)
-
-    def _text_scores(
-        self, text: str, q: EvalQuestion, total_ms: float | None, abstained: bool | None = None
-    ) -> dict[str, Any]:
-        scores: dict[str, Any] = {"answer": text, "total_ms": total_ms}
-        if q.answerable:
-            scores["exact_match"] = exact_match(text, q.answers)
-            scores["token_f1"] = token_f1(text, q.answers)
-            scores["contains_gold"] = float(contains_answer(text, q.answers))
-        scores.update(judged(text, q, is_abstention(text) if abstained is None else abstained))
-        return scores
-
-    def _scored(self, answer: Answer, q: EvalQuestion) -> dict[str, Any]:
-        record = self._text_scores(answer.text, q, answer.timings.total_ms, answer.abstained)
-        record.update(answer_to_dict(answer))
-        record["answer"] = answer.text
-        record["supported_citations"] = [_supports(c.passage.text, q) for c in answer.citations]
-        record["cites_support"] = any(record["supported_citations"])
-        if q.sides is not None:
-            held = [contains_answer(answer.text, side) for side in q.sides]
-            record["states_both_sides"] = float(all(held))
-            record["conflict_flagged"] = float(answer.conflict)
-        generated = self.service.generator.count_tokens(answer.text) if answer.text else 0
-        t = answer.timings
-        gen_ms = t.total_ms - (t.first_token_ms or t.total_ms)
-        record["tokens"] = generated
-        record["tokens_per_s"] = generated / (gen_ms / 1000) if gen_ms > 0 and generated else None
-        record["passages"] = [passage_to_dict(p) for p in answer.passages[:5]]
-        return record
 
     # --- the run ------------------------------------------------------------
 
@@ -333,16 +247,7 @@ class Evaluation:
         return RunResult(
             dataset=self.dataset.name,
             dataset_notes=self.dataset.notes,
-            options=RunSettings(
-                limit=self.options.limit,
-                seed=self.options.seed,
-                k=self.settings.k,
-                temperature=self.settings.temperature,
-                retrievers=tuple(self.options.retrievers),
-                systems=tuple(self.options.systems),
-                dates=self.options.dates,
-                index_dir=str(self.settings.index_dir),
-            ),
+            options=_run_settings(self.options, self.settings),
             setup=setup,
             n_questions=len(questions),
             n_answerable=sum(q.answerable for q in questions),
@@ -353,16 +258,18 @@ class Evaluation:
         )
 
 
-def judged(text: str, q: EvalQuestion, abstained: bool) -> dict[str, float]:
-    """Right (by choice where the dataset gives choices, else by holding a gold string)
-    and confidently wrong (answered, and not right), for any question."""
-    if abstained or not q.answers:
-        right = False
-    elif q.choices:
-        right = right_by_choice(text, q.answers[0], q.choices)
-    else:
-        right = contains_answer(text, q.answers)
-    return {"right": float(right), "confidently_wrong": float(not abstained and not right)}
+def _run_settings(options: RunOptions, settings: Settings) -> RunSettings:
+    """The options and settings a run was made with, as results.json records them."""
+    return RunSettings(
+        limit=options.limit,
+        seed=options.seed,
+        k=settings.k,
+        temperature=settings.temperature,
+        retrievers=tuple(options.retrievers),
+        systems=tuple(options.systems),
+        dates=options.dates,
+        index_dir=str(settings.index_dir),
+    )
 
 
 def _avg(records: Sequence[dict[str, Any]], key: str) -> float | None:
@@ -445,11 +352,3 @@ def write_run(result: RunResult, out_dir: Path) -> Path:
     (out_dir / "results.json").write_text(text + "\n")
     write_report(result, out_dir)
     return out_dir
-
-
-Search = Callable[[EvalQuestion], list[ScoredPassage]]
-
-
-def _plain_search(retriever: Any, q: EvalQuestion) -> list[ScoredPassage]:
-    """A retriever as it stands: the question as typed, no dates, no follow-up rewrite."""
-    return retriever.search(q.question, max(K_VALUES))

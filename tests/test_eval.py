@@ -200,8 +200,8 @@ def test_product_variants_run_as_named_retrievers(tmp_path):
     for row in retrieval.values():
         assert 0.0 <= row["answer_in_top_5"] <= row["answer_in_top_20"] <= 1.0
         assert row["words_top_5"] > 0
-    assert evaluation._service_for("product-prf").settings.feedback == "both"
-    assert evaluation._service_for("product") is evaluation.service
+    assert evaluation.service_for("product-prf").settings.feedback == "both"
+    assert evaluation.service_for("product") is evaluation.service
 
 
 def test_answers_published_after_the_question_are_counted_as_out_of_reach(tmp_path):
@@ -261,7 +261,7 @@ def test_product_hyde_is_a_named_retriever_with_the_query_writer_on(tmp_path):
     assert args.retrievers == ["product", "product-hyde"]  # argparse checks the choices
     settings = Settings(index_dir=tmp_path / "idx")
     evaluation = Evaluation(load_gold(), settings, RunOptions(retrievers=tuple(args.retrievers)))
-    variant = evaluation._service_for("product-hyde").settings
+    variant = evaluation.service_for("product-hyde").settings
     assert variant.query_writer == "hyde" and variant.query_model == settings.query_model
 
 
@@ -280,7 +280,7 @@ def test_right_by_choice_names_the_gold_and_no_other():
 
 def test_confidently_wrong_is_an_answer_that_is_not_right():
     from eval.datasets import EvalQuestion
-    from eval.harness import judged
+    from eval.scoring import judged
 
     q = EvalQuestion("q", "Who won?", ("Ohio State",), True, choices=("Ohio State", "Michigan"))
     assert judged("Ohio State won [1].", q, abstained=False) == {
@@ -307,3 +307,33 @@ def test_a_choice_is_named_by_its_possessive_its_place_or_its_own_last_word():
     assert right_by_choice("The Suns [2].", "Phoenix Suns", suns)
     # A last word another choice shares names neither.
     assert not right_by_choice("Jones [1].", "Tom Jones", ["Tom Jones", "Ann Jones"])
+
+
+def test_every_name_offered_is_registered_and_a_new_one_runs_by_name(tmp_path, monkeypatch):
+    from eval import PRODUCT_VARIANTS, RETRIEVERS, SYSTEMS
+    from eval.datasets import EvalDataset, EvalQuestion
+    from eval.systems import RETRIEVER_FACTORIES, SYSTEM_FACTORIES
+    from rag.service import RagService
+    from rag.types import RawDocument
+    from tests.fakes import FakeEmbedder
+
+    assert set(RETRIEVER_FACTORIES) == {*RETRIEVERS, *PRODUCT_VARIANTS}
+    assert set(SYSTEM_FACTORIES) == set(SYSTEMS)
+
+    def top_passage(run):
+        return lambda q: run.service.search(q.question, k=1)
+
+    monkeypatch.setitem(RETRIEVER_FACTORIES, "top-passage", top_passage)
+    text = "The council chose Maple Street for the new library."
+    dataset = EvalDataset(
+        "tiny",
+        (RawDocument(text=text, origin="t:library", title="Library"),),
+        (EvalQuestion("library", "Where will the new library be?", ("Maple Street",), True),),
+    )
+    settings = Settings(index_dir=tmp_path / "idx", k=3)
+    options = RunOptions(retrievers=("top-passage",), systems=("extractive",))
+    evaluation = Evaluation(dataset, settings, options)
+    evaluation.service = RagService(settings, embedder=FakeEmbedder())
+    result = evaluation.run()
+    assert result.metrics.retrieval["top-passage"]["answer_in_top_1"] == 1.0
+    assert result.metrics.answers["extractive"]["contains_gold"] == 1.0
