@@ -238,3 +238,40 @@ def test_an_edited_article_embeds_only_its_changed_passages(tmp_path, write_arti
             assert np.array_equal(
                 after.stored_vectors([row]), before.stored_vectors([old_rows[chunk.text]])
             )
+
+
+class BatchRecorder(FakeEmbedder):
+    """Records how many passages each call to ``embed`` was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def embed(self, texts, *, kind="passage"):
+        if kind == "passage":
+            self.batches.append(len(texts))
+        return super().embed(texts, kind=kind)
+
+
+def test_passages_are_embedded_embed_batch_size_at_a_time(tmp_path):
+    from rag.config import Settings
+    from rag.service import RagService
+    from tests.towns import write_towns
+
+    embedder = BatchRecorder()
+    service = RagService(
+        Settings(index_dir=tmp_path / "idx", embed_batch_size=3), embedder=embedder
+    )
+    done: list[int] = []
+    report = service.index_paths(
+        [write_towns(tmp_path / "towns", 10, 1)], progress=lambda n, total: done.append(n)
+    )
+    total = report.chunks_embedded
+    assert total > 6
+    assert embedder.batches == [3] * (total // 3) + ([total % 3] if total % 3 else [])
+    assert done == [min(n, total) for n in range(3, total + 3, 3)]
+
+
+def test_a_batch_size_below_one_is_refused():
+    with pytest.raises(ValueError, match="batch_size must be greater than 0, got 0"):
+        Indexer(IndexStore("unused"), FakeEmbedder(), ChunkerSettings(), batch_size=0)

@@ -71,12 +71,23 @@ class Indexer:
     """Writes to one index with one embedder.
 
     ``embedder`` must be warmed up to index; removing reads only its ``model_id``.
+    ``batch_size`` passages are embedded at a time (the ``embed_batch_size`` setting).
     """
 
-    def __init__(self, store: IndexStore, embedder: Embedder, chunker: ChunkerSettings) -> None:
+    def __init__(
+        self,
+        store: IndexStore,
+        embedder: Embedder,
+        chunker: ChunkerSettings,
+        *,
+        batch_size: int = 32,
+    ) -> None:
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be greater than 0, got {batch_size}")
         self.store = store
         self.embedder = embedder
         self.chunker = chunker
+        self.batch_size = batch_size
 
     def _current(self, rebuild: bool) -> IndexSnapshot:
         if rebuild or not self.store.exists():
@@ -238,7 +249,7 @@ class Indexer:
             lambda texts: embed_in_batches(
                 self.embedder.embed,
                 texts,
-                batch_size=64,
+                batch_size=self.batch_size,
                 dimension=dimension,
                 progress=progress,
                 bar="Embedding",

@@ -116,7 +116,8 @@ class RagService:
         )
 
     def indexer(self) -> Indexer:
-        return Indexer(self.store, self.embedder, self.chunker_settings())
+        batch = self.settings.embed_batch_size
+        return Indexer(self.store, self.embedder, self.chunker_settings(), batch_size=batch)
 
     def index_paths(
         self,
