@@ -275,3 +275,19 @@ def test_passages_are_embedded_embed_batch_size_at_a_time(tmp_path):
 def test_a_batch_size_below_one_is_refused():
     with pytest.raises(ValueError, match="batch_size must be greater than 0, got 0"):
         Indexer(IndexStore("unused"), FakeEmbedder(), ChunkerSettings(), batch_size=0)
+
+
+def test_passages_of_similar_length_are_embedded_together_and_come_back_in_order():
+    from rag.embed.base import embed_in_batches
+
+    embedder = BatchRecorder()
+    calls: list[list[str]] = []
+
+    def embed(texts):
+        calls.append(texts)
+        return embedder.embed(texts)
+
+    texts = ["a long passage of seven words here", "short", "a middling one", "tiny", "mid size"]
+    vectors = embed_in_batches(embed, texts, batch_size=2, dimension=embedder.dimension)
+    assert calls == [["tiny", "short"], ["mid size", "a middling one"], [texts[0]]]
+    assert np.array_equal(vectors, embedder.embed(texts))
