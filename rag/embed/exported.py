@@ -1,9 +1,10 @@
 """The int8 backends' shared base: export a sentence-transformers folder's transformer once.
 
-``ExportedEmbedder`` tokenises, batches texts of similar length, pools and
-normalises; a backend (``rag.embed.onnx``, ``rag.embed.openvino``) names its
-runtime and writes ``_export``, ``_load`` and ``_run``. The export is kept in a
-cache folder, guarded by a file lock so processes that start together export once.
+``ExportedEmbedder`` tokenises, batches texts of similar length (with
+``rag.embed.base.embed_in_batches``), pools and normalises; a backend
+(``rag.embed.onnx``, ``rag.embed.openvino``) names its runtime and writes
+``_export``, ``_load`` and ``_run``. The export is kept in a cache folder,
+guarded by a file lock so processes that start together export once.
 Imports ``rag.embed.base``, ``rag.embed.packs``, ``rag.packs``, ``rag.errors`` and
 ``rag.config`` only.
 """
@@ -24,7 +25,7 @@ import numpy as np
 from filelock import FileLock
 
 from rag.config import machine_cores
-from rag.embed.base import count_word_pieces
+from rag.embed.base import count_word_pieces, embed_in_batches
 from rag.embed.packs import EMBEDDER_PACKS, embedder_id, pack_content_id, resolve_embedder
 from rag.errors import ModelError, NotWarmedUpError
 from rag.packs import cache_home
@@ -206,19 +207,12 @@ class ExportedEmbedder:
 
     def embed(self, texts: Sequence[str], *, kind: str = "passage") -> np.ndarray:
         session = self._require()
-        if not texts:
-            return np.zeros((0, self._dimension), dtype=np.float32)
-        # Similar lengths together: a batch is padded to its longest text.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out: np.ndarray | None = None
-        for start in range(0, len(order), self._batch_size):
-            rows = order[start : start + self._batch_size]
-            vectors = self._embed_batch(session, [texts[i] for i in rows])
-            if out is None:
-                out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
-            out[rows] = vectors
-        assert out is not None
-        return out
+        return embed_in_batches(
+            lambda batch: self._embed_batch(session, batch),
+            texts,
+            batch_size=self._batch_size,
+            dimension=self._dimension,
+        )
 
     def _embed_batch(self, session: Any, texts: list[str]) -> np.ndarray:
         encoded = self._tokenizer.batch(texts)
