@@ -24,8 +24,9 @@ from rag.ingest.chunk import ChunkerSettings, chunk_under_title
 from rag.ingest.clean import clean_document
 from rag.ingest.files import load_documents
 from rag.ingest.generation import PreparedArticle, plan_generation, vectors_for
-from rag.ingest.origins import merge_by_origin, select_documents
-from rag.types import Article, Embedder, LoadProblem, RawDocument, chunk_context
+from rag.ingest.origins import merge_by_origin
+from rag.ingest.removal import remove_articles
+from rag.types import Article, Embedder, LoadProblem, RawDocument
 
 log = logging.getLogger(__name__)
 
@@ -186,41 +187,11 @@ class Indexer:
             )
 
     def remove(self, selectors: Sequence[str], *, recursive: bool = False) -> list[Article]:
-        """Remove articles by exact doc id or the path of the file they came from.
+        """Remove articles by exact doc id or file path (``rag.ingest.removal``).
 
-        A folder removes the articles of the files under it only with ``recursive``.
-        Returns the removed articles.
+        Only the embedder's id is read: nothing is embedded.
         """
-        if not selectors:
-            raise InputError("Nothing to remove: give document ids or file paths.")
-        if any(not s.strip() for s in selectors):
-            select_documents({}, selectors)  # says a blank argument is an error
-        if not self.store.exists():
-            self.store.read_manifest()  # says there is no index, and creates no folder
-        with self.store.lock():
-            snapshot = self.store.load(embedder_id=self.embedder.model_id)
-            victims = select_documents(snapshot.documents, selectors, recursive=recursive)
-            self._write_without(snapshot, set(victims))
-            return [snapshot.documents[d] for d in victims]
-
-    def _write_without(self, snapshot: IndexSnapshot, victims: set[str]) -> None:
-        """Write the generation minus ``victims``: nothing is chunked or embedded.
-
-        The rest keep their stored vectors and the manifest its chunker settings,
-        so removing needs the embedder's id only and never loads the model.
-        """
-        assert snapshot.manifest is not None
-        docs = {d: a for d, a in snapshot.documents.items() if d not in victims}
-        rows = [i for i, c in enumerate(snapshot.chunks) if c.doc_id in docs]
-        chunks = [snapshot.chunks[i] for i in rows]
-        self.store.write(
-            documents=docs.values(),
-            chunks=chunks,
-            vectors=snapshot.stored_vectors(rows),
-            lexical_texts=[chunk_context(docs[c.doc_id], c) for c in chunks],
-            embedder_id=snapshot.manifest.embedder_id,
-            chunker=snapshot.manifest.chunker,
-        )
+        return remove_articles(self.store, self.embedder.model_id, selectors, recursive=recursive)
 
     def _commit(
         self,
