@@ -131,4 +131,4 @@ def test_a_cited_fragment_is_read_with_its_passage():
     fragment = Citation(1, cell, "Justin Kurzel ; Screenwriters.", start, len(table))
     sentence = Citation(1, P1, "Engineers replaced 240 steel cables.", 0, 10)
     assert cited_text([fragment]) == f"Title d3 {table}"
-    assert cited_text([sentence]) == "Engineers replaced 240 steel cables."
+    assert cited_text([sentence]) == "Title d1 Engineers replaced 240 steel cables."

@@ -230,13 +230,13 @@ def test_a_supported_answer_to_another_question_is_not_passed_off(service):
 
 
 def test_an_answer_citing_a_sentence_that_states_something_else_is_not_passed_off(service):
-    # The passage is about the bridge, but the sentence cited says what the works cost,
-    # not how many people inspected them: "31 million" is true, cited, and no answer.
+    # The passage is about the cables, but the sentence cited says what the works cost:
+    # "31 million" is true and cited, and no answer to how many cables were replaced.
     svc = service(["31 million [1]."])
-    answer = svc.ask("How many inspectors checked the harbor bridge in Portville?")
+    answer = svc.ask("How many steel cables did engineers replace on the Portville bridge?")
     assert answer.quoted and answer.unsupported == ("31 million [1].",)
     (citation,) = answer.citations
-    assert citation.text.startswith("The harbor bridge in Portville reopened")
+    assert citation.text == "Engineers replaced 240 steel cables and resurfaced the deck."
 
 
 def test_a_cited_answer_on_another_topic_than_the_one_asked_about_is_not_passed_off(service):

@@ -32,23 +32,25 @@ from rag.types import Answer, Citation, ScoredPassage
 # An answer stands only when a passage that supports it shares at least this
 # share of the question's terms; below it the passage is about something else.
 MIN_RELEVANCE = 0.5
-# ... and when the sentences it cites hold at least this share of them: a sentence that
-# shares fewer words with the question states something else, however true and however
-# on-topic its passage (README, "How an answer is found and checked").
-MIN_CITED_COVERAGE = 0.25
+# ... and when the sentences it cites, read with their articles' titles, hold at least
+# this share of them: a sentence that shares fewer words with the question states
+# something else, however true and however on-topic its passage (README, "How an
+# answer is found and checked").
+MIN_CITED_COVERAGE = 1 / 3
 # A cited "sentence" of fewer content words than this is a fragment (a table cell, a list
 # item: "Justin Kurzel ; Screenwriters."), whose meaning is in the passage around it.
 FRAGMENT_WORDS = 4
 
 
 def cited_text(citations: Sequence[Citation]) -> str:
-    """What the citations state: each sentence, or the whole passage of a fragment."""
+    """What the citations state: each sentence under its article's title, or the whole
+    passage of a fragment."""
     parts = []
     for c in citations:
         if len(content_words(c.text)) < FRAGMENT_WORDS:
             parts.append(f"{c.passage.title} {c.passage.text}")
         else:
-            parts.append(c.text)
+            parts.append(f"{c.passage.title} {c.text}")
     return " ".join(parts)
 
 
