@@ -35,15 +35,13 @@ if TYPE_CHECKING:
     from rag.service import RagService
 
 
-def __getattr__(name: str) -> Any:
-    """``RagService``, imported on first use: it brings every stage of answering (a third
-    of a cold `rag list`), which `rag list` and `rag models` never use. A test may put a
-    service with fake models in its place (``monkeypatch.setattr``)."""
-    if name == "RagService":
-        from rag.service import RagService
+def _service(settings: Settings) -> Any:
+    """The service, imported on first use: ``rag.service`` brings every stage of answering
+    (a third of a cold `rag list`), which `rag list` and `rag models` never use. Tests
+    register fake models where the service finds its own (``tests.fakes``)."""
+    from rag.service import RagService
 
-        return RagService
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return RagService(settings)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -51,7 +49,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return cmd_models(args, settings)
     if args.command == "list":
         return cmd_list(args, settings)
-    service = sys.modules[__name__].RagService(settings)
+    service = _service(settings)
     handler = {
         "index": cmd_index,
         "remove": cmd_remove,
