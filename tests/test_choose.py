@@ -116,6 +116,16 @@ def test_the_choice_is_measured_once_per_machine_and_remembered(tmp_path):
     assert remembered("model-b", machine=first.machine, path=path) is None
 
 
+def test_measuring_again_replaces_the_remembered_choice(tmp_path):
+    path, clock, calls = tmp_path / "backends.json", Clock(), []
+    first = choose_backend("model-a", fakes(clock, calls), texts=TEXTS, path=path, clock=clock)
+    again = choose_backend(
+        "model-a", fakes(clock, calls), texts=TEXTS, path=path, clock=clock, again=True
+    )
+    assert len(calls) == 8 and again.measured_at >= first.measured_at
+    assert remembered("model-a", machine=first.machine, path=path) == again
+
+
 def test_a_damaged_choices_file_is_measured_again(tmp_path):
     path = tmp_path / "backends.json"
     path.write_text("{not json")
@@ -219,3 +229,23 @@ def test_rag_models_shows_the_choice_and_measures_nothing(cache, monkeypatch, ca
     assert "Embedding backend: openvino-int8, measured on this CPU: openvino-int8 90.0" in out
     assert main(["models", "--embed-backend", "torch"]) == 0
     assert "Embedding backend: torch (set by embed_backend)." in capsys.readouterr().out
+
+
+def test_rag_models_measure_replaces_the_remembered_choice(cache, monkeypatch, capsys):
+    from rag.cli import main
+    from tests.fakes import FakeEmbedder
+
+    monkeypatch.delenv("RAG_EMBED_BACKEND", raising=False)
+    name = "sentence-transformers/all-MiniLM-L6-v2"
+    busy = (CandidateResult("openvino-int8", 1.5, cosine_to_torch=0.996),)
+    remember(BackendChoice("openvino-int8", machine_key(), name, busy, 0.0))
+    fakes = {"torch": lambda _: FakeEmbedder(), "openvino-fp32": lambda _: FakeEmbedder()}
+    monkeypatch.setattr("rag.embed.EMBEDDERS", fakes)
+    assert main(["models", "measure"]) == 0
+    captured = capsys.readouterr()
+    assert "Timing the installed language packs and the embedding backends" in captured.err
+    assert "openvino-int8 1.5" not in captured.out
+    choice = remembered(name, machine=machine_key())
+    assert choice is not None and choice.measured_at > 0
+    assert {r.backend for r in choice.results} == {"torch", "openvino-fp32"}
+    assert f"Embedding backend: {choice.backend}, measured on this CPU" in captured.out

@@ -109,6 +109,25 @@ def test_speeds_are_timed_once_per_machine_and_remembered(tmp_path):
     assert other.pack == "big" and again.timed == ["big"]
 
 
+def test_measuring_again_replaces_a_timing_taken_on_a_busy_machine(tmp_path):
+    busy = Timer({"big": 20.0, "small": 9.0})  # both too slow: the fastest, small
+    assert choose(tmp_path, busy).pack == "small"
+    quiet = Timer({"big": 2.0, "small": 1.0})
+    assert choose(tmp_path, quiet).pack == "small" and quiet.timed == []  # remembered
+    again = pick_model(
+        2.5,
+        2,
+        packs=(SMALL, BIG, UNRATED),
+        installed=lambda p: True,
+        measure=quiet,
+        path=tmp_path / "speeds.json",
+        machine_id="test cpu",
+        again=True,
+    )
+    assert again.pack == "big" and quiet.timed == ["big"]
+    assert choose(tmp_path, Timer({})).pack == "big"  # the new timing is the one remembered
+
+
 def test_unrated_or_missing_packs_are_never_picked_and_one_pack_needs_no_timing(tmp_path):
     timer = Timer({})
     picked = choose(tmp_path, timer, installed=lambda p: p.name != "big")

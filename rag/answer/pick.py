@@ -189,8 +189,11 @@ def pick_model(
     measure: Callable[[ModelPack, int], Speed] = measure_speed,
     path: Path | None = None,
     machine_id: str | None = None,
+    again: bool = False,
 ) -> ModelPick:
-    """The pack ``auto`` runs here (see the module's text)."""
+    """The pack ``auto`` runs here (see the module's text). ``again`` times the packs anew
+    instead of reading what was remembered (`rag models measure`: a first timing taken while
+    the machine was busy would otherwise stand for good)."""
     ranked = ranked_packs(packs, installed)
     if not ranked:
         return ModelPick(DEFAULT_PACK, "no evaluated pack is installed: the default pack")
@@ -201,7 +204,7 @@ def pick_model(
     speeds: list[Speed] = []
     for pack in ranked:
         key = speed_key(pack, threads, machine_id)
-        speed = remembered(key, path)
+        speed = None if again else remembered(key, path)
         if speed is None:
             log.warning("Timing %s once on this CPU for --model auto (a few seconds)", pack.name)
             try:

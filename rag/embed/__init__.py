@@ -78,8 +78,11 @@ def measured_backend(settings: Settings) -> str:
     return backend_choice(settings).backend
 
 
-def backend_choice(settings: Settings, *, measure: bool = True) -> BackendChoice | None:
-    """The ``auto`` choice for this machine and embedder; None if not made and not ``measure``."""
+def backend_choice(
+    settings: Settings, *, measure: bool = True, again: bool = False
+) -> BackendChoice | None:
+    """The ``auto`` choice for this machine and embedder; None if not made and not ``measure``
+    (``again``: measured anew, whatever was remembered)."""
     from rag.embed.choose import choose_backend, embedder_name, remembered
 
     name = embedder_name(settings.embedder)
@@ -90,7 +93,7 @@ def backend_choice(settings: Settings, *, measure: bool = True) -> BackendChoice
         for backend, make in EMBEDDERS.items()
         if backend != "onnx-int8" or _installed("onnxruntime")
     }
-    return choose_backend(name, candidates)
+    return choose_backend(name, candidates, again=again)
 
 
 def auto_backend(settings: Settings, recorded: str | None, *, measure: bool = True) -> str | None:

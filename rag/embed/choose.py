@@ -238,8 +238,10 @@ def choose_backend(
     path: Path | None = None,
     machine: str | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    again: bool = False,
 ) -> BackendChoice:
-    """The remembered choice for ``embedder`` here, or a new measurement, remembered.
+    """The remembered choice for ``embedder`` here, or a new measurement, remembered
+    (``again``: a new one in any case).
 
     A file lock lets processes that start together (Ray actors, parallel tests)
     measure once: the others wait and read the result.
@@ -248,12 +250,12 @@ def choose_backend(
 
     path = path or choices_path()
     machine = machine or machine_key()
-    found = remembered(embedder, machine=machine, path=path)
+    found = None if again else remembered(embedder, machine=machine, path=path)
     if found is not None:
         return found
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
-        found = remembered(embedder, machine=machine, path=path)
+        found = None if again else remembered(embedder, machine=machine, path=path)
         if found is not None:
             return found
         log.warning(
