@@ -16,9 +16,9 @@ from rag.answer.rerank import rerank
 from rag.config import Settings
 from rag.search.dated import search_as_of
 from rag.search.retrieve import HybridRetriever
-from rag.service import roles
 from rag.service.index_view import IndexView
 from rag.service.models import Models
+from rag.service.roles import query_writer, reranker
 from rag.timeline import DEPTH
 from rag.types import ScoredPassage, SearchFilter
 
@@ -47,7 +47,7 @@ class Searcher:
         """The sentence the query writer adds to the search ("" when ``query_writer`` is off)."""
         if self.settings.query_writer == "off":
             return ""
-        return write_query(roles.query_writer(self.models), query)
+        return write_query(query_writer(self.models), query)
 
     def second_models(self) -> tuple[str, ...]:
         """The second models the search asks (the query writer, the re-ranker), when it asks
@@ -76,9 +76,7 @@ class Searcher:
             self.retriever(), query, depth, where=where, as_of=as_of, written_query=written_query
         )
         if self.settings.rerank:
-            passages = rerank(
-                roles.reranker(self.models), query, passages, depth=self.settings.rerank
-            )
+            passages = rerank(reranker(self.models), query, passages, depth=self.settings.rerank)
         return passages[:k]
 
     def timeline_passages(self, topic: str, since: str | None) -> list[ScoredPassage]:
