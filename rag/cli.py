@@ -74,7 +74,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     for flag, dest, help_text in SETTING_FLAGS:
         # Read as text: load_settings converts and checks every source the same way,
         # so `--k x` gets the message the web chat and the config file give. A setting
-        # that takes names offers them as choices, which `-h` lists.
+        # that takes names is the exception: argparse checks it against the same table
+        # (rag.config.CHOICES) and `-h` lists the names.
         group.add_argument(flag, dest=dest, default=None, choices=CHOICES.get(dest), help=help_text)
     group.add_argument("--config", default=None, help="TOML config file (env RAG_CONFIG)")
     group.add_argument(
