@@ -16,3 +16,8 @@ PRODUCT_VARIANTS = {
     "product-hyde": {"query_writer": "hyde"},
     "product-deep": {"candidate_depth": 100},
 }
+# Other designs of the search, measured against the product's and run only when named;
+# each builds what it needs from the run's index (see its module).
+DESIGNS = {
+    "product-sentences": "the dense side ranks chunks by their best sentence (eval/sentences.py)",
+}

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from eval import PRODUCT_VARIANTS, RETRIEVERS, SYSTEMS
+from eval import DESIGNS, PRODUCT_VARIANTS, RETRIEVERS, SYSTEMS
 from eval.commands import script_main, subcommand
 from rag.errors import ConfigError, RagError
 
@@ -44,10 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retrievers",
         nargs="+",
-        choices=(*RETRIEVERS, *PRODUCT_VARIANTS),
+        choices=(*RETRIEVERS, *PRODUCT_VARIANTS, *DESIGNS),
         default=list(RETRIEVERS),
         help="also product-rm3, product-rocchio, product-prf, product-wide, product-rerank, "
-        "product-hyde, product-deep: the product with one recall setting on",
+        "product-hyde, product-deep: the product with one recall setting on; "
+        "product-sentences: the dense side over single sentences",
     )
     parser.add_argument("--systems", nargs="*", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument(

@@ -21,8 +21,10 @@ from eval.baselines import closed_book_answer, extractive_answer
 from eval.datasets import EvalQuestion
 from eval.results import K_VALUES
 from eval.scoring import answer_scores, text_scores
+from eval.sentences import SentenceDense, sentence_vectors
 from index.snapshot import IndexSnapshot
 from rag.config import Settings
+from rag.search.dated import search_as_of
 from rag.search.query import search_query_for
 from rag.search.retrieve import DenseRetriever, HybridRetriever, LexicalRetriever
 from rag.service import RagService
@@ -118,6 +120,21 @@ def _product_retriever(variant: str) -> RetrieverFactory:
 
 for _variant in ("product", *PRODUCT_VARIANTS):  # the variants are measured only when named
     retriever(_variant)(_product_retriever(_variant))
+
+
+@retriever("product-sentences")
+def _product_sentences(run: RunContext) -> Search:
+    """The product's search with its dense side over single sentences (``eval.sentences``)."""
+    embedder = run.service.embedder
+    vectors, rows = sentence_vectors(run.settings.index_dir, run.snapshot, embedder)
+    search = HybridRetriever(embedder, run.snapshot, depth=run.settings.candidate_depth)
+    search.dense = SentenceDense(embedder, run.snapshot, vectors, rows)
+
+    def passages(q: EvalQuestion) -> list[ScoredPassage]:
+        query = search_query_for(q.question, q.history)
+        return search_as_of(search, query, max(K_VALUES), as_of=run.as_of(q))
+
+    return passages
 
 
 # --- answer systems ----------------------------------------------------------------

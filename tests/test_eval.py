@@ -310,14 +310,14 @@ def test_a_choice_is_named_by_its_possessive_its_place_or_its_own_last_word():
 
 
 def test_every_name_offered_is_registered_and_a_new_one_runs_by_name(tmp_path, monkeypatch):
-    from eval import PRODUCT_VARIANTS, RETRIEVERS, SYSTEMS
+    from eval import DESIGNS, PRODUCT_VARIANTS, RETRIEVERS, SYSTEMS
     from eval.datasets import EvalDataset, EvalQuestion
     from eval.systems import RETRIEVER_FACTORIES, SYSTEM_FACTORIES
     from rag.service import RagService
     from rag.types import RawDocument
     from tests.fakes import FakeEmbedder
 
-    assert set(RETRIEVER_FACTORIES) == {*RETRIEVERS, *PRODUCT_VARIANTS}
+    assert set(RETRIEVER_FACTORIES) == {*RETRIEVERS, *PRODUCT_VARIANTS, *DESIGNS}
     assert set(SYSTEM_FACTORIES) == set(SYSTEMS)
 
     def top_passage(run):
