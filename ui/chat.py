@@ -525,7 +525,14 @@ def wire_endings(tab: ChatTab, answering: list[Any], endings: Endings) -> None:
 
 
 def wire_model_loading(tab: ChatTab, service: RagService, queue: ModelQueue) -> None:
-    """Load model: the new model takes over in its turn, for everyone on this server."""
+    """Load model: the new model takes over in its turn, for everyone on this server.
+
+    The click waits for the model's turn in ``queue``, not in Gradio's: off Gradio's queue,
+    its answer comes back in the reply to the click itself. On Gradio's queue the answer
+    came on the page's event stream, which the server closes when the session has nothing
+    else queued; a click sent just as it closed (the page not having read the close yet)
+    was never answered.
+    """
 
     async def load_in_turn(path: str) -> str:
         try:
@@ -534,6 +541,4 @@ def wire_model_loading(tab: ChatTab, service: RagService, queue: ModelQueue) -> 
             return refusal(err.message)
 
     s = tab.settings
-    s.load.click(
-        load_in_turn, [s.model_path], s.model_status, concurrency_limit=None, api_name=False
-    )
+    s.load.click(load_in_turn, [s.model_path], s.model_status, queue=False, api_name=False)
