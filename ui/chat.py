@@ -458,8 +458,13 @@ def wire_questions(
         )
         answering.append(event)
         # Finished or failed: sending is back. (Stop and New conversation do this themselves.)
+        # Off Gradio's queue: queued, it reopened the page's event stream just after each
+        # answer and closed it again, and a click sent as it closed was never answered.
         event.then(
-            lambda: (False, *answering_controls(False), ""), None, [*tab.controls, tab.notice]
+            lambda: (False, *answering_controls(False), ""),
+            None,
+            [*tab.controls, tab.notice],
+            queue=False,
         )
     return answering
 
