@@ -260,8 +260,9 @@ def wire_uploads(tab: ArticlesTab, service: RagService) -> None:
 def wire_listing(tab: ArticlesTab, service: RagService) -> None:
     """The table follows the search box and Refresh; a click on an article shows its text."""
 
-    def rows_for(query: str) -> list[list[object]]:
-        return pick_rows(list_articles(service, query))
+    def unticked(query: str) -> tuple[list[list[object]], str]:
+        """The rows ``query`` finds, none ticked, and an empty remove box."""
+        return pick_rows(list_articles(service, query)), ""
 
     def read(evt: gr.SelectData) -> Any:
         column = evt.index[1] if isinstance(evt.index, list | tuple) else None
@@ -270,11 +271,14 @@ def wire_listing(tab: ArticlesTab, service: RagService) -> None:
         return article_view(service, str(evt.row_value[-1]))
 
     # A new filter or a refresh starts with nothing ticked: a tick never hides behind it.
+    # These quick reads are off Gradio's queue (as is the removal's question): a queued
+    # event's reply comes on the page's event stream, and one sent as that stream closed,
+    # after the event before it, was never shown. Off the queue, the reply is the answer.
     listed = [tab.table, tab.remove_id]
-    tab.search.change(lambda q: (rows_for(q), ""), tab.search, listed, api_name=False)
-    tab.refresh.click(lambda q: (rows_for(q), ""), tab.search, listed, api_name=False)
-    tab.table.input(picked_ids, tab.table, tab.remove_id, api_name=False)
-    tab.table.select(read, None, tab.reading, api_name=False)
+    tab.search.change(unticked, tab.search, listed, queue=False, api_name=False)
+    tab.refresh.click(unticked, tab.search, listed, queue=False, api_name=False)
+    tab.table.input(picked_ids, tab.table, tab.remove_id, queue=False, api_name=False)
+    tab.table.select(read, None, tab.reading, queue=False, api_name=False)
 
 
 def hide_confirmation() -> tuple[Any, ...]:
@@ -303,10 +307,13 @@ def wire_removal(tab: ArticlesTab, service: RagService) -> None:
         return (status_text, pick_rows(rows), "", *hide_confirmation())
 
     confirmation = tab.confirmation
-    tab.remove.click(ask_to_remove, [tab.remove_id, tab.table], confirmation, api_name=False)
+    # Step one and its withdrawal are quick and off Gradio's queue (see wire_listing); the
+    # removal itself waits its turn with the other changes to the index.
+    ask = [tab.remove_id, tab.table]
+    tab.remove.click(ask_to_remove, ask, confirmation, queue=False, api_name=False)
     # Editing the list after Remove withdraws the question: what is confirmed is what is shown.
-    tab.remove_id.change(hide_confirmation, None, confirmation, api_name=False)
-    tab.cancel.click(hide_confirmation, None, confirmation, api_name=False)
+    tab.remove_id.change(hide_confirmation, None, confirmation, queue=False, api_name=False)
+    tab.cancel.click(hide_confirmation, None, confirmation, queue=False, api_name=False)
     tab.confirm.click(
         beside(do_remove, others=6),
         [tab.pending_removal, tab.search],
