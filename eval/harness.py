@@ -33,7 +33,7 @@ from eval.metrics import (
 )
 from eval.report import write_report
 from eval.results import K_VALUES, IndexSetup, MetricRows, Metrics, RunResult, RunSettings
-from eval.scoring import supports
+from eval.scoring import on_topic, supports
 from eval.systems import RETRIEVER_FACTORIES, SYSTEM_FACTORIES, Answerer, Search
 from rag.config import Settings
 from rag.errors import IndexMismatchError
@@ -100,6 +100,7 @@ class Evaluation:
         self.origin_to_doc = {o: d for d, a in snapshot.documents.items() for o in a.origins}
         self.chunk_texts = [normalise_space(c.text) for c in snapshot.chunks]
         self._rows: dict[str, list[int]] = {}  # relevant rows by question id, found once
+        self._on_topic: dict[str, bool] = {}  # by question id: has_on_topic_answer
         self.vectors = snapshot.vectors()
         # Each by name: the question in, its passages (best first) or its scored answer out.
         self.retrievers: dict[str, Search] = {
@@ -142,6 +143,16 @@ class Evaluation:
             self._rows[q.qid] = [i for i, text in texts if any(n in text for n in needles)]
         return self._rows[q.qid]
 
+    def has_on_topic_answer(self, q: EvalQuestion) -> bool:
+        """Does any passage both hold ``q``'s answer and speak of its topic (``on_topic``)?"""
+        if q.qid not in self._on_topic:
+            documents, chunks = self.snapshot.documents, self.snapshot.chunks
+            self._on_topic[q.qid] = any(
+                on_topic(documents[chunks[r].doc_id].title, chunks[r].text, q)
+                for r in self._relevant_rows(q)
+            )
+        return self._on_topic[q.qid]
+
     def as_of(self, q: EvalQuestion) -> datetime.date | None:
         return q.asked_on if self.options.dates else None
 
@@ -180,6 +191,9 @@ class Evaluation:
                 entry.update({f"answer_in_top_{k}": hit_at_k(relevant, k) for k in K_VALUES})
                 entry["mrr_at_10"] = reciprocal_rank(relevant, 10)
                 entry["ndcg_at_10"] = ndcg(relevant, n_relevant, 10)
+            if q.answerable and self.has_on_topic_answer(q):
+                hits = [on_topic(p.title, p.text, q) for p in passages]
+                entry.update({f"on_topic_answer_in_top_{k}": hit_at_k(hits, k) for k in K_VALUES})
             if gold_docs:
                 entry.update({f"recall_at_{k}": recall_at_k(docs, gold_docs, k) for k in K_VALUES})
             if name == "product" and q.standalone and q.answerable:
@@ -237,6 +251,7 @@ class Evaluation:
                     "gold": list(q.answers),
                     "answerable": q.answerable,
                     "published_later": self.published_later(q),
+                    "on_topic_answer": q.answerable and self.has_on_topic_answer(q),
                     "kind": q.kind,
                     "follow_up": bool(q.history),
                     "retrieval": retrieval,
@@ -289,6 +304,8 @@ def summarise(records: Sequence[dict[str, Any]], options: RunOptions) -> Metrics
         reachable = [r["retrieval"][name] for r in answerable if not r.get("published_later")]
         for k in K_VALUES:
             row[f"reachable_answer_in_top_{k}"] = _avg(reachable, f"answer_in_top_{k}")
+            # Over the questions with a passage on their topic, such passages only (``on_topic``).
+            row[f"on_topic_answer_in_top_{k}"] = _avg(entries, f"on_topic_answer_in_top_{k}")
         row["words_top_5"] = _avg([r["retrieval"][name] for r in records], "words_top_5")
         with_docs = [r["retrieval"][name] for r in records if "recall_at_1" in r["retrieval"][name]]
         for k in K_VALUES:

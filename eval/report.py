@@ -37,6 +37,7 @@ RETRIEVAL_COLUMNS = [f"answer_in_top_{k}" for k in K_VALUES] + [
     "ms_p95",
     "words_top_5",
 ]
+ON_TOPIC_COLUMNS = [f"on_topic_answer_in_top_{k}" for k in K_VALUES]
 ANSWER_COLUMNS = [
     "n",
     "exact_match",
@@ -65,6 +66,10 @@ COST_COLUMNS = [
 def _later(result: RunResult) -> str:
     n = result.n_published_later
     return f", {n} of them only from articles published after they were asked" if n else ""
+
+
+def _on_topic(result: RunResult) -> int:
+    return sum(bool(r.get("on_topic_answer")) for r in result.records)
 
 
 def markdown(result: RunResult) -> str:
@@ -98,6 +103,11 @@ def markdown(result: RunResult) -> str:
         "",
         table(m.retrieval, RETRIEVAL_COLUMNS, "retriever"),
         "",
+        f"## Retrieval on topic ({_on_topic(result)} answerable questions with a passage that "
+        "holds a gold string and a third of the question's terms; only such passages count)",
+        "",
+        table(m.retrieval, ON_TOPIC_COLUMNS, "retriever"),
+        "",
         "## Answers (answerable questions)",
         "",
         table(m.answers, ANSWER_COLUMNS, "system"),
@@ -110,17 +120,20 @@ def markdown(result: RunResult) -> str:
         "",
         table(grounded, COST_COLUMNS, "system"),
         "",
-        "How to read this: `answer_in_top_k` is the share of answerable questions with a gold "
-        "string in one of the first k passages; `recall_at_k` the share of gold articles among "
-        "them (where the dataset names them). `contains_gold` is the share of answers that "
-        "contain a gold string; `right` is the share of all questions answered right (naming "
-        "the gold choice and no other where the dataset gives choices, else holding a gold "
-        "string) and `confidently_wrong` the share answered but not right. Citation "
-        "precision is the share of citations whose passage holds a gold string or the "
-        "supporting sentence; citation recall the share of "
-        "answerable questions whose answer cites such a passage. `closed_book` answers with no "
-        "passages, `extractive` returns the top passage's best-matching sentence, `oracle` "
-        "gives the model the passage that holds the answer: the upper bound for generation.",
+        "How to read this: `answer_in_top_k` is the share of answerable questions with a gold"
+        " string in one of the first k passages; `recall_at_k` the share of gold articles "
+        "among them (where the dataset names them). `on_topic_answer_in_top_k` counts only "
+        "passages that also hold a third of the question's (stemmed) terms under their title,"
+        " over the questions the corpus has such a passage for: a gold string also matches by"
+        " coincidence (a place of the same name, a number in a score). `contains_gold` is the"
+        " share of answers that contain a gold string; `right` is the share of all questions "
+        "answered right (naming the gold choice and no other where the dataset gives choices,"
+        " else holding a gold string) and `confidently_wrong` the share answered but not "
+        "right. Citation precision is the share of citations whose passage holds a gold "
+        "string or the supporting sentence; citation recall the share of answerable questions"
+        " whose answer cites such a passage. `closed_book` answers with no passages, "
+        "`extractive` returns the top passage's best-matching sentence, `oracle` gives the "
+        "model the passage that holds the answer: the upper bound for generation.",
     ]
     return "\n".join(parts) + "\n"
 

@@ -250,6 +250,62 @@ def test_answers_published_after_the_question_are_counted_as_out_of_reach(tmp_pa
         assert "only from articles published after" in markdown(result) or not dates
 
 
+def test_a_gold_string_found_by_coincidence_is_not_counted_on_topic(tmp_path, monkeypatch):
+    from eval.datasets import EvalDataset, EvalQuestion
+    from eval.scoring import on_topic
+    from eval.systems import RETRIEVER_FACTORIES
+    from rag.search.retrieve import passage_at
+    from rag.service import RagService
+    from rag.types import RawDocument
+    from tests.fakes import FakeEmbedder
+
+    def article(name: str, text: str) -> RawDocument:
+        return RawDocument(text=text, origin=f"t:{name}", title=name)
+
+    documents = (
+        article("Car park", "The Buffalo Bills car park flooded after the storm on Sunday."),
+        article("Collapse", "Safety Damar Hamlin of the Buffalo Bills collapsed on the field."),
+        article("Bakery", "Maria Lind runs a bakery on Main Street and bakes rye bread."),
+    )
+    hamlin = EvalQuestion(
+        "hamlin", "Which team does Damar Hamlin play for?", ("Buffalo Bills",), True
+    )
+    # The gold string is in the corpus, but only in an article about something else.
+    chess = EvalQuestion("chess", "Who won the Lakeside chess open?", ("Maria Lind",), True)
+    assert on_topic("Collapse", documents[1].text, hamlin)
+    assert not on_topic("Car park", documents[0].text, hamlin)  # holds the answer, not the topic
+    assert not on_topic("Collapse", documents[1].text, chess)  # on no topic without the answer
+
+    def in_order(run):
+        """Every passage, the car park, the collapse, the bakery: a ranking fixed for the test."""
+        snapshot = run.snapshot
+        order = ["Car park", "Collapse", "Bakery"]
+        rows = sorted(
+            range(snapshot.size),
+            key=lambda r: order.index(snapshot.documents[snapshot.chunks[r].doc_id].title),
+        )
+        return lambda q: [passage_at(snapshot, r, 0.0, i) for i, r in enumerate(rows, 1)]
+
+    monkeypatch.setitem(RETRIEVER_FACTORIES, "fixed", in_order)
+    settings = Settings(index_dir=tmp_path / "idx", k=3)
+    dataset = EvalDataset("coincidence", documents, (hamlin, chess))
+    evaluation = Evaluation(dataset, settings, RunOptions(retrievers=("fixed",), systems=()))
+    evaluation.service = RagService(settings, embedder=FakeEmbedder())
+    result = evaluation.run()
+    by_id = {r["qid"]: r for r in result.records}
+    assert by_id["hamlin"]["on_topic_answer"] and not by_id["chess"]["on_topic_answer"]
+    assert "on_topic_answer_in_top_1" not in by_id["chess"]["retrieval"]["fixed"]
+    # The car park comes first: a hit by the gold string, not on the question's topic.
+    found = by_id["hamlin"]["retrieval"]["fixed"]
+    assert (found["answer_in_top_1"], found["on_topic_answer_in_top_1"]) == (1.0, 0.0)
+    assert found["on_topic_answer_in_top_5"] == 1.0
+    row = result.metrics.retrieval["fixed"]
+    # By the string, both questions are found at top 5; on topic, only Hamlin's counts.
+    assert (row["answer_in_top_5"], row["on_topic_answer_in_top_5"]) == (1.0, 1.0)
+    assert (row["answer_in_top_1"], row["on_topic_answer_in_top_1"]) == (0.5, 0.0)
+    assert "Retrieval on topic (1 answerable questions" in markdown(result)
+
+
 def test_product_hyde_is_a_named_retriever_with_the_query_writer_on(tmp_path):
     import argparse
 
