@@ -432,7 +432,7 @@ def test_settings_filter_by_date_and_refuse_a_missing_model_file(session):
     page.get_by_role("button", name="Load model").click()
     # Loading waits its turn in the model's queue, behind any answer still being written.
     # (CI once waited past 20 s, then past 120 s, here: not for the model but for a reply
-    # lost on a closing event stream; see test_load_model_sent_as_the_event_stream_closes…)
+    # lost on a closing event stream; see test_ui's test_quick_events_answer_in_their_own…)
     page.get_by_text("does not exist").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
     session.shot("11-settings-date-filter-and-model-error")
 
@@ -703,56 +703,6 @@ def test_a_follow_up_after_a_quoted_fallback_is_answered(chat, slow_model):
     # The model was given the quoted sentence as the earlier answer, not the fallback wording.
     prompt = slow_model.prompts[-1]
     assert "The articles say" not in prompt and "Earlier question: " + ENGINEERS in prompt
-
-
-def test_load_model_sent_as_the_event_stream_closes_is_answered(chat):
-    """The page hears of queued events on an event stream that the server closes once the
-    session has nothing queued. Load model sent as it closed, before the page had read the
-    close, once waited on that stream for good: here the close is held back until the click
-    has been sent and answered (in CI the network did this about one run in four)."""
-    page = chat.page
-    held, opened, open_streams, holding = [], [], set(), []
-
-    def opens(request) -> None:
-        if "/queue/data" in request.url:
-            opened.append(request)
-            open_streams.add(request)
-
-    page.on("request", opens)
-    page.on("requestfinished", lambda request: open_streams.discard(request))
-    page.on("requestfailed", lambda request: open_streams.discard(request))
-    page.route(
-        "**/queue/data*",
-        lambda route: held.append(route) if holding and not held else route.continue_(),
-    )
-    page.reload()
-    deadline = time.monotonic() + 60  # a bound on a hang, not a speed limit
-    while not opened or open_streams:  # the page's own loading events are done
-        assert time.monotonic() < deadline, "the page did not finish loading"
-        page.wait_for_timeout(50)
-    # A queued event (a refused feed) opens a stream; the server answers on it and closes it.
-    page.get_by_role("tab", name="Feeds").click()
-    page.locator("#feed-url input, #feed-url textarea").first.fill("ftp://example.invalid/feed.xml")
-    holding.append(True)
-    page.locator("#feed-add").click()
-    while not held:
-        assert time.monotonic() < deadline, "the page opened no event stream"
-        page.wait_for_timeout(50)
-    closing = held[0].fetch()
-    assert "close_stream" in closing.text()
-    # Load model is sent and answered while the page still counts on that stream.
-    page.get_by_role("tab", name="Chat").click()
-    page.locator("#settings").get_by_text("Settings").click()
-    page.get_by_label("Model: a pack name or a .gguf file, for everyone using this server").fill(
-        "/nonexistent/model.gguf"
-    )
-    with page.expect_response(lambda r: "/queue/join" in r.url or "/run/predict" in r.url) as sent:
-        page.get_by_role("button", name="Load model").click()
-    sent.value.finished()
-    held[0].fulfill(response=closing)  # only now does the page read the close
-    page.get_by_text("does not exist").first.wait_for(timeout=20_000)
-    page.get_by_role("tab", name="Feeds").click()
-    page.locator("#feed-status").filter(has_text="only http and https").wait_for()
 
 
 def test_a_refused_action_is_said_beside_its_control_and_the_tables_stay(chat):

@@ -217,6 +217,31 @@ def test_app_builds(service):
     assert isinstance(app, gr.Blocks)
 
 
+def test_quick_events_answer_in_their_own_reply_off_gradios_queue(service):
+    """A queued event's reply comes on the page's event stream, which the server closes once
+    the session has nothing queued; a click sent as it closed, before the page had read the
+    close, was never answered (logged in the browser: Load model refused in 1 ms, never shown).
+    Events that need no turn on Gradio's queue (Load model waits in the model's own queue)
+    are answered in the reply to the click."""
+    config = build_app(service, examples=[]).config
+    by_label = {
+        c["props"].get("value"): c["id"]
+        for c in config["components"]
+        if c["type"] == "button" and isinstance(c["props"].get("value"), str)
+    }
+    clicks = {
+        target: dep["queue"]
+        for dep in config["dependencies"]
+        for target, trigger in dep["targets"]
+        if trigger == "click"
+    }
+    for label in ("Load model", "Refresh", "Remove", "Cancel"):
+        assert clicks[by_label[label]] is False, label
+    # Changing the index takes turns with the other changes: that stays on the queue.
+    assert clicks[by_label["Index the uploaded files"]] is True
+    assert clicks[by_label["Yes, remove them"]] is True
+
+
 def test_public_address_needs_a_password(service):
     from rag.errors import ConfigError
 
