@@ -33,8 +33,9 @@ from eval.metrics import (
 )
 from eval.report import write_report
 from eval.results import K_VALUES, IndexSetup, MetricRows, Metrics, RunResult, RunSettings
-from eval.scoring import on_topic, supports
+from eval.scoring import about, supports
 from eval.systems import RETRIEVER_FACTORIES, SYSTEM_FACTORIES, Answerer, Search
+from index.snapshot import IndexSnapshot
 from rag.config import Settings
 from rag.errors import IndexMismatchError
 from rag.search.dated import as_of_filter
@@ -144,13 +145,10 @@ class Evaluation:
         return self._rows[q.qid]
 
     def has_on_topic_answer(self, q: EvalQuestion) -> bool:
-        """Does any passage both hold ``q``'s answer and speak of its topic (``on_topic``)?"""
+        """Does a passage holding ``q``'s answer also speak of its topic (``on_topic``)?"""
         if q.qid not in self._on_topic:
-            documents, chunks = self.snapshot.documents, self.snapshot.chunks
-            self._on_topic[q.qid] = any(
-                on_topic(documents[chunks[r].doc_id].title, chunks[r].text, q)
-                for r in self._relevant_rows(q)
-            )
+            rows = self._relevant_rows(q)
+            self._on_topic[q.qid] = any(about(*_titled(self.snapshot, r), q) for r in rows)
         return self._on_topic[q.qid]
 
     def as_of(self, q: EvalQuestion) -> datetime.date | None:
@@ -188,12 +186,8 @@ class Evaluation:
                 "words_top_5": mean([len(p.text.split()) for p in passages[:5]]),
             }
             if q.answerable:
-                entry.update({f"answer_in_top_{k}": hit_at_k(relevant, k) for k in K_VALUES})
-                entry["mrr_at_10"] = reciprocal_rank(relevant, 10)
-                entry["ndcg_at_10"] = ndcg(relevant, n_relevant, 10)
-            if q.answerable and self.has_on_topic_answer(q):
-                hits = [on_topic(p.title, p.text, q) for p in passages]
-                entry.update({f"on_topic_answer_in_top_{k}": hit_at_k(hits, k) for k in K_VALUES})
+                topical = self.has_on_topic_answer(q)
+                entry.update(_ranking_scores(passages, relevant, q, n_relevant, topical))
             if gold_docs:
                 entry.update({f"recall_at_{k}": recall_at_k(docs, gold_docs, k) for k in K_VALUES})
             if name == "product" and q.standalone and q.answerable:
@@ -271,6 +265,31 @@ class Evaluation:
             metrics=summarise(records, self.options),
             records=records,
         )
+
+
+def _ranking_scores(
+    passages: Sequence[ScoredPassage],
+    relevant: list[bool],
+    q: EvalQuestion,
+    n_relevant: int,
+    topical: bool,
+) -> dict[str, float]:
+    """How well one ranking holds an answerable ``q``'s answer; on topic too when ``topical``
+    (the corpus has a passage holding the answer that is about ``q``)."""
+    scores = {f"answer_in_top_{k}": hit_at_k(relevant, k) for k in K_VALUES}
+    scores["mrr_at_10"] = reciprocal_rank(relevant, 10)
+    scores["ndcg_at_10"] = ndcg(relevant, n_relevant, 10)
+    if topical:
+        pairs = zip(passages, relevant, strict=True)
+        hits = [r and about(p.title, p.text, q) for p, r in pairs]
+        scores.update({f"on_topic_answer_in_top_{k}": hit_at_k(hits, k) for k in K_VALUES})
+    return scores
+
+
+def _titled(snapshot: IndexSnapshot, row: int) -> tuple[str, str]:
+    """A chunk's article title and its text."""
+    chunk = snapshot.chunks[row]
+    return snapshot.documents[chunk.doc_id].title, chunk.text
 
 
 def _run_settings(options: RunOptions, settings: Settings) -> RunSettings:

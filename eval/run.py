@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=list(RETRIEVERS),
         help="also product-rm3, product-rocchio, product-prf, product-wide, product-rerank, "
         "product-hyde, product-deep: the product with one recall setting on; "
-        "product-sentences: the dense side over single sentences",
+        + "; ".join(f"{name}: {what}" for name, what in DESIGNS.items()),
     )
     parser.add_argument("--systems", nargs="*", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument(

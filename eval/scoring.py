@@ -28,11 +28,16 @@ def supports(text: str, q: EvalQuestion) -> bool:
 ON_TOPIC_SHARE = 1 / 3
 
 
+def about(title: str, text: str, q: EvalQuestion) -> bool:
+    """Does a passage (under its ``title``) hold ``ON_TOPIC_SHARE`` of ``q``'s terms?"""
+    return coverage(q.question, f"{title} {text}") >= ON_TOPIC_SHARE
+
+
 def on_topic(title: str, text: str, q: EvalQuestion) -> bool:
     """Does a passage (under its ``title``) speak of what ``q`` asks about, beyond holding
     its answer? A gold string also matches by coincidence ("Georgia" the state for the
     country, a number in a score), which a search is right not to rank."""
-    return supports(text, q) and coverage(q.question, f"{title} {text}") >= ON_TOPIC_SHARE
+    return supports(text, q) and about(title, text, q)
 
 
 def judged(text: str, q: EvalQuestion, abstained: bool) -> dict[str, float]:
